@@ -1,0 +1,7 @@
+//! Edge plumbing shared by the acpigate daemons. Nothing here makes a policy decision.
+
+pub mod config;
+pub mod logging;
+pub mod state_file;
+pub mod supervisor;
+pub mod time;

@@ -1,0 +1,19 @@
+//! The OpenBMC vocabulary acpigate speaks, defined once.
+//!
+//! Every bus name, object path, interface name and enum that crosses D-Bus lives here, so the
+//! daemons never spell an OpenBMC string by hand. Enums serialize to the full dotted OpenBMC
+//! form (`xyz.openbmc_project.Control.Power.ACPIPowerState.ACPI.S2_D2`) with D-Bus signature
+//! `s`, exactly as sdbusplus-based services put them on the bus.
+
+#[macro_use]
+mod dbus_enum;
+
+pub mod acpi;
+pub mod acpigate;
+pub mod boot;
+pub mod names;
+pub mod sensor;
+pub mod state;
+pub mod systemd;
+
+pub use dbus_enum::{DbusEnum, UnknownEnumValue};

@@ -1,0 +1,117 @@
+//! Bus names, object paths and interface names (DESIGN.md §4).
+
+/// Well-known bus names.
+pub mod bus {
+    /// acpi-state-daemon; the same name as upstream's google-misc daemon, so we are a drop-in.
+    pub const ACPI_POWER_STATE: &str = "xyz.openbmc_project.Control.Power.ACPIPowerState";
+    /// Fixed name bmcweb reads BootProgress from (phosphor-state-manager / x86-power-control).
+    pub const STATE_HOST: &str = "xyz.openbmc_project.State.Host";
+    /// Chassis power (x86-power-control, phosphor-chassis-state-manager).
+    pub const STATE_CHASSIS: &str = "xyz.openbmc_project.State.Chassis";
+    /// x86-power-control's OperatingSystem.Status owner (same connection as the host object).
+    pub const STATE_OPERATING_SYSTEM: &str = "xyz.openbmc_project.State.OperatingSystem";
+    /// phosphor-host-postd.
+    pub const STATE_BOOT_RAW: &str = "xyz.openbmc_project.State.Boot.Raw";
+    /// phosphor-pid-control.
+    pub const FAN_CTRL: &str = "xyz.openbmc_project.State.FanCtrl";
+    /// dbus-sensors fan daemon, owner of the FanPwm objects.
+    pub const FAN_SENSOR: &str = "xyz.openbmc_project.FanSensor";
+    /// The IPMI command server (phosphor-host-ipmid, or ours).
+    pub const IPMI_HOST: &str = "xyz.openbmc_project.Ipmi.Host";
+    /// Prefix of the names IPMI channel front ends own (`…Channel.ipmi_kcs3`).
+    pub const IPMI_CHANNEL_PREFIX: &str = "xyz.openbmc_project.Ipmi.Channel.";
+    /// sensor-gate, our DIMM temperature service.
+    pub const DIMM_TEMP_SENSOR: &str = "xyz.openbmc_project.AcpigateDimmSensor";
+    /// systemd.
+    pub const SYSTEMD: &str = "org.freedesktop.systemd1";
+    /// The message bus itself.
+    pub const DBUS: &str = "org.freedesktop.DBus";
+}
+
+/// Object paths.
+pub mod path {
+    pub const ACPI_POWER_STATE: &str = "/xyz/openbmc_project/control/host0/acpi_power_state";
+    pub const HOST0: &str = "/xyz/openbmc_project/state/host0";
+    pub const CHASSIS0: &str = "/xyz/openbmc_project/state/chassis0";
+    pub const BOOT_RAW0: &str = "/xyz/openbmc_project/state/boot/raw0";
+    /// Where every Sensor.Value service must serve its ObjectManager.
+    pub const SENSORS: &str = "/xyz/openbmc_project/sensors";
+    pub const TEMPERATURE_SENSORS: &str = "/xyz/openbmc_project/sensors/temperature";
+    /// pid-control zones are `FANCTRL_ZONE_PREFIX` + zone number.
+    pub const FANCTRL_ZONE_PREFIX: &str = "/xyz/openbmc_project/settings/fanctrl/zone";
+    /// dbus-sensors PWM objects are `FANPWM_PREFIX` + name.
+    pub const FANPWM_PREFIX: &str = "/xyz/openbmc_project/control/fanpwm/";
+    pub const IPMI: &str = "/xyz/openbmc_project/Ipmi";
+    pub const SYSTEMD: &str = "/org/freedesktop/systemd1";
+    /// sensor-gate's gate status object.
+    pub const ACPIGATE_GATE: &str = "/xyz/openbmc_project/acpigate/gate";
+
+    /// `/xyz/openbmc_project/sensors/temperature/<name>`.
+    pub fn temperature_sensor(name: &str) -> String {
+        format!("{TEMPERATURE_SENSORS}/{name}")
+    }
+    /// `/xyz/openbmc_project/settings/fanctrl/zone<n>`.
+    pub fn fanctrl_zone(n: u32) -> String {
+        format!("{FANCTRL_ZONE_PREFIX}{n}")
+    }
+    /// `/xyz/openbmc_project/control/fanpwm/<name>`.
+    pub fn fanpwm(name: &str) -> String {
+        format!("{FANPWM_PREFIX}{name}")
+    }
+}
+
+/// Interface names.
+pub mod iface {
+    pub const ACPI_POWER_STATE: &str = "xyz.openbmc_project.Control.Power.ACPIPowerState";
+    pub const STATE_HOST: &str = "xyz.openbmc_project.State.Host";
+    pub const STATE_CHASSIS: &str = "xyz.openbmc_project.State.Chassis";
+    pub const OS_STATUS: &str = "xyz.openbmc_project.State.OperatingSystem.Status";
+    pub const BOOT_PROGRESS: &str = "xyz.openbmc_project.State.Boot.Progress";
+    pub const BOOT_RAW: &str = "xyz.openbmc_project.State.Boot.Raw";
+    pub const SENSOR_VALUE: &str = "xyz.openbmc_project.Sensor.Value";
+    pub const AVAILABILITY: &str = "xyz.openbmc_project.State.Decorator.Availability";
+    pub const OPERATIONAL_STATUS: &str = "xyz.openbmc_project.State.Decorator.OperationalStatus";
+    pub const THRESHOLD_WARNING: &str = "xyz.openbmc_project.Sensor.Threshold.Warning";
+    pub const THRESHOLD_CRITICAL: &str = "xyz.openbmc_project.Sensor.Threshold.Critical";
+    pub const CONTROL_MODE: &str = "xyz.openbmc_project.Control.Mode";
+    pub const FAN_PWM: &str = "xyz.openbmc_project.Control.FanPwm";
+    pub const IPMI_SERVER: &str = "xyz.openbmc_project.Ipmi.Server";
+    pub const SYSTEMD_MANAGER: &str = "org.freedesktop.systemd1.Manager";
+    pub const PROPERTIES: &str = "org.freedesktop.DBus.Properties";
+    pub const OBJECT_MANAGER: &str = "org.freedesktop.DBus.ObjectManager";
+    /// acpigate's own host-phase interface, on the ACPI object (see [`crate::acpigate`]).
+    pub const ACPIGATE_HOST_PHASE: &str = "org.acpigate.HostPhase";
+    /// sensor-gate's gate status interface, at [`super::path::ACPIGATE_GATE`].
+    pub const ACPIGATE_GATE: &str = "org.acpigate.Gate";
+}
+
+/// Property names, spelled as upstream spells them (zbus would camel-case them otherwise).
+pub mod prop {
+    pub const SYS_ACPI_STATUS: &str = "SysACPIStatus";
+    pub const DEV_ACPI_STATUS: &str = "DevACPIStatus";
+    pub const CURRENT_POWER_STATE: &str = "CurrentPowerState";
+    pub const REQUESTED_POWER_TRANSITION: &str = "RequestedPowerTransition";
+    pub const LAST_STATE_CHANGE_TIME: &str = "LastStateChangeTime";
+    pub const CURRENT_HOST_STATE: &str = "CurrentHostState";
+    pub const REQUESTED_HOST_TRANSITION: &str = "RequestedHostTransition";
+    pub const OPERATING_SYSTEM_STATE: &str = "OperatingSystemState";
+    pub const BOOT_PROGRESS: &str = "BootProgress";
+    pub const BOOT_PROGRESS_LAST_UPDATE: &str = "BootProgressLastUpdate";
+    pub const VALUE: &str = "Value";
+    pub const MAX_VALUE: &str = "MaxValue";
+    pub const MIN_VALUE: &str = "MinValue";
+    pub const UNIT: &str = "Unit";
+    pub const AVAILABLE: &str = "Available";
+    pub const FUNCTIONAL: &str = "Functional";
+    pub const MANUAL: &str = "Manual";
+    pub const FAIL_SAFE: &str = "FailSafe";
+    pub const TARGET: &str = "Target";
+}
+
+/// D-Bus error names we return or recognise.
+pub mod error {
+    /// phosphor-dbus-interfaces `Common.Error.NotAllowed`.
+    pub const NOT_ALLOWED: &str = "xyz.openbmc_project.Common.Error.NotAllowed";
+    /// phosphor-dbus-interfaces `Common.Error.InvalidArgument`.
+    pub const INVALID_ARGUMENT: &str = "xyz.openbmc_project.Common.Error.InvalidArgument";
+}

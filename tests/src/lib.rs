@@ -1,0 +1,1 @@
+//! The simulated platform and the bus-tier harness.

@@ -1,0 +1,34 @@
+//! `cargo xtask <command>`: the one entry point for developers and CI.
+//!
+//! Each command lives in its own module; `test` runs a list of steps, each owned by the module
+//! of the tier it tests, so the tiers can grow without touching one another.
+
+mod setup;
+mod sh;
+mod test;
+
+use anyhow::{Result, bail};
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: cargo xtask <command>\n\
+         \n\
+         commands:\n\
+         \x20 test [--list] [STEP…]   every test tier (installs what it needs when run as root)\n\
+         \x20 setup                   install the host packages the tests need (root)\n"
+    );
+    std::process::exit(2)
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some((cmd, rest)) = args.split_first() else {
+        usage()
+    };
+    match cmd.as_str() {
+        "test" => test::run(rest),
+        "setup" => setup::host_packages(setup::BASE_PACKAGES),
+        "-h" | "--help" | "help" => usage(),
+        other => bail!("unknown command `{other}` (try `cargo xtask help`)"),
+    }
+}

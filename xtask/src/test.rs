@@ -1,0 +1,89 @@
+//! `cargo xtask test`: every tier, in order, each step owned by its tier's module.
+
+use std::time::Instant;
+
+use anyhow::{Result, bail};
+
+use crate::{setup, sh};
+
+/// One step of the test run.
+pub struct Step {
+    pub name: &'static str,
+    pub what: &'static str,
+    pub run: fn() -> Result<()>,
+}
+
+/// The steps, in the order CI runs them (cheap and most telling first).
+pub fn steps() -> Vec<Step> {
+    vec![
+        Step {
+            name: "fmt",
+            what: "cargo fmt --check",
+            run: fmt,
+        },
+        Step {
+            name: "clippy",
+            what: "cargo clippy -D warnings",
+            run: clippy,
+        },
+        Step {
+            name: "unit",
+            what: "core, unit and bus-tier tests (real dbus-daemon)",
+            run: unit_and_bus,
+        },
+    ]
+}
+
+pub fn run(args: &[String]) -> Result<()> {
+    let all = steps();
+    if args.iter().any(|a| a == "--list") {
+        for s in &all {
+            println!("{:<12} {}", s.name, s.what);
+        }
+        return Ok(());
+    }
+    for a in args {
+        if !all.iter().any(|s| s.name == a) {
+            bail!("no test step `{a}` (see `cargo xtask test --list`)");
+        }
+    }
+    let selected: Vec<&Step> = all
+        .iter()
+        .filter(|s| args.is_empty() || args.iter().any(|a| a == s.name))
+        .collect();
+    let mut timings = Vec::new();
+    for s in selected {
+        eprintln!("\n=== xtask test: {} — {}", s.name, s.what);
+        let t = Instant::now();
+        (s.run)().map_err(|e| e.context(format!("test step `{}` failed", s.name)))?;
+        timings.push((s.name, t.elapsed()));
+    }
+    eprintln!("\n=== xtask test: all passed");
+    for (n, d) in timings {
+        eprintln!("  {n:<12} {:>7.1} s", d.as_secs_f64());
+    }
+    Ok(())
+}
+
+fn fmt() -> Result<()> {
+    sh::run(sh::cargo().args(["fmt", "--all", "--check"]))
+}
+
+fn clippy() -> Result<()> {
+    sh::run(sh::cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--locked",
+        "--",
+        "-D",
+        "warnings",
+    ]))
+}
+
+fn unit_and_bus() -> Result<()> {
+    setup::host_packages(setup::BASE_PACKAGES)?;
+    // The bus tier runs the real multi-call binary: build it first.
+    sh::run(sh::cargo().args(["build", "--locked", "-p", "acpigate"]))?;
+    sh::run(sh::cargo().args(["test", "--workspace", "--locked"]))
+}

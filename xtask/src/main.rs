@@ -3,6 +3,8 @@
 //! Each command lives in its own module; `test` runs a list of steps, each owned by the module
 //! of the tier it tests, so the tiers can grow without touching one another.
 
+mod crates;
+mod cross;
 mod setup;
 mod sh;
 mod test;
@@ -15,7 +17,9 @@ fn usage() -> ! {
          \n\
          commands:\n\
          \x20 test [--list] [STEP…]   every test tier (installs what it needs when run as root)\n\
-         \x20 setup                   install the host packages the tests need (root)\n"
+         \x20 setup                   install the host packages the tests need (root)\n\
+         \x20 crates [--check]        write (or check) the Yocto crates file from Cargo.lock\n\
+         \x20 cross [--test] [TARGET…] cross-build for the AST2500/AST2600, print sizes\n"
     );
     std::process::exit(2)
 }
@@ -28,6 +32,8 @@ fn main() -> Result<()> {
     match cmd.as_str() {
         "test" => test::run(rest),
         "setup" => setup::host_packages(setup::BASE_PACKAGES),
+        "crates" => crates::run(rest),
+        "cross" => cross::run(rest),
         "-h" | "--help" | "help" => usage(),
         other => bail!("unknown command `{other}` (try `cargo xtask help`)"),
     }

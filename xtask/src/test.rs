@@ -31,6 +31,16 @@ pub fn steps() -> Vec<Step> {
             what: "core, unit and bus-tier tests (real dbus-daemon)",
             run: unit_and_bus,
         },
+        Step {
+            name: "oelint",
+            what: "Yocto layer: crates file current, applets = features, oelint-adv clean",
+            run: crate::cross::oelint,
+        },
+        Step {
+            name: "cross",
+            what: "AST2500/AST2600 cross builds, tests + one daemon under qemu-arm, sizes",
+            run: crate::cross::ci,
+        },
     ]
 }
 

@@ -1,0 +1,94 @@
+SUMMARY = "acpigate: host ACPI power state awareness for OpenBMC"
+DESCRIPTION = "Rust daemons that track the host's ACPI power state, start per-state \
+               systemd targets, keep the BMC off the DIMM SMBus while the host firmware \
+               uses it, and answer the matching IPMI commands. One multi-call binary, \
+               one package per daemon."
+HOMEPAGE = "https://github.com/acpigate/acpigate"
+BUGTRACKER = "https://github.com/acpigate/acpigate/issues"
+SECTION = "bmc"
+LICENSE = "Apache-2.0"
+# The source tree declares its licence in Cargo.toml (license = "Apache-2.0") and carries no
+# licence file of its own yet, so the checksum is taken from oe-core's copy of the text.
+# nooelint: oelint.var.licenseremotefile
+LIC_FILES_CHKSUM = "file://${COMMON_LICENSE_DIR}/Apache-2.0;md5=89aea4e17d99a7cacdbeed46a0096b10"
+
+CVE_PRODUCT = "acpigate"
+
+PV = "0.1.0+git"
+
+require acpigate-applets.inc
+require ${BPN}-crates.inc
+
+inherit cargo cargo-update-recipe-crates externalsrc systemd
+
+# Where the source comes from: the acpigate checkout this layer sits in (the recipe is
+# <checkout>/yocto/meta-acpigate/recipes-phosphor/acpigate/). Recipe, crates file and
+# Cargo.lock are then always from the same commit, and only the crates listed in
+# acpigate-crates.inc are fetched. To build another checkout, set
+# EXTERNALSRC:pn-acpigate = "/path/to/acpigate"; to fetch a pinned commit from git instead,
+# see README.md ("Where the source comes from").
+EXTERNALSRC ?= "${@os.path.normpath(os.path.join(os.path.dirname(d.getVar('FILE')), '..', '..', '..', '..'))}"
+EXTERNALSRC_BUILD ?= "${WORKDIR}/build"
+
+# Build only the multi-call binary, with exactly the applets this image ships: one Cargo
+# feature of the acpigate crate per applet, switched on through PACKAGECONFIG.
+PACKAGECONFIG ??= "${ACPIGATE_APPLETS}"
+PACKAGECONFIG[acpi-state-daemon] = "--features acpi-state-daemon,,"
+CARGO_BUILD_FLAGS:append = " --package acpigate --no-default-features"
+
+# The workspace's release profile strips symbols (strip = true) so that developer builds
+# show the flash footprint. Here Yocto strips, and keeps the symbols in acpigate-dbg; a
+# binary that cargo already stripped would trip the already-stripped QA check and leave -dbg
+# empty. Rather than INSANE_SKIP (which only hides the check), cargo is told not to strip.
+export CARGO_PROFILE_RELEASE_STRIP = "false"
+
+# The build differs per machine when a machine .conf trims ACPIGATE_APPLETS.
+PACKAGE_ARCH = "${MACHINE_ARCH}"
+
+# Per applet: its systemd units (services get enabled, targets are only installed) and its
+# D-Bus policy files, all taken from units/ in the source tree.
+ACPIGATE_UNITS[acpi-state-daemon] = "acpi-state-daemon.service host-s0-state.target host-s2-state.target host-s5-state.target"
+ACPIGATE_DBUS_POLICY[acpi-state-daemon] = "xyz.openbmc_project.Control.Power.ACPIPowerState.conf"
+
+def acpigate_flag_files(d, var, applets=None):
+    files = []
+    for applet in (applets or d.getVar('ACPIGATE_APPLETS') or '').split():
+        files.extend((d.getVarFlag(var, applet) or '').split())
+    return ' '.join(files)
+
+def acpigate_package_files(d, applet):
+    files = ['${libexecdir}/acpigate/' + applet]
+    files += ['${systemd_system_unitdir}/' + u for u in acpigate_flag_files(d, 'ACPIGATE_UNITS', applet).split()]
+    files += ['${datadir}/dbus-1/system.d/' + p for p in acpigate_flag_files(d, 'ACPIGATE_DBUS_POLICY', applet).split()]
+    return ' '.join(files)
+
+do_install() {
+    install -d ${D}${bindir} ${D}${libexecdir}/acpigate ${D}${systemd_system_unitdir} \
+        ${D}${datadir}/dbus-1/system.d
+    install -m 0755 ${B}/target/${CARGO_TARGET_SUBDIR}/acpigate ${D}${bindir}/acpigate
+    # One link per applet: the binary runs the applet it is started as (argv[0]), so the
+    # units' ExecStart=/usr/libexec/acpigate/<applet> needs no arguments.
+    for applet in ${ACPIGATE_APPLETS}; do
+        ln -rs ${D}${bindir}/acpigate ${D}${libexecdir}/acpigate/$applet
+    done
+    for unit in ${@acpigate_flag_files(d, 'ACPIGATE_UNITS')}; do
+        install -m 0644 ${S}/units/$unit ${D}${systemd_system_unitdir}/
+    done
+    for policy in ${@acpigate_flag_files(d, 'ACPIGATE_DBUS_POLICY')}; do
+        install -m 0644 ${S}/units/$policy ${D}${datadir}/dbus-1/system.d/
+    done
+}
+
+# Packages: acpigate (the binary, shared by all) and one acpigate-<applet> per applet with
+# its link, units and policy, so an image carries only the daemons it wants. The package of
+# an applet left out of ACPIGATE_APPLETS stays empty and is not created.
+PACKAGE_BEFORE_PN = "${PN}-acpi-state-daemon"
+SYSTEMD_PACKAGES = "${@' '.join('${PN}-' + a for a in (d.getVar('ACPIGATE_APPLETS') or '').split())}"
+
+# acpi-state-daemon: the host ACPI state object, per-state targets, BootProgress. It owns
+# the bus name of Google's acpi-power-state-daemon and ships the same target files.
+FILES:${PN}-acpi-state-daemon += "${@acpigate_package_files(d, 'acpi-state-daemon')}"
+SYSTEMD_SERVICE:${PN}-acpi-state-daemon = "acpi-state-daemon.service"
+RDEPENDS:${PN}-acpi-state-daemon = "${PN}"
+RCONFLICTS:${PN}-acpi-state-daemon = "acpi-power-state-daemon"
+RREPLACES:${PN}-acpi-state-daemon = "acpi-power-state-daemon"

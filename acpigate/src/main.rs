@@ -6,12 +6,12 @@ use std::path::Path;
 
 type Entry = fn(Vec<String>) -> anyhow::Result<()>;
 
-fn applets() -> Vec<(&'static str, Entry)> {
-    let mut v: Vec<(&'static str, Entry)> = Vec::new();
+/// The applets compiled into this build (each behind its Cargo feature, so a platform can
+/// drop one). Add a line here and a feature in Cargo.toml for a new daemon.
+const APPLETS: &[(&str, Entry)] = &[
     #[cfg(feature = "acpi-state-daemon")]
-    v.push(("acpi-state-daemon", acpi_state_daemon::main_with_args));
-    v
-}
+    ("acpi-state-daemon", acpi_state_daemon::main_with_args),
+];
 
 fn main() {
     let mut args: Vec<String> = std::env::args().collect();
@@ -20,7 +20,7 @@ fn main() {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let table = applets();
+    let table = APPLETS;
     let entry = if let Some((_, f)) = table.iter().find(|(n, _)| *n == called_as) {
         Some(*f)
     } else if let Some((_, f)) = args.get(1).and_then(|a| table.iter().find(|(n, _)| n == a)) {

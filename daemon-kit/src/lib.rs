@@ -5,3 +5,4 @@ pub mod logging;
 pub mod state_file;
 pub mod supervisor;
 pub mod time;
+pub mod watch;

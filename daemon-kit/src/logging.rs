@@ -8,14 +8,15 @@ pub fn init(identifier: &str) {
         .ok()
         .and_then(|v| v.parse::<LevelFilter>().ok())
         .unwrap_or(LevelFilter::Info);
-    if systemd_journal_logger::connected_to_journal() {
-        if let Ok(logger) = systemd_journal_logger::JournalLog::new() {
-            let logger = logger.with_syslog_identifier(identifier.to_owned());
-            if logger.install().is_ok() {
-                log::set_max_level(level);
-                return;
-            }
-        }
+    if systemd_journal_logger::connected_to_journal()
+        && let Ok(logger) = systemd_journal_logger::JournalLog::new()
+        && logger
+            .with_syslog_identifier(identifier.to_owned())
+            .install()
+            .is_ok()
+    {
+        log::set_max_level(level);
+        return;
     }
     let _ = log::set_boxed_logger(Box::new(StderrLogger {
         identifier: identifier.to_owned(),

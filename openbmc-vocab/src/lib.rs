@@ -11,6 +11,7 @@ mod dbus_enum;
 pub mod acpi;
 pub mod acpigate;
 pub mod boot;
+pub mod errors;
 pub mod names;
 pub mod sensor;
 pub mod state;

@@ -1,0 +1,300 @@
+//! The configuration file (`/etc/acpigate/acpi-state-daemon.json`) and the policy it yields.
+//!
+//! ```json
+//! {
+//!   "state_file": "/var/lib/acpigate/acpi-state.json",
+//!   "post_complete_means_working": true,
+//!   "post_codes_mean_firmware_init": true,
+//!   "boot_progress": {
+//!     "enabled": true,
+//!     "firmware_init_stage": "PrimaryProcInit",
+//!     "post_codes": [
+//!       { "first": "0x10", "last": "0x2f", "stage": "MemoryInit" },
+//!       { "first": 96, "last": 127, "stage": "PCIInit" }
+//!     ]
+//!   }
+//! }
+//! ```
+//! Every key is optional. Unknown keys are errors (a typo must not silently change policy).
+
+use std::path::{Path, PathBuf};
+
+use daemon_kit::config::{self, ConfigError};
+use openbmc_vocab::DbusEnum;
+use openbmc_vocab::boot::ProgressStage;
+use serde::Deserialize;
+
+/// Where the packaged daemon looks when no `--config` is given.
+pub const DEFAULT_CONFIG: &str = "/etc/acpigate/acpi-state-daemon.json";
+/// Where the state survives restarts (systemd `StateDirectory=acpigate`).
+pub const DEFAULT_STATE_FILE: &str = "/var/lib/acpigate/acpi-state.json";
+
+/// The policy the core applies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// POST_COMPLETE asserting during firmware init means S0, for firmware that never sends S0.
+    pub post_complete_means_working: bool,
+    /// POST codes while working (without a POST_COMPLETE input) mean a warm reset.
+    pub post_codes_mean_firmware_init: bool,
+    /// Write BootProgress at all.
+    pub boot_progress: bool,
+    /// The BootProgress stage for firmware init before any POST code says more.
+    pub firmware_init_stage: ProgressStage,
+    /// POST-code ranges (inclusive) to stages, first match wins.
+    pub post_code_stages: Vec<(u64, u64, ProgressStage)>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            post_complete_means_working: true,
+            post_codes_mean_firmware_init: true,
+            boot_progress: true,
+            firmware_init_stage: ProgressStage::PrimaryProcInit,
+            post_code_stages: Vec::new(),
+        }
+    }
+}
+
+impl Policy {
+    /// The stage a POST code maps to, if any range covers it.
+    pub fn stage_for_post_code(&self, code: u64) -> Option<ProgressStage> {
+        self.post_code_stages
+            .iter()
+            .find(|(first, last, _)| (*first..=*last).contains(&code))
+            .map(|(_, _, s)| *s)
+    }
+}
+
+/// Everything the daemon needs from its configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub policy: Policy,
+    pub state_file: PathBuf,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            policy: Policy::default(),
+            state_file: PathBuf::from(DEFAULT_STATE_FILE),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    state_file: Option<PathBuf>,
+    post_complete_means_working: Option<bool>,
+    post_codes_mean_firmware_init: Option<bool>,
+    boot_progress: Option<BootProgressFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BootProgressFile {
+    enabled: Option<bool>,
+    firmware_init_stage: Option<String>,
+    #[serde(default)]
+    post_codes: Vec<RangeFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RangeFile {
+    first: Code,
+    last: Code,
+    stage: String,
+}
+
+/// A POST code: a JSON number or a `"0x…"` string (JSON has no hex literals).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Code {
+    Num(u64),
+    Text(String),
+}
+
+impl Code {
+    fn value(&self) -> Result<u64, String> {
+        match self {
+            Self::Num(n) => Ok(*n),
+            Self::Text(s) => {
+                let t = s.trim();
+                let parsed = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+                    Some(hex) => u64::from_str_radix(hex, 16),
+                    None => t.parse(),
+                };
+                parsed.map_err(|_| format!("`{s}` is not a POST code (a number or \"0x…\")"))
+            }
+        }
+    }
+    fn text(&self) -> String {
+        match self {
+            Self::Num(n) => n.to_string(),
+            Self::Text(s) => s.clone(),
+        }
+    }
+}
+
+fn stage(path: &Path, text: &str, key: &str, name: &str) -> Result<ProgressStage, ConfigError> {
+    ProgressStage::from_short(name).ok_or_else(|| {
+        let all: Vec<&str> = ProgressStage::ALL.iter().map(|s| s.short()).collect();
+        config::invalid(
+            path,
+            text,
+            key,
+            Some(name),
+            format!(
+                "`{name}` is not a BootProgress stage (one of: {})",
+                all.join(", ")
+            ),
+        )
+    })
+}
+
+/// Parse a configuration file's text.
+pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    let f: File = config::parse(path, text)?;
+    let mut cfg = Config::default();
+    if let Some(p) = f.state_file {
+        if !p.is_absolute() {
+            return Err(config::invalid(
+                path,
+                text,
+                "state_file",
+                None,
+                format!("state_file `{}` must be an absolute path", p.display()),
+            ));
+        }
+        cfg.state_file = p;
+    }
+    if let Some(b) = f.post_complete_means_working {
+        cfg.policy.post_complete_means_working = b;
+    }
+    if let Some(b) = f.post_codes_mean_firmware_init {
+        cfg.policy.post_codes_mean_firmware_init = b;
+    }
+    if let Some(bp) = f.boot_progress {
+        if let Some(e) = bp.enabled {
+            cfg.policy.boot_progress = e;
+        }
+        if let Some(s) = bp.firmware_init_stage {
+            cfg.policy.firmware_init_stage = stage(path, text, "firmware_init_stage", &s)?;
+        }
+        for r in bp.post_codes {
+            let bad = |key: &str, c: &Code, reason: String| {
+                config::invalid(path, text, key, Some(&c.text()), reason)
+            };
+            let first = r.first.value().map_err(|e| bad("first", &r.first, e))?;
+            let last = r.last.value().map_err(|e| bad("last", &r.last, e))?;
+            if first > last {
+                return Err(bad(
+                    "last",
+                    &r.last,
+                    format!("POST code range {first:#x}..={last:#x} is empty (first > last)"),
+                ));
+            }
+            let s = stage(path, text, "stage", &r.stage)?;
+            cfg.policy.post_code_stages.push((first, last, s));
+        }
+    }
+    Ok(cfg)
+}
+
+/// Load the configuration. A missing file is an error only when it was named explicitly.
+pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+    let (p, explicit) = match path {
+        Some(p) => (p.to_owned(), true),
+        None => (PathBuf::from(DEFAULT_CONFIG), false),
+    };
+    match std::fs::read_to_string(&p) {
+        Ok(text) => parse(&p, &text),
+        Err(e) if !explicit && e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+        Err(source) => Err(ConfigError::Read { path: p, source }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p() -> &'static Path {
+        Path::new("/etc/acpigate/acpi-state-daemon.json")
+    }
+
+    #[test]
+    fn empty_object_is_the_default() {
+        assert_eq!(parse(p(), "{}").expect("ok"), Config::default());
+    }
+
+    #[test]
+    fn full_file() {
+        let text = r#"{
+  "state_file": "/tmp/x.json",
+  "post_complete_means_working": false,
+  "post_codes_mean_firmware_init": false,
+  "boot_progress": {
+    "enabled": true,
+    "firmware_init_stage": "MemoryInit",
+    "post_codes": [ { "first": "0x10", "last": "0x2F", "stage": "MemoryInit" },
+                    { "first": 96, "last": 127, "stage": "PCIInit" } ]
+  }
+}"#;
+        let c = parse(p(), text).expect("ok");
+        assert_eq!(c.state_file, PathBuf::from("/tmp/x.json"));
+        assert!(!c.policy.post_complete_means_working);
+        assert!(!c.policy.post_codes_mean_firmware_init);
+        assert_eq!(c.policy.firmware_init_stage, ProgressStage::MemoryInit);
+        assert_eq!(
+            c.policy.stage_for_post_code(0x20),
+            Some(ProgressStage::MemoryInit)
+        );
+        assert_eq!(
+            c.policy.stage_for_post_code(100),
+            Some(ProgressStage::PciInit)
+        );
+        assert_eq!(c.policy.stage_for_post_code(0x90), None);
+    }
+
+    #[test]
+    fn errors_name_file_line_and_reason() {
+        let cases: &[(&str, usize, &str)] = &[
+            (
+                "{\n \"post_complete_means_working\": 1\n}",
+                2,
+                "invalid type",
+            ),
+            ("{\n\n \"typo\": true\n}", 3, "unknown field `typo`"),
+            (
+                "{\n \"boot_progress\": {\n  \"firmware_init_stage\": \"Booting\"\n }\n}",
+                3,
+                "`Booting` is not a BootProgress stage",
+            ),
+            (
+                "{\"boot_progress\": {\"post_codes\": [\n{\"first\": \"0x30\",\n \"last\": \"0x10\", \"stage\": \"PCIInit\"}]}}",
+                3,
+                "is empty",
+            ),
+            (
+                "{\"boot_progress\": {\"post_codes\": [\n{\"first\": \"zz\", \"last\": 1, \"stage\": \"PCIInit\"}]}}",
+                2,
+                "`zz` is not a POST code",
+            ),
+            ("{\n \"state_file\": \"relative.json\"\n}", 2, "absolute"),
+            ("{\n \"state_file\": \"/x\",\n", 3, "EOF"),
+        ];
+        for (text, line, reason) in cases {
+            let msg = parse(p(), text).expect_err(text).to_string();
+            let prefix = format!("/etc/acpigate/acpi-state-daemon.json:{line}:");
+            assert!(msg.starts_with(&prefix), "{msg} (wanted line {line})");
+            assert!(msg.contains(reason), "{msg} (wanted {reason})");
+        }
+    }
+
+    #[test]
+    fn missing_default_file_is_fine_missing_explicit_file_is_not() {
+        assert!(load(Some(Path::new("/nonexistent/acpigate/a.json"))).is_err());
+    }
+}

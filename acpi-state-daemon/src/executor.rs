@@ -1,0 +1,247 @@
+//! Carrying out the core's actions, in order, one batch at a time.
+//!
+//! Failures here are logged, never fed back as policy: a missing systemd or host object must
+//! not change what state we report.
+
+use std::path::PathBuf;
+
+use openbmc_vocab::DbusEnum;
+use openbmc_vocab::boot::ProgressStage;
+use openbmc_vocab::names::{bus, iface, path, prop};
+use openbmc_vocab::systemd::{HostTarget, START_MODE_REPLACE};
+use tokio::sync::mpsc::UnboundedReceiver;
+use zbus::Connection;
+use zbus::object_server::InterfaceRef;
+
+use crate::core::{Action, Persisted, Timeline};
+use crate::dbus::{AcpiPowerState, AcpiProp, Batch, HostPhaseIface, SharedCore, lock};
+
+pub struct Executor {
+    conn: Connection,
+    core: SharedCore,
+    state_file: PathBuf,
+    /// Set once we learned host0 has no Boot.Progress, so we warn once, not per boot.
+    boot_progress_unsupported: bool,
+}
+
+impl Executor {
+    pub fn new(conn: Connection, core: SharedCore, state_file: PathBuf) -> Self {
+        Self {
+            conn,
+            core,
+            state_file,
+            boot_progress_unsupported: false,
+        }
+    }
+
+    pub async fn run(mut self, mut rx: UnboundedReceiver<Batch>) {
+        while let Some(batch) = rx.recv().await {
+            for action in batch.actions {
+                self.carry_out(action, batch.already_emitted).await;
+            }
+        }
+    }
+
+    async fn acpi_iface(&self) -> Option<InterfaceRef<AcpiPowerState>> {
+        self.conn
+            .object_server()
+            .interface::<_, AcpiPowerState>(path::ACPI_POWER_STATE)
+            .await
+            .ok()
+    }
+
+    async fn phase_iface(&self) -> Option<InterfaceRef<HostPhaseIface>> {
+        self.conn
+            .object_server()
+            .interface::<_, HostPhaseIface>(path::ACPI_POWER_STATE)
+            .await
+            .ok()
+    }
+
+    async fn carry_out(&mut self, action: Action, already: Option<AcpiProp>) {
+        match action {
+            Action::PublishAcpi {
+                sys_changed,
+                dev_changed,
+            } => {
+                let Some(r) = self.acpi_iface().await else {
+                    return;
+                };
+                let i = r.get().await;
+                let e = r.signal_emitter();
+                if sys_changed && already != Some(AcpiProp::Sys) {
+                    log_err(
+                        "SysACPIStatus changed signal",
+                        i.sys_a_c_p_i_status_changed(e).await,
+                    );
+                }
+                if dev_changed && already != Some(AcpiProp::Dev) {
+                    log_err(
+                        "DevACPIStatus changed signal",
+                        i.dev_a_c_p_i_status_changed(e).await,
+                    );
+                }
+            }
+            Action::PublishPhase => {
+                let Some(r) = self.phase_iface().await else {
+                    return;
+                };
+                let i = r.get().await;
+                let e = r.signal_emitter();
+                log_err("Phase changed signal", i.phase_changed(e).await);
+                log_err("Reason changed signal", i.reason_changed(e).await);
+                log_err("Since changed signal", i.since_changed(e).await);
+                log_err("Generation changed signal", i.generation_changed(e).await);
+            }
+            Action::PublishTimeline => {
+                let Some(r) = self.phase_iface().await else {
+                    return;
+                };
+                let i = r.get().await;
+                let e = r.signal_emitter();
+                log_err("BootCount signal", i.boot_count_changed(e).await);
+                log_err(
+                    "FirmwareInitUsec signal",
+                    i.firmware_init_usec_changed(e).await,
+                );
+                log_err(
+                    "TimeToWorkingUsec signal",
+                    i.time_to_working_usec_changed(e).await,
+                );
+                log_err("GateWindows signal", i.gate_windows_changed(e).await);
+            }
+            Action::StartTarget(t) => self.start_target(t).await,
+            Action::SetBootProgress(stage) => self.set_boot_progress(stage).await,
+            Action::Persist(p) => self.persist(p).await,
+            Action::LogTransition { from, to, reason } => {
+                let c = lock(&self.core);
+                log::info!(
+                    from = from.short(), to = to.short(), phase = c.phase().short(),
+                    reason = reason.text(), generation = c.generation();
+                    "ACPI state {} -> {} ({})", from.short(), to.short(), reason
+                );
+            }
+            Action::LogBootSummary(t) => log_boot_summary(t),
+        }
+    }
+
+    async fn start_target(&self, t: HostTarget) {
+        let reply = self
+            .conn
+            .call_method(
+                Some(bus::SYSTEMD),
+                path::SYSTEMD,
+                Some(iface::SYSTEMD_MANAGER),
+                "StartUnit",
+                &(t.unit(), START_MODE_REPLACE),
+            )
+            .await;
+        match reply {
+            Ok(_) => log::info!(target_unit = t.unit(); "started {}", t.unit()),
+            Err(e) => log::error!(target_unit = t.unit(); "cannot start {}: {e}", t.unit()),
+        }
+    }
+
+    async fn set_boot_progress(&mut self, stage: ProgressStage) {
+        if self.boot_progress_unsupported {
+            return;
+        }
+        let set = |name: &'static str, value: zbus::Variant<'static>| {
+            let conn = self.conn.clone();
+            async move {
+                conn.call_method(
+                    Some(bus::STATE_HOST),
+                    path::HOST0,
+                    Some(iface::PROPERTIES),
+                    "Set",
+                    &(iface::BOOT_PROGRESS, name, value),
+                )
+                .await
+            }
+        };
+        match set(prop::BOOT_PROGRESS, zbus::Variant::from(stage.dbus_str())).await {
+            Ok(_) => {
+                log::debug!("BootProgress = {stage}");
+                // phosphor-state-manager stamps LastUpdate itself; others may not, so we do
+                // too. A refusal here is harmless.
+                let t = daemon_kit::time::epoch_usec();
+                if let Err(e) = set(prop::BOOT_PROGRESS_LAST_UPDATE, zbus::Variant::from(t)).await {
+                    log::debug!("BootProgressLastUpdate not written: {e}");
+                }
+            }
+            Err(e) if is_absent(&e) => {
+                self.boot_progress_unsupported = true;
+                log::warn!(
+                    "{} {} does not implement {} ({e}); BootProgress will not be published \
+                     (x86-power-control has no Boot.Progress; see README)",
+                    bus::STATE_HOST,
+                    path::HOST0,
+                    iface::BOOT_PROGRESS
+                );
+            }
+            Err(e) => log::warn!("cannot set BootProgress to {stage}: {e}"),
+        }
+    }
+
+    async fn persist(&self, p: Persisted) {
+        let file = self.state_file.clone();
+        let res = tokio::task::spawn_blocking(move || {
+            let bytes = serde_json::to_vec(&p).map_err(std::io::Error::other)?;
+            daemon_kit::state_file::write_atomic(&file, &bytes)
+        })
+        .await;
+        match res {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => log::warn!("{}: cannot save state: {e}", self.state_file.display()),
+            Err(e) => log::warn!("state save task failed: {e}"),
+        }
+    }
+}
+
+/// The one structured journal line per boot a fleet can search for slow or repeated POSTs.
+fn log_boot_summary(t: Timeline) {
+    log::info!(
+        boot_count = t.boot_count,
+        firmware_init_usec = t.firmware_init_usec,
+        time_to_working_usec = t.time_to_working_usec,
+        gate_windows = t.gate_windows;
+        "host reached S0: firmware init {:.3} s, power-on to S0 {:.3} s, {} gate window(s)",
+        t.firmware_init_usec as f64 / 1e6,
+        t.time_to_working_usec as f64 / 1e6,
+        t.gate_windows
+    );
+}
+
+/// Errors meaning "that object or interface is not there" rather than "the write failed".
+fn is_absent(e: &zbus::Error) -> bool {
+    let name = match e {
+        zbus::Error::MethodError(name, _, _) => name.as_str().to_owned(),
+        zbus::Error::FDO(fdo) => {
+            return matches!(
+                **fdo,
+                zbus::fdo::Error::ServiceUnknown(_)
+                    | zbus::fdo::Error::UnknownObject(_)
+                    | zbus::fdo::Error::UnknownInterface(_)
+                    | zbus::fdo::Error::UnknownProperty(_)
+                    | zbus::fdo::Error::NameHasNoOwner(_)
+            );
+        }
+        _ => return false,
+    };
+    [
+        "org.freedesktop.DBus.Error.ServiceUnknown",
+        "org.freedesktop.DBus.Error.UnknownObject",
+        "org.freedesktop.DBus.Error.UnknownInterface",
+        "org.freedesktop.DBus.Error.UnknownProperty",
+        "org.freedesktop.DBus.Error.UnknownMethod",
+        "org.freedesktop.DBus.Error.NameHasNoOwner",
+        "org.freedesktop.DBus.Error.InvalidArgs",
+    ]
+    .contains(&name.as_str())
+}
+
+fn log_err(what: &str, r: zbus::Result<()>) {
+    if let Err(e) = r {
+        log::warn!("{what}: {e}");
+    }
+}

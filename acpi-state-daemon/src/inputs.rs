@@ -1,0 +1,187 @@
+//! Following the platform's power inputs and turning them into core inputs.
+//!
+//! Each input is optional: a platform without one never reports it; a service that starts late
+//! reports when it starts; a service that leaves reports `None`.
+
+use std::collections::HashMap;
+
+use daemon_kit::watch::{self, Target, Update};
+use openbmc_vocab::names::{bus, iface, path, prop};
+use tokio::sync::mpsc::UnboundedSender;
+use zbus::{Connection, OwnedVariant};
+
+use crate::core::Input;
+use crate::dbus::{Batch, SharedCore, lock};
+
+const CHASSIS: Target = Target {
+    bus: bus::STATE_CHASSIS,
+    path: path::CHASSIS0,
+    iface: iface::STATE_CHASSIS,
+};
+const HOST: Target = Target {
+    bus: bus::STATE_HOST,
+    path: path::HOST0,
+    iface: iface::STATE_HOST,
+};
+/// x86-power-control serves OperatingSystem.Status under its own name on the host path;
+/// phosphor-state-manager serves it under `State.Host`. We follow both.
+const OS_X86: Target = Target {
+    bus: bus::STATE_OPERATING_SYSTEM,
+    path: path::HOST0,
+    iface: iface::OS_STATUS,
+};
+const OS_PSM: Target = Target {
+    bus: bus::STATE_HOST,
+    path: path::HOST0,
+    iface: iface::OS_STATUS,
+};
+const BOOT_RAW: Target = Target {
+    bus: bus::STATE_BOOT_RAW,
+    path: path::BOOT_RAW0,
+    iface: iface::BOOT_RAW,
+};
+
+/// Feed one input to the core and queue its actions.
+fn feed(core: &SharedCore, tx: &UnboundedSender<Batch>, input: Input) {
+    log::debug!("input: {input:?}");
+    match lock(core).handle(crate::now(), input) {
+        Ok(actions) if !actions.is_empty() => {
+            let _ = tx.send(Batch {
+                actions,
+                already_emitted: None,
+            });
+        }
+        Ok(_) => {}
+        // Only ACPI writes can be refused, and those come from D-Bus setters, not from here.
+        Err(r) => log::warn!("input refused: {r}"),
+    }
+}
+
+fn get<'a>(values: &'a HashMap<String, OwnedVariant>, name: &str) -> Option<&'a OwnedVariant> {
+    values.get(name)
+}
+
+/// Follow every input until the connection fails.
+pub async fn follow_all(
+    conn: Connection,
+    core: SharedCore,
+    tx: UnboundedSender<Batch>,
+) -> anyhow::Result<()> {
+    let chassis = {
+        let (core, tx) = (core.clone(), tx.clone());
+        // LastStateChangeTime rides along with the power state, to judge a saved state.
+        let mut last_change_ms: Option<u64> = None;
+        watch::watch(&conn, CHASSIS, move |u| match u {
+            Update::Values(v) => {
+                if let Some(ms) =
+                    get(&v, prop::LAST_STATE_CHANGE_TIME).and_then(|x| u64::try_from(x).ok())
+                {
+                    last_change_ms = Some(ms);
+                }
+                if let Some(x) = get(&v, prop::CURRENT_POWER_STATE) {
+                    let state = watch::enum_value(x);
+                    if state.is_some() {
+                        feed(
+                            &core,
+                            &tx,
+                            Input::ChassisPower {
+                                state,
+                                last_change_ms,
+                            },
+                        );
+                    }
+                }
+            }
+            Update::Gone => {
+                log::warn!(
+                    "{} left the bus; keeping the last known state",
+                    bus::STATE_CHASSIS
+                );
+                last_change_ms = None;
+                feed(
+                    &core,
+                    &tx,
+                    Input::ChassisPower {
+                        state: None,
+                        last_change_ms: None,
+                    },
+                );
+            }
+        })
+    };
+    let host = {
+        let (core, tx) = (core.clone(), tx.clone());
+        watch::watch(&conn, HOST, move |u| match u {
+            Update::Values(v) => {
+                if let Some(x) = get(&v, prop::CURRENT_HOST_STATE) {
+                    let s = watch::enum_value(x);
+                    if s.is_some() {
+                        feed(&core, &tx, Input::HostState(s));
+                    }
+                }
+            }
+            Update::Gone => feed(&core, &tx, Input::HostState(None)),
+        })
+    };
+    let os_handler = |core: SharedCore, tx: UnboundedSender<Batch>| {
+        move |u| match u {
+            Update::Values(v) => {
+                if let Some(x) = get(&v, prop::OPERATING_SYSTEM_STATE) {
+                    let s = watch::enum_value(x);
+                    if s.is_some() {
+                        feed(&core, &tx, Input::OsState(s));
+                    }
+                }
+            }
+            Update::Gone => feed(&core, &tx, Input::OsState(None)),
+        }
+    };
+    let os_x86 = watch::watch(&conn, OS_X86, os_handler(core.clone(), tx.clone()));
+    let os_psm = watch::watch(&conn, OS_PSM, os_handler(core.clone(), tx.clone()));
+    let raw = {
+        let (core, tx) = (core.clone(), tx.clone());
+        // The first read after (re)start is the last code of some earlier moment, not news.
+        let mut primed = false;
+        watch::watch(&conn, BOOT_RAW, move |u| match u {
+            Update::Values(v) => {
+                let Some(x) = get(&v, prop::VALUE) else {
+                    return;
+                };
+                let Ok((primary, _secondary)) = x
+                    .try_clone()
+                    .and_then(<(Vec<u8>, Vec<u8>)>::try_from)
+                else {
+                    log::warn!("Boot.Raw Value is not (ayay); ignoring");
+                    return;
+                };
+                if !primed {
+                    primed = true;
+                    return;
+                }
+                feed(&core, &tx, Input::PostCode(post_code(&primary)));
+            }
+            Update::Gone => primed = false,
+        })
+    };
+    tokio::try_join!(chassis, host, os_x86, os_psm, raw)?;
+    Ok(())
+}
+
+/// phosphor-host-postd's primary code bytes, least significant first, as one number.
+pub fn post_code(bytes: &[u8]) -> u64 {
+    bytes
+        .iter()
+        .take(8)
+        .rev()
+        .fold(0u64, |acc, b| (acc << 8) | u64::from(*b))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn post_code_bytes_are_little_endian() {
+        assert_eq!(super::post_code(&[]), 0);
+        assert_eq!(super::post_code(&[0x55]), 0x55);
+        assert_eq!(super::post_code(&[0x34, 0x12]), 0x1234);
+    }
+}

@@ -1,0 +1,158 @@
+//! Following another service's properties: present or not, now or later.
+//!
+//! [`watch`] reports the full property set of one interface whenever its owner appears, each
+//! `PropertiesChanged` while it is there, and [`Update::Gone`] when it leaves. Inputs that a
+//! platform lacks simply never report; inputs that start late report when they start.
+
+use std::collections::HashMap;
+
+use futures_util::StreamExt;
+use zbus::fdo::{DBusProxy, PropertiesProxy};
+use zbus::message::Type as MsgType;
+use zbus::names::InterfaceName;
+use zbus::{Connection, MatchRule, MessageStream, OwnedVariant};
+
+/// What a watched interface reported.
+#[derive(Debug)]
+pub enum Update {
+    /// These properties have (or now have) these values.
+    Values(HashMap<String, OwnedVariant>),
+    /// The owning service left the bus.
+    Gone,
+}
+
+/// Which interface to follow.
+#[derive(Debug, Clone, Copy)]
+pub struct Target {
+    pub bus: &'static str,
+    pub path: &'static str,
+    pub iface: &'static str,
+}
+
+/// Follow `target` for as long as the connection lives, calling `report` for every update.
+/// Returns only on a connection error.
+pub async fn watch(
+    conn: &Connection,
+    target: Target,
+    mut report: impl FnMut(Update),
+) -> zbus::Result<()> {
+    let dbus = DBusProxy::new(conn).await?;
+    // Subscribe before reading, so no change between the read and the subscription is lost.
+    let mut owners = dbus
+        .receive_name_owner_changed_with_args(&[(0, target.bus)])
+        .await?;
+    let rule = MatchRule::builder()
+        .msg_type(MsgType::Signal)
+        .sender(target.bus)
+        .path(target.path)
+        .interface("org.freedesktop.DBus.Properties")
+        .member("PropertiesChanged")
+        .arg(0, target.iface)
+        .build()?;
+    let mut changes = MessageStream::for_match_rule(rule, conn, None).await?;
+    let iface = InterfaceName::try_from(target.iface)?;
+
+    let mut owner: Option<String> = match dbus.get_name_owner(target.bus.try_into()?).await {
+        Ok(o) => Some(o.to_string()),
+        Err(_) => None,
+    };
+    if owner.is_some() {
+        read_all(conn, target, &iface, &mut report).await;
+    }
+    loop {
+        tokio::select! {
+            sig = owners.next() => {
+                let Some(sig) = sig else { return Ok(()) };
+                let Ok(args) = sig.args() else { continue };
+                let new = args.new_owner().as_ref().map(|n| n.to_string());
+                match new {
+                    Some(n) => {
+                        owner = Some(n);
+                        read_all(conn, target, &iface, &mut report).await;
+                    }
+                    None => {
+                        if owner.take().is_some() {
+                            report(Update::Gone);
+                        }
+                    }
+                }
+            }
+            msg = changes.next() => {
+                let Some(Ok(msg)) = msg else { continue };
+                // Only the current owner speaks for the name (the local filter cannot check a
+                // well-known sender; the bus already did, this guards against stale queues).
+                let from = msg.header().sender().map(|s| s.to_string());
+                if owner.is_some() && from != owner {
+                    continue;
+                }
+                let body = msg.body();
+                let Ok((_, changed, invalidated)) =
+                    body.deserialize::<(String, HashMap<String, OwnedVariant>, Vec<String>)>()
+                else {
+                    continue;
+                };
+                if !changed.is_empty() {
+                    report(Update::Values(changed));
+                }
+                if !invalidated.is_empty() {
+                    read_all(conn, target, &iface, &mut report).await;
+                }
+            }
+        }
+    }
+}
+
+async fn read_all(
+    conn: &Connection,
+    target: Target,
+    iface: &InterfaceName<'_>,
+    report: &mut impl FnMut(Update),
+) {
+    let props = match PropertiesProxy::builder(conn)
+        .destination(target.bus)
+        .path(target.path)
+        .build()
+        .await
+    {
+        Ok(p) => p,
+        Err(e) => {
+            log::warn!("{} {}: cannot build proxy: {e}", target.bus, target.path);
+            return;
+        }
+    };
+    match props.get_all(iface.clone()).await {
+        Ok(all) => report(Update::Values(all)),
+        // The service is there but does not (yet) serve the object: nothing to report.
+        Err(e) => log::debug!(
+            "{} {} {}: GetAll: {e}",
+            target.bus,
+            target.path,
+            target.iface
+        ),
+    }
+}
+
+/// Decode a string property as an OpenBMC enum; `None` (with a warning) if it is not one.
+pub fn enum_value<E: openbmc_like::Parse>(v: &OwnedVariant) -> Option<E> {
+    let s: String = v.try_clone().ok()?.try_into().ok()?;
+    match E::parse(&s) {
+        Some(e) => Some(e),
+        None => {
+            log::warn!("ignoring unexpected value `{s}`");
+            None
+        }
+    }
+}
+
+/// A seam so this crate does not depend on the vocabulary crate.
+pub mod openbmc_like {
+    /// Anything that parses from its D-Bus string.
+    pub trait Parse: Sized {
+        fn parse(s: &str) -> Option<Self>;
+    }
+    impl<T: std::str::FromStr> Parse for T {
+        fn parse(s: &str) -> Option<Self> {
+            s.parse().ok()
+        }
+    }
+}

@@ -1,0 +1,342 @@
+//! The bus-tier rig: a private system-like `dbus-daemon` and the real `acpigate` binary.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+/// A scratch directory removed on drop (unless `ACPIGATE_KEEP_TEST_DIRS` is set).
+pub struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    pub fn new(tag: &str) -> Result<Self> {
+        static N: AtomicU32 = AtomicU32::new(0);
+        // Short, because unix socket paths are limited to 108 bytes.
+        let path = std::env::temp_dir().join(format!(
+            "ag-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&path).with_context(|| format!("mkdir {}", path.display()))?;
+        Ok(Self { path })
+    }
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if std::env::var_os("ACPIGATE_KEEP_TEST_DIRS").is_none() {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// A private `dbus-daemon` with a system-bus configuration in which anyone may own any name.
+pub struct PrivateBus {
+    child: Child,
+    address: String,
+    dir: TempDir,
+}
+
+const BUS_CONFIG: &str = r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path=@SOCK@</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow own="*"/>
+    <allow send_type="method_call"/>
+    <allow send_type="signal"/>
+    <allow send_type="method_return"/>
+    <allow send_type="error"/>
+    <allow receive_type="method_call"/>
+    <allow receive_type="signal"/>
+    <allow receive_type="method_return"/>
+    <allow receive_type="error"/>
+    <allow eavesdrop="true"/>
+  </policy>
+  <limit name="max_replies_per_connection">50000</limit>
+</busconfig>
+"#;
+
+impl PrivateBus {
+    /// Start a bus; fails with a clear message if `dbus-daemon` is missing.
+    pub fn start() -> Result<Self> {
+        let dir = TempDir::new("bus")?;
+        let sock = dir.path().join("bus");
+        let cfg = dir.path().join("bus.conf");
+        std::fs::write(&cfg, BUS_CONFIG.replace("@SOCK@", &sock.to_string_lossy()))?;
+        let mut child = Command::new("dbus-daemon")
+            .arg(format!("--config-file={}", cfg.display()))
+            .args(["--nofork", "--print-address=1", "--nopidfile"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot start dbus-daemon (install the dbus-daemon package, or run `cargo xtask test` as root)")?;
+        let stdout = child.stdout.take().context("dbus-daemon stdout")?;
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .context("reading the bus address")?;
+        let address = line.trim().to_owned();
+        if address.is_empty() {
+            let _ = child.kill();
+            bail!("dbus-daemon printed no address");
+        }
+        Ok(Self {
+            child,
+            address,
+            dir,
+        })
+    }
+
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// A scratch directory that lives as long as the bus.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A new client connection to the bus.
+    pub async fn connect(&self) -> Result<zbus::Connection> {
+        zbus::connection::Builder::address(self.address.as_str())
+            .build()
+            .await
+            .context("connecting to the private bus")
+    }
+
+    /// Stop and restart the daemon at the same address (every client is disconnected).
+    pub fn restart(&mut self) -> Result<()> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(self.dir.path().join("bus"));
+        let cfg = self.dir.path().join("bus.conf");
+        let mut child = Command::new("dbus-daemon")
+            .arg(format!("--config-file={}", cfg.display()))
+            .args(["--nofork", "--print-address=1", "--nopidfile"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot restart dbus-daemon")?;
+        let stdout = child.stdout.take().context("dbus-daemon stdout")?;
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line)?;
+        self.child = child;
+        Ok(())
+    }
+}
+
+impl Drop for PrivateBus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The multi-call binary under test: `$ACPIGATE_BIN`, else `acpigate` in the target directory
+/// the test executable was built in (`cargo xtask test` builds it first).
+pub fn acpigate_bin() -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("ACPIGATE_BIN") {
+        return Ok(PathBuf::from(p));
+    }
+    let exe = std::env::current_exe()?;
+    // target/<profile>/deps/<test> -> target/<profile>/acpigate
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .context("test executable has no target dir")?;
+    let bin = dir.join("acpigate");
+    if !bin.exists() {
+        bail!(
+            "{} not found: build it first (`cargo build -p acpigate --all-features`, done by `cargo xtask test`)",
+            bin.display()
+        );
+    }
+    Ok(bin)
+}
+
+/// A daemon applet of the real binary, running on a private bus.
+pub struct Daemon {
+    child: Option<Child>,
+    applet: String,
+    log: PathBuf,
+    notify: UnixDatagram,
+    notify_path: PathBuf,
+}
+
+static DAEMON_N: AtomicU32 = AtomicU32::new(0);
+
+impl Daemon {
+    /// Start `acpigate <applet> <args>` with the bus address, a notify socket and a log file,
+    /// and wait until it reports `READY=1` (as systemd's `Type=notify` would).
+    pub fn spawn(bus: &PrivateBus, applet: &str, args: &[&str]) -> Result<Self> {
+        Self::spawn_env(bus, applet, args, &[])
+    }
+
+    /// [`Daemon::spawn`] with extra environment.
+    pub fn spawn_env(
+        bus: &PrivateBus,
+        applet: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Self> {
+        let n = DAEMON_N.fetch_add(1, Ordering::Relaxed);
+        let log = bus.dir().join(format!("{applet}-{n}.log"));
+        let notify_path = bus.dir().join(format!("notify-{n}"));
+        let notify = UnixDatagram::bind(&notify_path)?;
+        notify.set_read_timeout(Some(Duration::from_millis(100)))?;
+        let mut d = Self {
+            child: None,
+            applet: applet.to_owned(),
+            log,
+            notify,
+            notify_path,
+        };
+        d.start(bus, args, env)?;
+        Ok(d)
+    }
+
+    fn start(&mut self, bus: &PrivateBus, args: &[&str], env: &[(&str, &str)]) -> Result<()> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)?;
+        let mut cmd = Command::new(acpigate_bin()?);
+        cmd.arg(&self.applet)
+            .args(args)
+            .env("DBUS_SYSTEM_BUS_ADDRESS", bus.address())
+            .env("NOTIFY_SOCKET", &self.notify_path)
+            .env("ACPIGATE_LOG", "debug")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("cannot start acpigate {}", self.applet))?;
+        self.child = Some(child);
+        self.wait_ready(Duration::from_secs(20))
+    }
+
+    fn wait_ready(&mut self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        let mut buf = [0u8; 4096];
+        while Instant::now() < deadline {
+            if let Ok(n) = self.notify.recv(&mut buf)
+                && String::from_utf8_lossy(&buf[..n])
+                    .lines()
+                    .any(|l| l == "READY=1")
+            {
+                return Ok(());
+            }
+            if let Some(c) = self.child.as_mut()
+                && let Some(status) = c.try_wait()?
+            {
+                bail!(
+                    "acpigate {} exited before READY ({status}):\n{}",
+                    self.applet,
+                    self.log_text()
+                );
+            }
+        }
+        bail!(
+            "acpigate {} not READY within {timeout:?}:\n{}",
+            self.applet,
+            self.log_text()
+        )
+    }
+
+    /// Everything the daemon wrote to stdout/stderr so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Whether the process is still running.
+    pub fn running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// SIGKILL, as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM, and the exit status.
+    pub fn terminate(&mut self) -> Result<std::process::ExitStatus> {
+        let mut c = self.child.take().context("not running")?;
+        let pid = c.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status()?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(s) = c.try_wait()? {
+                return Ok(s);
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                bail!("acpigate {} ignored SIGTERM", self.applet);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Start again after [`Daemon::kill`] or [`Daemon::terminate`].
+    pub fn restart(&mut self, bus: &PrivateBus, args: &[&str]) -> Result<()> {
+        self.kill();
+        self.start(bus, args, &[])
+    }
+
+    /// The process id, while running.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            eprintln!(
+                "--- log of acpigate {} ---\n{}",
+                self.applet,
+                self.log_text()
+            );
+        }
+    }
+}
+
+/// Poll `f` until it returns `Some`, or fail after `timeout` with `what`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut f: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return Ok(v);
+        }
+        if Instant::now() > deadline {
+            bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

@@ -1,0 +1,492 @@
+//! Simulated platform services, shaped like the upstream daemons they stand for:
+//! chassis power and host state as x86-power-control publishes them, a host object with a
+//! writable Boot.Progress as phosphor-state-manager has, POST codes as phosphor-host-postd
+//! publishes them, and a systemd manager that records `StartUnit` and applies the targets'
+//! `Conflicts=` from `units/`.
+//!
+//! Each service has its own connection, so a test can make it vanish and come back.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, Result};
+use openbmc_vocab::DbusEnum;
+use openbmc_vocab::boot::ProgressStage;
+use openbmc_vocab::names::{bus, path};
+use openbmc_vocab::state::{
+    ChassisPowerState, ChassisTransition, HostState, HostTransition, OsStatus,
+};
+use zbus::object_server::{InterfaceRef, SignalEmitter};
+use zbus::{Connection, OwnedObjectPath, interface};
+
+use crate::harness::PrivateBus;
+
+fn epoch_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+// ---------------------------------------------------------------- chassis
+
+/// `xyz.openbmc_project.State.Chassis` at `/xyz/openbmc_project/state/chassis0`.
+pub struct ChassisIface {
+    power: ChassisPowerState,
+    requested: ChassisTransition,
+    last_change_ms: u64,
+}
+
+#[interface(name = "xyz.openbmc_project.State.Chassis")]
+impl ChassisIface {
+    #[zbus(property)]
+    fn current_power_state(&self) -> ChassisPowerState {
+        self.power
+    }
+    #[zbus(property)]
+    fn requested_power_transition(&self) -> ChassisTransition {
+        self.requested
+    }
+    /// Like x86-power-control: a request moves the power state at once.
+    #[zbus(property)]
+    async fn set_requested_power_transition(
+        &mut self,
+        t: ChassisTransition,
+        #[zbus(signal_emitter)] e: SignalEmitter<'_>,
+    ) {
+        self.requested = t;
+        let to = match t {
+            ChassisTransition::Off => ChassisPowerState::Off,
+            ChassisTransition::On | ChassisTransition::PowerCycle => ChassisPowerState::On,
+        };
+        if to != self.power {
+            self.power = to;
+            self.last_change_ms = epoch_ms();
+            let _ = self.current_power_state_changed(&e).await;
+            let _ = self.last_state_change_time_changed(&e).await;
+        }
+    }
+    #[zbus(property)]
+    fn last_state_change_time(&self) -> u64 {
+        self.last_change_ms
+    }
+}
+
+/// The simulated chassis power service.
+pub struct Chassis {
+    conn: Option<Connection>,
+    power: ChassisPowerState,
+    last_change_ms: u64,
+}
+
+impl Chassis {
+    pub async fn start(bus: &PrivateBus, power: ChassisPowerState) -> Result<Self> {
+        let mut c = Self {
+            conn: None,
+            power,
+            last_change_ms: epoch_ms(),
+        };
+        c.appear(bus).await?;
+        Ok(c)
+    }
+
+    /// (Re)claim the name and serve the object.
+    pub async fn appear(&mut self, bus: &PrivateBus) -> Result<()> {
+        let conn = zbus::connection::Builder::address(bus.address())
+            .serve_at(
+                path::CHASSIS0,
+                ChassisIface {
+                    power: self.power,
+                    requested: if self.power.is_on() {
+                        ChassisTransition::On
+                    } else {
+                        ChassisTransition::Off
+                    },
+                    last_change_ms: self.last_change_ms,
+                },
+            )
+            .name(bus::STATE_CHASSIS)
+            .build()
+            .await
+            .context("chassis service")?;
+        self.conn = Some(conn);
+        Ok(())
+    }
+
+    /// Leave the bus (the service crashed or is not installed).
+    pub async fn vanish(&mut self) {
+        if let Some(c) = self.conn.take() {
+            let _ = c.close().await;
+        }
+    }
+
+    async fn iface(&self) -> Result<InterfaceRef<ChassisIface>> {
+        let conn = self.conn.as_ref().context("chassis is not on the bus")?;
+        Ok(conn
+            .object_server()
+            .interface::<_, ChassisIface>(path::CHASSIS0)
+            .await?)
+    }
+
+    /// Change the power state (a button press, a power cut, a PSU coming up).
+    pub async fn set_power(&mut self, p: ChassisPowerState) -> Result<()> {
+        self.power = p;
+        self.last_change_ms = epoch_ms();
+        if self.conn.is_none() {
+            return Ok(());
+        }
+        let r = self.iface().await?;
+        let mut i = r.get_mut().await;
+        i.power = p;
+        i.last_change_ms = self.last_change_ms;
+        i.last_state_change_time_changed(r.signal_emitter()).await?;
+        i.current_power_state_changed(r.signal_emitter()).await?;
+        Ok(())
+    }
+
+    pub fn power(&self) -> ChassisPowerState {
+        self.power
+    }
+}
+
+// ---------------------------------------------------------------- host
+
+/// `xyz.openbmc_project.State.Host`.
+pub struct HostIface {
+    state: HostState,
+    requested: HostTransition,
+}
+
+#[interface(name = "xyz.openbmc_project.State.Host")]
+impl HostIface {
+    #[zbus(property)]
+    fn current_host_state(&self) -> HostState {
+        self.state
+    }
+    #[zbus(property)]
+    fn requested_host_transition(&self) -> HostTransition {
+        self.requested
+    }
+    #[zbus(property)]
+    fn set_requested_host_transition(&mut self, t: HostTransition) {
+        self.requested = t;
+    }
+}
+
+/// `xyz.openbmc_project.State.Boot.Progress`, writable as on phosphor-state-manager, which
+/// stamps `BootProgressLastUpdate` on every write and records each write here for tests.
+pub struct BootProgressIface {
+    progress: ProgressStage,
+    last_update: u64,
+    writes: Arc<Mutex<Vec<ProgressStage>>>,
+}
+
+#[interface(name = "xyz.openbmc_project.State.Boot.Progress")]
+impl BootProgressIface {
+    #[zbus(property)]
+    fn boot_progress(&self) -> ProgressStage {
+        self.progress
+    }
+    #[zbus(property)]
+    fn set_boot_progress(&mut self, p: ProgressStage) {
+        self.progress = p;
+        self.last_update = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_micros() as u64)
+            .unwrap_or(0);
+        if let Ok(mut w) = self.writes.lock() {
+            w.push(p);
+        }
+    }
+    #[zbus(property)]
+    fn boot_progress_last_update(&self) -> u64 {
+        self.last_update
+    }
+    #[zbus(property)]
+    fn set_boot_progress_last_update(&mut self, t: u64) {
+        self.last_update = t;
+    }
+}
+
+/// `xyz.openbmc_project.State.OperatingSystem.Status`.
+pub struct OsIface {
+    state: OsStatus,
+}
+
+#[interface(name = "xyz.openbmc_project.State.OperatingSystem.Status")]
+impl OsIface {
+    #[zbus(property)]
+    fn operating_system_state(&self) -> OsStatus {
+        self.state
+    }
+}
+
+/// Which upstream host daemon to imitate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostFlavour {
+    /// phosphor-state-manager: State.Host + Boot.Progress + OperatingSystem.Status under
+    /// `xyz.openbmc_project.State.Host`.
+    StateManager,
+    /// x86-power-control: State.Host under `…State.Host`, OperatingSystem.Status under
+    /// `…State.OperatingSystem` (same connection), no Boot.Progress.
+    X86PowerControl,
+}
+
+/// The simulated host-state service.
+pub struct Host {
+    conn: Connection,
+    writes: Arc<Mutex<Vec<ProgressStage>>>,
+    flavour: HostFlavour,
+}
+
+impl Host {
+    pub async fn start(bus: &PrivateBus, flavour: HostFlavour, state: HostState) -> Result<Self> {
+        let writes = Arc::new(Mutex::new(Vec::new()));
+        let mut b = zbus::connection::Builder::address(bus.address())
+            .serve_at(
+                path::HOST0,
+                HostIface {
+                    state,
+                    requested: HostTransition::Off,
+                },
+            )
+            .serve_at(
+                path::HOST0,
+                OsIface {
+                    state: OsStatus::Inactive,
+                },
+            )
+            .name(bus::STATE_HOST);
+        match flavour {
+            HostFlavour::StateManager => {
+                b = b.serve_at(
+                    path::HOST0,
+                    BootProgressIface {
+                        progress: ProgressStage::Unspecified,
+                        last_update: 0,
+                        writes: writes.clone(),
+                    },
+                );
+            }
+            HostFlavour::X86PowerControl => {
+                b = b.name(bus::STATE_OPERATING_SYSTEM);
+            }
+        }
+        let conn = b.build().await.context("host service")?;
+        Ok(Self {
+            conn,
+            writes,
+            flavour,
+        })
+    }
+
+    pub fn flavour(&self) -> HostFlavour {
+        self.flavour
+    }
+
+    /// Every BootProgress write so far, in order.
+    pub fn boot_progress_writes(&self) -> Vec<ProgressStage> {
+        self.writes.lock().map(|w| w.clone()).unwrap_or_default()
+    }
+
+    pub async fn set_state(&self, s: HostState) -> Result<()> {
+        let r = self
+            .conn
+            .object_server()
+            .interface::<_, HostIface>(path::HOST0)
+            .await?;
+        let mut i = r.get_mut().await;
+        i.state = s;
+        i.current_host_state_changed(r.signal_emitter()).await?;
+        Ok(())
+    }
+
+    /// Assert (`Standby`) or deassert (`Inactive`) POST_COMPLETE, as x86-power-control does.
+    pub async fn set_post_complete(&self, complete: bool) -> Result<()> {
+        let r = self
+            .conn
+            .object_server()
+            .interface::<_, OsIface>(path::HOST0)
+            .await?;
+        let mut i = r.get_mut().await;
+        i.state = if complete {
+            OsStatus::Standby
+        } else {
+            OsStatus::Inactive
+        };
+        i.operating_system_state_changed(r.signal_emitter()).await?;
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------- POST codes
+
+/// `xyz.openbmc_project.State.Boot.Raw`.
+pub struct RawIface {
+    value: (Vec<u8>, Vec<u8>),
+}
+
+#[interface(name = "xyz.openbmc_project.State.Boot.Raw")]
+impl RawIface {
+    #[zbus(property)]
+    fn value(&self) -> (Vec<u8>, Vec<u8>) {
+        self.value.clone()
+    }
+}
+
+/// phosphor-host-postd's snooped POST codes.
+pub struct PostCodes {
+    conn: Connection,
+}
+
+impl PostCodes {
+    pub async fn start(bus: &PrivateBus) -> Result<Self> {
+        let conn = zbus::connection::Builder::address(bus.address())
+            .serve_at(
+                path::BOOT_RAW0,
+                RawIface {
+                    value: (vec![0], vec![]),
+                },
+            )
+            .name(bus::STATE_BOOT_RAW)
+            .build()
+            .await
+            .context("postd service")?;
+        Ok(Self { conn })
+    }
+
+    /// The host wrote `code` to port 80.
+    pub async fn post(&self, code: u8) -> Result<()> {
+        let r = self
+            .conn
+            .object_server()
+            .interface::<_, RawIface>(path::BOOT_RAW0)
+            .await?;
+        let mut i = r.get_mut().await;
+        i.value = (vec![code], vec![]);
+        i.value_changed(r.signal_emitter()).await?;
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------- systemd
+
+/// What the simulated systemd knows: units' `Conflicts=` and the active set.
+#[derive(Debug, Default)]
+pub struct UnitGraph {
+    conflicts: BTreeMap<String, BTreeSet<String>>,
+    active: BTreeSet<String>,
+    started: Vec<String>,
+}
+
+impl UnitGraph {
+    /// Read `Conflicts=` of every `*.target` in `dir` (symmetric, as systemd applies it).
+    pub fn from_units_dir(dir: &Path) -> Result<Self> {
+        let mut g = Self::default();
+        for e in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+            let p = e?.path();
+            let Some(name) = p.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+                continue;
+            };
+            if !name.ends_with(".target") {
+                continue;
+            }
+            for line in std::fs::read_to_string(&p)?.lines() {
+                if let Some(rest) = line.trim().strip_prefix("Conflicts=") {
+                    for other in rest.split_whitespace() {
+                        g.conflicts
+                            .entry(name.clone())
+                            .or_default()
+                            .insert(other.to_owned());
+                        g.conflicts
+                            .entry(other.to_owned())
+                            .or_default()
+                            .insert(name.clone());
+                    }
+                }
+            }
+        }
+        Ok(g)
+    }
+
+    fn start(&mut self, unit: &str) {
+        self.started.push(unit.to_owned());
+        if let Some(cs) = self.conflicts.get(unit) {
+            for c in cs {
+                self.active.remove(c);
+            }
+        }
+        self.active.insert(unit.to_owned());
+    }
+}
+
+/// `org.freedesktop.systemd1.Manager`, recording calls.
+pub struct ManagerIface {
+    graph: Arc<Mutex<UnitGraph>>,
+    jobs: u32,
+}
+
+#[interface(name = "org.freedesktop.systemd1.Manager")]
+impl ManagerIface {
+    fn start_unit(&mut self, name: String, mode: String) -> zbus::fdo::Result<OwnedObjectPath> {
+        if mode != "replace" {
+            return Err(zbus::fdo::Error::InvalidArgs(format!(
+                "unexpected mode {mode}"
+            )));
+        }
+        if let Ok(mut g) = self.graph.lock() {
+            g.start(&name);
+        }
+        self.jobs += 1;
+        OwnedObjectPath::try_from(format!("/org/freedesktop/systemd1/job/{}", self.jobs))
+            .map_err(|e| zbus::fdo::Error::Failed(e.to_string()))
+    }
+}
+
+/// The simulated systemd manager.
+pub struct Systemd {
+    _conn: Connection,
+    graph: Arc<Mutex<UnitGraph>>,
+}
+
+impl Systemd {
+    pub async fn start(bus: &PrivateBus) -> Result<Self> {
+        let units = Path::new(env!("CARGO_MANIFEST_DIR")).join("../units");
+        let graph = Arc::new(Mutex::new(UnitGraph::from_units_dir(&units)?));
+        let conn = zbus::connection::Builder::address(bus.address())
+            .serve_at(
+                path::SYSTEMD,
+                ManagerIface {
+                    graph: graph.clone(),
+                    jobs: 0,
+                },
+            )
+            .name(bus::SYSTEMD)
+            .build()
+            .await
+            .context("systemd service")?;
+        Ok(Self { _conn: conn, graph })
+    }
+
+    /// Every `StartUnit` name, in order.
+    pub fn started(&self) -> Vec<String> {
+        self.graph
+            .lock()
+            .map(|g| g.started.clone())
+            .unwrap_or_default()
+    }
+
+    /// The active units after applying `Conflicts=`.
+    pub fn active(&self) -> BTreeSet<String> {
+        self.graph
+            .lock()
+            .map(|g| g.active.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// Short form for assertions: `"S2_D2"` etc.
+pub fn short<E: DbusEnum>(v: E) -> &'static str {
+    v.short()
+}

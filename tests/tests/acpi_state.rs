@@ -1,0 +1,437 @@
+//! Bus tier: the real acpi-state-daemon on a real (private) dbus-daemon with simulated
+//! platform services.
+
+use std::time::Duration;
+
+use acpigate_tests::acpi_client::AcpiClient;
+use acpigate_tests::harness::{Daemon, PrivateBus, acpigate_bin, eventually};
+use acpigate_tests::platform::{Chassis, Host, HostFlavour, PostCodes, Systemd};
+use anyhow::{Context, Result};
+use openbmc_vocab::DbusEnum;
+use openbmc_vocab::acpi::AcpiState;
+use openbmc_vocab::acpigate::HostPhase;
+use openbmc_vocab::boot::ProgressStage;
+use openbmc_vocab::state::{ChassisPowerState, HostState};
+
+const S0: &str = "host-s0-state.target";
+const S2: &str = "host-s2-state.target";
+const S5: &str = "host-s5-state.target";
+
+/// One bus, simulated systemd, a config, and (after `launch`) the daemon.
+struct Rig {
+    bus: PrivateBus,
+    systemd: Systemd,
+    acpi: AcpiClient,
+    config: String,
+    daemon: Option<Daemon>,
+}
+
+impl Rig {
+    async fn new() -> Result<Self> {
+        Self::with_config("").await
+    }
+
+    async fn with_config(extra: &str) -> Result<Self> {
+        let bus = PrivateBus::start()?;
+        let systemd = Systemd::start(&bus).await?;
+        let state_file = bus.dir().join("acpi-state.json");
+        let config = bus.dir().join("acpi.json");
+        std::fs::write(
+            &config,
+            format!("{{ \"state_file\": \"{}\"{extra} }}", state_file.display()),
+        )?;
+        Ok(Self {
+            acpi: AcpiClient::new(bus.connect().await?),
+            config: config.to_string_lossy().into_owned(),
+            bus,
+            systemd,
+            daemon: None,
+        })
+    }
+
+    fn launch(&mut self) -> Result<()> {
+        self.daemon = Some(Daemon::spawn(
+            &self.bus,
+            "acpi-state-daemon",
+            &["--config", &self.config],
+        )?);
+        Ok(())
+    }
+
+    fn daemon(&mut self) -> &mut Daemon {
+        self.daemon.as_mut().expect("launched")
+    }
+
+    /// Wait until the state file records `want` (it is written just before the change is
+    /// announced, so a kill right after the announcement can still find the old one).
+    async fn wait_saved(&self, want: AcpiState) -> Result<()> {
+        let file = self.bus.dir().join("acpi-state.json");
+        eventually(Duration::from_secs(5), &format!("saved {want}"), || async {
+            let text = std::fs::read_to_string(&file).unwrap_or_default();
+            text.contains(&want.dbus_str()).then_some(())
+        })
+        .await
+    }
+
+    /// SIGKILL the daemon and start it again with the same configuration.
+    fn crash_and_restart(&mut self) -> Result<()> {
+        let d = self.daemon.as_mut().expect("launched");
+        d.kill();
+        d.restart(&self.bus, &["--config", &self.config])
+    }
+
+    /// Wait until systemd has been asked for exactly `want` (in order).
+    async fn wait_started(&self, want: &[&str]) -> Result<()> {
+        let got = eventually(
+            Duration::from_secs(10),
+            &format!("StartUnit {want:?}"),
+            || async {
+                let s = self.systemd.started();
+                (s.len() >= want.len()).then_some(s)
+            },
+        )
+        .await?;
+        anyhow::ensure!(got == want, "StartUnit calls: {got:?}, wanted {want:?}");
+        // Only one host state target may be active: Conflicts= applied.
+        let active = self.systemd.active();
+        let last = want.last().copied().context("no target")?;
+        anyhow::ensure!(
+            active.contains(last)
+                && [S0, S2, S5].iter().filter(|t| active.contains(**t)).count() == 1,
+            "active: {active:?}"
+        );
+        Ok(())
+    }
+
+    /// Give stray actions a moment to show, then check nothing else was started.
+    async fn settle_and_expect_started(&self, want: &[&str]) -> Result<()> {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let got = self.systemd.started();
+        anyhow::ensure!(got == want, "StartUnit calls: {got:?}, wanted {want:?}");
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cold_boot_s5_s2_s0_with_targets_and_boot_progress() -> Result<()> {
+    let mut rig = Rig::new().await?;
+    let mut chassis = Chassis::start(&rig.bus, ChassisPowerState::Off).await?;
+    let host = Host::start(&rig.bus, HostFlavour::StateManager, HostState::Off).await?;
+    rig.launch()?;
+    rig.acpi.wait_sys(AcpiState::S5G2).await?;
+    assert_eq!(rig.acpi.phase().await?, HostPhase::Off);
+    rig.wait_started(&[S5]).await?;
+
+    // Power on: firmware init at once, before the host says S2.
+    chassis.set_power(ChassisPowerState::On).await?;
+    rig.acpi.wait_sys(AcpiState::S2D2).await?;
+    assert_eq!(rig.acpi.phase().await?, HostPhase::FirmwareInit);
+    assert_eq!(rig.acpi.reason().await?, "chassis power on: firmware init");
+    rig.wait_started(&[S5, S2]).await?;
+
+    // The host's own S2 (IPMI Set ACPI via ipmid) is a rewrite: no new target.
+    rig.acpi.set_sys(AcpiState::S2D2).await?;
+    rig.settle_and_expect_started(&[S5, S2]).await?;
+
+    // OS hand-off.
+    let gen_before = rig.acpi.generation().await?;
+    rig.acpi.set_sys(AcpiState::S0G0D0).await?;
+    rig.acpi.wait_phase(HostPhase::Working).await?;
+    rig.wait_started(&[S5, S2, S0]).await?;
+    assert_eq!(rig.acpi.generation().await?, gen_before + 1);
+    let (boots, init_us, to_s0_us, windows) = rig.acpi.timeline().await?;
+    assert_eq!((boots, windows), (1, 1));
+    assert!(init_us > 0 && to_s0_us >= init_us, "{init_us} {to_s0_us}");
+
+    let writes = eventually(Duration::from_secs(5), "BootProgress writes", || async {
+        let w = host.boot_progress_writes();
+        (w.len() >= 3).then_some(w)
+    })
+    .await?;
+    assert_eq!(
+        writes,
+        [
+            ProgressStage::Unspecified,
+            ProgressStage::PrimaryProcInit,
+            ProgressStage::OsRunning
+        ]
+    );
+    // The boot summary line for the fleet.
+    let log = rig.daemon().log_text();
+    assert!(log.contains("host reached S0: firmware init"), "{log}");
+    assert!(log.contains("gate_windows=1"), "{log}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abrupt_power_loss_in_s0_derives_s5() -> Result<()> {
+    let mut rig = Rig::new().await?;
+    let mut chassis = Chassis::start(&rig.bus, ChassisPowerState::On).await?;
+    rig.launch()?;
+    // On at start with no saved state: assume firmware init (gate closed).
+    rig.acpi.wait_sys(AcpiState::S2D2).await?;
+    rig.acpi.set_sys(AcpiState::S0G0D0).await?;
+    rig.acpi.wait_sys(AcpiState::S0G0D0).await?;
+    chassis.set_power(ChassisPowerState::Off).await?;
+    rig.acpi.wait_sys(AcpiState::S5G2).await?;
+    assert_eq!(rig.acpi.reason().await?, "chassis power off");
+    rig.wait_started(&[S2, S0, S5]).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warm_reset_in_s0_via_post_complete() -> Result<()> {
+    let mut rig = Rig::new().await?;
+    let mut chassis = Chassis::start(&rig.bus, ChassisPowerState::Off).await?;
+    let host = Host::start(&rig.bus, HostFlavour::X86PowerControl, HostState::Off).await?;
+    rig.launch()?;
+    rig.acpi.wait_sys(AcpiState::S5G2).await?;
+    chassis.set_power(ChassisPowerState::On).await?;
+    host.set_state(HostState::Running).await?;
+    rig.acpi.wait_sys(AcpiState::S2D2).await?;
+    // POST complete stands in for a firmware that never sends S0.
+    host.set_post_complete(true).await?;
+    rig.acpi.wait_sys(AcpiState::S0G0D0).await?;
+    assert_eq!(rig.acpi.reason().await?, "POST complete");
+    // Warm reset: POST_COMPLETE drops while power stays on.
+    host.set_post_complete(false).await?;
+    rig.acpi.wait_sys(AcpiState::S2D2).await?;
+    assert_eq!(
+        rig.acpi.reason().await?,
+        "POST complete deasserted while on: warm reset"
+    );
+    host.set_post_complete(true).await?;
+    rig.acpi.wait_sys(AcpiState::S0G0D0).await?;
+    rig.wait_started(&[S5, S2, S0, S2, S0]).await?;
+    let (boots, _, _, windows) = rig.acpi.timeline().await?;
+    assert_eq!((boots, windows), (2, 1));
+    // x86-power-control has no Boot.Progress: one clear warning, not one per boot.
+    let log = rig.daemon().log_text();
+    assert_eq!(
+        log.matches("does not implement xyz.openbmc_project.State.Boot.Progress")
+            .count(),
+        1,
+        "{log}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warm_reset_in_s0_via_post_codes_without_post_complete() -> Result<()> {
+    let mut rig = Rig::new().await?;
+    let _chassis = Chassis::start(&rig.bus, ChassisPowerState::On).await?;
+    let postd = PostCodes::start(&rig.bus).await?;
+    rig.launch()?;
+    rig.acpi.wait_sys(AcpiState::S2D2).await?;
+    rig.acpi.set_sys(AcpiState::S0G0D0).await?;
+    rig.acpi.wait_sys(AcpiState::S0G0D0).await?;
+    postd.post(0x19).await?;
+    rig.acpi.wait_sys(AcpiState::S2D2).await?;
+    assert_eq!(
+        rig.acpi.reason().await?,
+        "POST code while working: warm reset"
+    );
+    rig.wait_started(&[S2, S0, S2]).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ipmi_style_writes_of_every_state() -> Result<()> {
+    let mut rig = Rig::new().await?;
+    let _chassis = Chassis::start(&rig.bus, ChassisPowerState::On).await?;
+    rig.launch()?;
+    rig.acpi.wait_sys(AcpiState::S2D2).await?;
+    for &s in AcpiState::ALL {
+        rig.acpi
+            .set_sys(s)
+            .await
+            .with_context(|| format!("set {s}"))?;
+        assert_eq!(rig.acpi.sys().await?, s);
+        assert_eq!(rig.acpi.phase().await?, HostPhase::for_state(s), "{s}");
+        rig.acpi.set_dev(s).await?;
+        assert_eq!(rig.acpi.dev().await?, s);
+    }
+    // Targets: one per change of target, never for a state that maps to the same target.
+    let started = rig.systemd.started();
+    assert!(started.windows(2).all(|w| w[0] != w[1]), "{started:?}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_writes_are_refused_and_change_nothing() -> Result<()> {
+    let mut rig = Rig::new().await?;
+    let _chassis = Chassis::start(&rig.bus, ChassisPowerState::Off).await?;
+    rig.launch()?;
+    rig.acpi.wait_sys(AcpiState::S5G2).await?;
+    let before = (rig.acpi.sys().await?, rig.acpi.dev().await?);
+
+    // Not an enum value; a bare value; the wrong type.
+    for bad in [
+        zbus::Variant::from("xyz.openbmc_project.Control.Power.ACPIPowerState.ACPI.S9"),
+        zbus::Variant::from("S0_G0_D0"),
+        zbus::Variant::from(5u32),
+    ] {
+        let err = rig
+            .acpi
+            .set_raw("SysACPIStatus", bad)
+            .await
+            .expect_err("bad write accepted");
+        assert!(
+            err.to_string().contains("InvalidArgs") || err.to_string().contains("Invalid"),
+            "{err}"
+        );
+    }
+    // A running state while power is off.
+    let err = rig
+        .acpi
+        .set_sys(AcpiState::S0G0D0)
+        .await
+        .expect_err("S0 with power off accepted");
+    assert!(
+        err.to_string()
+            .contains("xyz.openbmc_project.Common.Error.NotAllowed"),
+        "{err}"
+    );
+    assert_eq!((rig.acpi.sys().await?, rig.acpi.dev().await?), before);
+    assert!(rig.daemon().running());
+    rig.settle_and_expect_started(&[S5]).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_mid_boot_restores_agreeing_state_and_rejects_stale_state() -> Result<()> {
+    let mut rig = Rig::new().await?;
+    let mut chassis = Chassis::start(&rig.bus, ChassisPowerState::Off).await?;
+    rig.launch()?;
+    rig.acpi.wait_sys(AcpiState::S5G2).await?;
+    chassis.set_power(ChassisPowerState::On).await?;
+    rig.acpi.wait_sys(AcpiState::S2D2).await?;
+    rig.acpi.set_sys(AcpiState::S0G0D0).await?;
+    rig.acpi.wait_sys(AcpiState::S0G0D0).await?;
+    rig.wait_saved(AcpiState::S0G0D0).await?;
+
+    // Killed in S0, power unchanged: S0 again, from the saved state.
+    rig.crash_and_restart()?;
+    rig.acpi.wait_sys(AcpiState::S0G0D0).await?;
+    assert_eq!(
+        rig.acpi.reason().await?,
+        "restored saved state (chassis power agrees)"
+    );
+
+    // Killed in S0; power cycled while it was down: the saved S0 is stale.
+    rig.daemon().kill();
+    chassis.set_power(ChassisPowerState::Off).await?;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    chassis.set_power(ChassisPowerState::On).await?;
+    rig.crash_and_restart()?;
+    rig.acpi.wait_sys(AcpiState::S2D2).await?;
+    assert_eq!(
+        rig.acpi.reason().await?,
+        "chassis power on at start, state unknown: assuming firmware init"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inputs_missing_at_start_and_appearing_later() -> Result<()> {
+    let mut rig = Rig::new().await?;
+    rig.launch()?;
+    // Nothing known: Unknown, gate closed, no target.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(rig.acpi.sys().await?, AcpiState::Unknown);
+    assert_eq!(rig.acpi.phase().await?, HostPhase::Unknown);
+    assert!(rig.systemd.started().is_empty());
+
+    let mut chassis = Chassis::start(&rig.bus, ChassisPowerState::On).await?;
+    rig.acpi.wait_sys(AcpiState::S2D2).await?;
+    // The service vanishes and comes back with power off meanwhile.
+    chassis.vanish().await;
+    chassis.set_power(ChassisPowerState::Off).await?;
+    chassis.appear(&rig.bus).await?;
+    rig.acpi.wait_sys(AcpiState::S5G2).await?;
+    rig.wait_started(&[S2, S5]).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_state_stands_in_when_there_is_no_chassis() -> Result<()> {
+    let mut rig = Rig::new().await?;
+    let host = Host::start(&rig.bus, HostFlavour::StateManager, HostState::Off).await?;
+    rig.launch()?;
+    rig.acpi.wait_sys(AcpiState::S5G2).await?;
+    host.set_state(HostState::Running).await?;
+    rig.acpi.wait_sys(AcpiState::S2D2).await?;
+    host.set_state(HostState::Off).await?;
+    rig.acpi.wait_sys(AcpiState::S5G2).await?;
+    rig.wait_started(&[S5, S2, S5]).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exact_upstream_names_on_the_bus() -> Result<()> {
+    let mut rig = Rig::new().await?;
+    rig.launch()?;
+    let xml: String = rig
+        .acpi
+        .connection()
+        .call_method(
+            Some("xyz.openbmc_project.Control.Power.ACPIPowerState"),
+            "/xyz/openbmc_project/control/host0/acpi_power_state",
+            Some("org.freedesktop.DBus.Introspectable"),
+            "Introspect",
+            &(),
+        )
+        .await?
+        .body()
+        .deserialize()?;
+    for needle in [
+        "<interface name=\"xyz.openbmc_project.Control.Power.ACPIPowerState\">",
+        "<property name=\"SysACPIStatus\" type=\"s\" access=\"readwrite\"/>",
+        "<property name=\"DevACPIStatus\" type=\"s\" access=\"readwrite\"/>",
+        "<interface name=\"org.acpigate.HostPhase\">",
+        "<interface name=\"org.freedesktop.DBus.ObjectManager\">",
+    ] {
+        assert!(xml.contains(needle), "missing {needle} in\n{xml}");
+    }
+    // Defaults as upstream: Unknown.
+    assert_eq!(
+        rig.acpi.sys().await?.dbus_str(),
+        "xyz.openbmc_project.Control.Power.ACPIPowerState.ACPI.Unknown"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_exits_cleanly() -> Result<()> {
+    let mut rig = Rig::new().await?;
+    rig.launch()?;
+    let status = rig.daemon().terminate()?;
+    assert!(status.success(), "{status}");
+    assert!(rig.daemon().log_text().contains("stopping (SIGTERM)"));
+    Ok(())
+}
+
+#[test]
+fn bad_config_stops_the_daemon_with_file_line_and_reason() -> Result<()> {
+    let dir = acpigate_tests::harness::TempDir::new("cfg")?;
+    let cfg = dir.path().join("bad.json");
+    std::fs::write(
+        &cfg,
+        "{\n  \"boot_progress\": {\n    \"firmware_init_stage\": \"Warp\"\n  }\n}\n",
+    )?;
+    let out = std::process::Command::new(acpigate_bin()?)
+        .args(["acpi-state-daemon", "--config"])
+        .arg(&cfg)
+        .env("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/nonexistent")
+        .output()?;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "{}:3: `Warp` is not a BootProgress stage",
+            cfg.display()
+        )),
+        "{err}"
+    );
+    Ok(())
+}

@@ -560,3 +560,7 @@ impl AcpiCore {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "core_tests.rs"]
+mod tests;

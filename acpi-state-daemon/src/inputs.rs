@@ -147,9 +147,8 @@ pub async fn follow_all(
                 let Some(x) = get(&v, prop::VALUE) else {
                     return;
                 };
-                let Ok((primary, _secondary)) = x
-                    .try_clone()
-                    .and_then(<(Vec<u8>, Vec<u8>)>::try_from)
+                let Ok((primary, _secondary)) =
+                    x.try_clone().and_then(<(Vec<u8>, Vec<u8>)>::try_from)
                 else {
                     log::warn!("Boot.Raw Value is not (ayay); ignoring");
                     return;

@@ -1,0 +1,669 @@
+//! Table-driven tests of every transition, with virtual time.
+
+use super::*;
+use AcpiState as A;
+use HostTarget as T;
+use ProgressStage as P;
+use openbmc_vocab::DbusEnum;
+
+/// A step: the input and what must follow.
+struct Step {
+    input: Input,
+    sys: AcpiState,
+    targets: &'static [HostTarget],
+}
+
+fn chassis(s: ChassisPowerState) -> Input {
+    Input::ChassisPower {
+        state: Some(s),
+        last_change_ms: None,
+    }
+}
+fn on() -> Input {
+    chassis(ChassisPowerState::On)
+}
+fn off() -> Input {
+    chassis(ChassisPowerState::Off)
+}
+fn write(s: AcpiState) -> Input {
+    Input::AcpiWrite {
+        sys: Some(s),
+        dev: None,
+    }
+}
+fn os(s: OsStatus) -> Input {
+    Input::OsState(Some(s))
+}
+fn step(input: Input, sys: AcpiState, targets: &'static [HostTarget]) -> Step {
+    Step {
+        input,
+        sys,
+        targets,
+    }
+}
+
+/// A clock that advances 1 ms per input.
+struct Clock(u64);
+impl Clock {
+    fn tick(&mut self) -> Now {
+        self.0 += 1_000;
+        Now {
+            mono_usec: self.0,
+            wall_usec: 1_700_000_000_000_000 + self.0,
+        }
+    }
+}
+
+fn targets_of(actions: &[Action]) -> Vec<HostTarget> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::StartTarget(t) => Some(*t),
+            _ => None,
+        })
+        .collect()
+}
+
+fn run(name: &str, policy: Policy, persisted: Option<Persisted>, steps: &[Step]) -> AcpiCore {
+    let mut core = AcpiCore::new(policy, persisted);
+    let mut clock = Clock(0);
+    for (i, s) in steps.iter().enumerate() {
+        let actions = core
+            .handle(clock.tick(), s.input.clone())
+            .unwrap_or_else(|e| panic!("{name} step {i}: refused: {e}"));
+        assert_eq!(core.sys(), s.sys, "{name} step {i}: {:?}", s.input);
+        assert_eq!(core.phase(), HostPhase::for_state(s.sys), "{name} step {i}");
+        assert_eq!(
+            targets_of(&actions),
+            s.targets,
+            "{name} step {i}: {:?}",
+            s.input
+        );
+        // Invariants: a change is always saved before it is announced.
+        if let Some(p) = actions
+            .iter()
+            .position(|a| matches!(a, Action::PublishAcpi { .. }))
+        {
+            let saved = actions.iter().position(|a| matches!(a, Action::Persist(_)));
+            assert!(saved.is_some_and(|q| q < p), "{name} step {i}: {actions:?}");
+        }
+    }
+    core
+}
+
+#[test]
+fn transitions() {
+    use ChassisPowerState::{On, TransitioningToOff, TransitioningToOn};
+    let d = Policy::default;
+    let cases: Vec<(&str, Policy, Vec<Step>)> = vec![
+        (
+            "cold boot",
+            d(),
+            vec![
+                step(off(), A::S5G2, &[T::S5]),
+                step(on(), A::S2D2, &[T::S2]),
+                step(write(A::S2D2), A::S2D2, &[]),
+                step(write(A::S0G0D0), A::S0G0D0, &[T::S0]),
+                step(write(A::S5G2), A::S5G2, &[T::S5]),
+                step(off(), A::S5G2, &[]),
+            ],
+        ),
+        (
+            "abrupt power loss in S0",
+            d(),
+            vec![
+                step(off(), A::S5G2, &[T::S5]),
+                step(on(), A::S2D2, &[T::S2]),
+                step(write(A::S0G0D0), A::S0G0D0, &[T::S0]),
+                step(off(), A::S5G2, &[T::S5]),
+            ],
+        ),
+        (
+            "transitioning states count as their destination",
+            d(),
+            vec![
+                step(off(), A::S5G2, &[T::S5]),
+                step(chassis(TransitioningToOn), A::S2D2, &[T::S2]),
+                step(chassis(On), A::S2D2, &[]),
+                step(write(A::S0G0D0), A::S0G0D0, &[T::S0]),
+                step(chassis(TransitioningToOff), A::S5G2, &[T::S5]),
+            ],
+        ),
+        (
+            "duplicate inputs change nothing",
+            d(),
+            vec![
+                step(off(), A::S5G2, &[T::S5]),
+                step(off(), A::S5G2, &[]),
+                step(on(), A::S2D2, &[T::S2]),
+                step(on(), A::S2D2, &[]),
+                step(write(A::S0G0D0), A::S0G0D0, &[T::S0]),
+                step(write(A::S0G0D0), A::S0G0D0, &[]),
+                step(on(), A::S0G0D0, &[]),
+            ],
+        ),
+        (
+            "host S2 before chassis is known, then chassis arrives on",
+            d(),
+            vec![
+                step(write(A::S2D2), A::S2D2, &[T::S2]),
+                step(on(), A::S2D2, &[]),
+                step(write(A::S0G0D0), A::S0G0D0, &[T::S0]),
+            ],
+        ),
+        (
+            "host S0 before chassis is known, chassis then says off",
+            d(),
+            vec![
+                step(write(A::S0G0D0), A::S0G0D0, &[T::S0]),
+                step(off(), A::S5G2, &[T::S5]),
+            ],
+        ),
+        (
+            "warm reset by POST_COMPLETE, then POST complete again",
+            d(),
+            vec![
+                step(os(OsStatus::Inactive), A::Unknown, &[]),
+                step(off(), A::S5G2, &[T::S5]),
+                step(on(), A::S2D2, &[T::S2]),
+                step(os(OsStatus::Standby), A::S0G0D0, &[T::S0]),
+                step(os(OsStatus::Inactive), A::S2D2, &[T::S2]),
+                step(os(OsStatus::Inactive), A::S2D2, &[]),
+                step(os(OsStatus::Standby), A::S0G0D0, &[T::S0]),
+            ],
+        ),
+        (
+            "POST complete ignored as S0 when configured so",
+            Policy {
+                post_complete_means_working: false,
+                ..d()
+            },
+            vec![
+                step(os(OsStatus::Inactive), A::Unknown, &[]),
+                step(off(), A::S5G2, &[T::S5]),
+                step(on(), A::S2D2, &[T::S2]),
+                step(os(OsStatus::Standby), A::S2D2, &[]),
+                step(write(A::S0G0D0), A::S0G0D0, &[T::S0]),
+            ],
+        ),
+        (
+            "POST_COMPLETE while power off is ignored",
+            d(),
+            vec![
+                step(off(), A::S5G2, &[T::S5]),
+                step(os(OsStatus::Inactive), A::S5G2, &[]),
+                step(os(OsStatus::Standby), A::S5G2, &[]),
+            ],
+        ),
+        (
+            "POST code while working is a warm reset without POST_COMPLETE",
+            d(),
+            vec![
+                step(off(), A::S5G2, &[T::S5]),
+                step(on(), A::S2D2, &[T::S2]),
+                step(write(A::S0G0D0), A::S0G0D0, &[T::S0]),
+                step(Input::PostCode(0x19), A::S2D2, &[T::S2]),
+                step(Input::PostCode(0x20), A::S2D2, &[]),
+            ],
+        ),
+        (
+            "POST code while working is ignored when POST_COMPLETE exists",
+            d(),
+            vec![
+                step(os(OsStatus::Standby), A::Unknown, &[]),
+                step(on(), A::S0G0D0, &[T::S0]),
+                step(Input::PostCode(0x19), A::S0G0D0, &[]),
+            ],
+        ),
+        (
+            "POST codes can be told to mean nothing",
+            Policy {
+                post_codes_mean_firmware_init: false,
+                ..d()
+            },
+            vec![
+                step(write(A::S0G0D0), A::S0G0D0, &[T::S0]),
+                step(Input::PostCode(0x19), A::S0G0D0, &[]),
+            ],
+        ),
+        (
+            "POST code with power off is ignored",
+            d(),
+            vec![
+                step(off(), A::S5G2, &[T::S5]),
+                step(Input::PostCode(0x19), A::S5G2, &[]),
+            ],
+        ),
+        (
+            "POST code while unknown means firmware init",
+            d(),
+            vec![step(Input::PostCode(0x01), A::S2D2, &[T::S2])],
+        ),
+        (
+            "host state stands in for a missing chassis",
+            d(),
+            vec![
+                step(Input::HostState(Some(HostState::Off)), A::S5G2, &[T::S5]),
+                step(
+                    Input::HostState(Some(HostState::TransitioningToRunning)),
+                    A::S2D2,
+                    &[T::S2],
+                ),
+                step(Input::HostState(Some(HostState::Running)), A::S2D2, &[]),
+                step(write(A::S0G0D0), A::S0G0D0, &[T::S0]),
+                step(Input::HostState(Some(HostState::Off)), A::S5G2, &[T::S5]),
+            ],
+        ),
+        (
+            "host state is ignored once chassis power is known",
+            d(),
+            vec![
+                step(on(), A::S2D2, &[T::S2]),
+                step(Input::HostState(Some(HostState::Off)), A::S2D2, &[]),
+                step(write(A::S0G0D0), A::S0G0D0, &[T::S0]),
+            ],
+        ),
+        (
+            "chassis vanishing keeps the state; coming back on from off re-enters firmware init",
+            d(),
+            vec![
+                step(off(), A::S5G2, &[T::S5]),
+                step(
+                    Input::ChassisPower {
+                        state: None,
+                        last_change_ms: None,
+                    },
+                    A::S5G2,
+                    &[],
+                ),
+                step(on(), A::S2D2, &[T::S2]),
+            ],
+        ),
+        (
+            "chassis vanishing in S0 and coming back on keeps S0",
+            d(),
+            vec![
+                step(on(), A::S2D2, &[T::S2]),
+                step(write(A::S0G0D0), A::S0G0D0, &[T::S0]),
+                step(
+                    Input::ChassisPower {
+                        state: None,
+                        last_change_ms: None,
+                    },
+                    A::S0G0D0,
+                    &[],
+                ),
+                step(on(), A::S0G0D0, &[]),
+            ],
+        ),
+        (
+            "sleep states close the gate and start no target",
+            d(),
+            vec![
+                step(on(), A::S2D2, &[T::S2]),
+                step(write(A::S0G0D0), A::S0G0D0, &[T::S0]),
+                step(write(A::S3D3), A::S3D3, &[]),
+                step(write(A::S0G0D0), A::S0G0D0, &[]),
+                step(write(A::G3), A::G3, &[T::S5]),
+                step(write(A::S5G2), A::S5G2, &[]),
+            ],
+        ),
+    ];
+    for (name, policy, steps) in cases {
+        run(name, policy, None, &steps);
+    }
+}
+
+#[test]
+fn running_states_are_refused_while_power_is_off_and_change_nothing() {
+    let mut core = AcpiCore::new(Policy::default(), None);
+    let mut clock = Clock(0);
+    core.handle(clock.tick(), off()).expect("off");
+    for &s in AcpiState::ALL {
+        let before = (core.sys(), core.dev(), core.phase(), core.generation());
+        let r = core.handle(
+            clock.tick(),
+            Input::AcpiWrite {
+                sys: Some(s),
+                dev: Some(A::S3D3),
+            },
+        );
+        let running = matches!(
+            HostPhase::for_state(s),
+            HostPhase::Working | HostPhase::FirmwareInit | HostPhase::Sleeping
+        );
+        if running {
+            assert_eq!(r, Err(Refusal::PowerOff(s)));
+            // Neither byte was applied.
+            assert_eq!(
+                (core.sys(), core.dev(), core.phase(), core.generation()),
+                before
+            );
+        } else {
+            assert!(r.is_ok(), "{s}");
+        }
+    }
+}
+
+#[test]
+fn device_state_writes_are_stored_and_published_alone() {
+    let mut core = AcpiCore::new(Policy::default(), None);
+    let a = core
+        .handle(
+            Clock(0).tick(),
+            Input::AcpiWrite {
+                sys: None,
+                dev: Some(A::S3D3),
+            },
+        )
+        .expect("ok");
+    assert_eq!(core.dev(), A::S3D3);
+    assert_eq!(core.sys(), A::Unknown);
+    assert!(a.contains(&Action::PublishAcpi {
+        sys_changed: false,
+        dev_changed: true
+    }));
+    assert!(targets_of(&a).is_empty());
+    // Both at once: one publish flags both.
+    let a = core
+        .handle(
+            Clock(5).tick(),
+            Input::AcpiWrite {
+                sys: Some(A::S0G0D0),
+                dev: Some(A::S0G0D0),
+            },
+        )
+        .expect("ok");
+    assert!(a.contains(&Action::PublishAcpi {
+        sys_changed: true,
+        dev_changed: true
+    }));
+}
+
+fn saved(sys: AcpiState, since_usec: u64) -> Option<Persisted> {
+    Some(Persisted {
+        sys,
+        dev: A::Unknown,
+        since_usec,
+    })
+}
+
+#[test]
+fn restart_trusts_saved_state_only_where_inputs_agree() {
+    let wall0 = 1_700_000_000_000_000u64;
+    let on_changed = |ms: Option<u64>| Input::ChassisPower {
+        state: Some(ChassisPowerState::On),
+        last_change_ms: ms,
+    };
+    // (name, saved, inputs before chassis, chassis input, expected)
+    let cases: Vec<(&str, Option<Persisted>, Vec<Input>, Input, AcpiState)> = vec![
+        ("no saved state, power on", None, vec![], on(), A::S2D2),
+        ("no saved state, power off", None, vec![], off(), A::S5G2),
+        (
+            "saved S0, power on",
+            saved(A::S0G0D0, wall0),
+            vec![],
+            on(),
+            A::S0G0D0,
+        ),
+        (
+            "saved S0, power off",
+            saved(A::S0G0D0, wall0),
+            vec![],
+            off(),
+            A::S5G2,
+        ),
+        (
+            "saved S5, power on: stale",
+            saved(A::S5G2, wall0),
+            vec![],
+            on(),
+            A::S2D2,
+        ),
+        (
+            "saved S2, power on",
+            saved(A::S2D2, wall0),
+            vec![],
+            on(),
+            A::S2D2,
+        ),
+        (
+            "saved S3, power on",
+            saved(A::S3D3, wall0),
+            vec![],
+            on(),
+            A::S3D3,
+        ),
+        (
+            "saved S0, power changed after it was saved",
+            saved(A::S0G0D0, wall0),
+            vec![],
+            on_changed(Some(wall0 / 1000 + 5)),
+            A::S2D2,
+        ),
+        (
+            "saved S0, power changed before it was saved",
+            saved(A::S0G0D0, wall0),
+            vec![],
+            on_changed(Some(wall0 / 1000 - 5)),
+            A::S0G0D0,
+        ),
+        (
+            "saved S0 but POST_COMPLETE deasserted: firmware init",
+            saved(A::S0G0D0, wall0),
+            vec![os(OsStatus::Inactive)],
+            on(),
+            A::S2D2,
+        ),
+        (
+            "saved S2 but POST complete: working",
+            saved(A::S2D2, wall0),
+            vec![os(OsStatus::Standby)],
+            on(),
+            A::S0G0D0,
+        ),
+        (
+            "no saved state, POST complete: working",
+            None,
+            vec![os(OsStatus::Standby)],
+            on(),
+            A::S0G0D0,
+        ),
+    ];
+    for (name, persisted, before, chassis_input, want) in cases {
+        let mut core = AcpiCore::new(Policy::default(), persisted);
+        let mut clock = Clock(0);
+        for i in before {
+            core.handle(clock.tick(), i).expect("input");
+        }
+        assert_eq!(
+            core.phase(),
+            HostPhase::Unknown,
+            "{name}: decided before chassis"
+        );
+        let a = core.handle(clock.tick(), chassis_input).expect("chassis");
+        assert_eq!(core.sys(), want, "{name}");
+        // A restart into a known state starts its target once, so the platform's units follow.
+        assert_eq!(
+            targets_of(&a),
+            HostTarget::for_state(want).into_iter().collect::<Vec<_>>(),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn boot_progress_follows_phases_and_post_codes_once_each() {
+    let policy = Policy {
+        post_code_stages: vec![(0x10, 0x2F, P::MemoryInit), (0x60, 0x7F, P::PciInit)],
+        ..Policy::default()
+    };
+    let mut core = AcpiCore::new(policy, None);
+    let mut clock = Clock(0);
+    let mut writes = Vec::new();
+    for i in [
+        off(),
+        on(),
+        Input::PostCode(0x05),
+        Input::PostCode(0x11),
+        Input::PostCode(0x12),
+        Input::PostCode(0x61),
+        write(A::S2D2),
+        write(A::S0G0D0),
+        write(A::S0G0D0),
+        off(),
+    ] {
+        for a in core.handle(clock.tick(), i).expect("ok") {
+            if let Action::SetBootProgress(s) = a {
+                writes.push(s);
+            }
+        }
+    }
+    assert_eq!(
+        writes,
+        [
+            P::Unspecified,
+            P::PrimaryProcInit,
+            P::MemoryInit,
+            P::PciInit,
+            P::OsRunning,
+            P::Unspecified
+        ]
+    );
+    let mut quiet = AcpiCore::new(
+        Policy {
+            boot_progress: false,
+            ..Policy::default()
+        },
+        None,
+    );
+    let a = quiet.handle(Clock(0).tick(), on()).expect("ok");
+    assert!(!a.iter().any(|a| matches!(a, Action::SetBootProgress(_))));
+}
+
+#[test]
+fn timeline_counts_windows_and_times_with_virtual_time() {
+    let mut core = AcpiCore::new(Policy::default(), None);
+    let at = |ms: u64| Now {
+        mono_usec: ms * 1000,
+        wall_usec: 1_700_000_000_000_000 + ms * 1000,
+    };
+    core.handle(at(0), off()).expect("ok");
+    core.handle(at(100), on()).expect("ok"); // boot starts, window 1
+    core.handle(at(300), write(A::Unknown)).expect("ok"); // firmware wobble: gate stays shut
+    core.handle(at(400), write(A::S2D2)).expect("ok"); // window 2
+    let a = core.handle(at(1_100), write(A::S0G0D0)).expect("ok");
+    let t = core.timeline();
+    assert_eq!(
+        t,
+        Timeline {
+            boot_count: 1,
+            firmware_init_usec: 200_000 + 700_000,
+            time_to_working_usec: 1_000_000,
+            gate_windows: 2,
+        }
+    );
+    assert!(a.contains(&Action::LogBootSummary(t)));
+    assert!(a.contains(&Action::PublishTimeline));
+    // Resume from sleep is not a boot.
+    core.handle(at(2_000), write(A::S3D3)).expect("ok");
+    core.handle(at(2_500), write(A::S0G0D0)).expect("ok");
+    assert_eq!(core.timeline().boot_count, 1);
+    // A boot abandoned by power loss does not count.
+    core.handle(at(3_000), off()).expect("ok");
+    core.handle(at(3_100), on()).expect("ok");
+    core.handle(at(3_200), off()).expect("ok");
+    core.handle(at(4_000), on()).expect("ok");
+    core.handle(at(4_500), write(A::S0G0D0)).expect("ok");
+    assert_eq!(core.timeline().boot_count, 2);
+    assert_eq!(core.timeline().gate_windows, 1);
+    assert_eq!(core.timeline().time_to_working_usec, 500_000);
+}
+
+#[test]
+fn phase_metadata_changes_only_with_the_phase() {
+    let mut core = AcpiCore::new(Policy::default(), None);
+    let mut clock = Clock(0);
+    core.handle(clock.tick(), on()).expect("ok");
+    let (g, since) = (core.generation(), core.since_usec());
+    assert_eq!(
+        core.reason(),
+        "chassis power on at start, state unknown: assuming firmware init"
+    );
+    // S4 and S5 are both Off: sys changes, phase does not.
+    core.handle(clock.tick(), write(A::S5G2)).expect("ok");
+    let g2 = core.generation();
+    assert_eq!(g2, g + 1);
+    core.handle(clock.tick(), write(A::S4)).expect("ok");
+    assert_eq!(core.generation(), g2);
+    assert!(core.since_usec() > since);
+}
+
+/// Every input in every order from every starting point: no panic, and the invariants hold.
+#[test]
+fn exhaustive_pairs_of_inputs_keep_invariants() {
+    let mut inputs: Vec<Input> = vec![
+        on(),
+        off(),
+        chassis(ChassisPowerState::TransitioningToOn),
+        Input::ChassisPower {
+            state: None,
+            last_change_ms: None,
+        },
+        Input::HostState(Some(HostState::Running)),
+        Input::HostState(Some(HostState::Off)),
+        Input::HostState(None),
+        os(OsStatus::Standby),
+        os(OsStatus::Inactive),
+        Input::OsState(None),
+        Input::PostCode(0x33),
+    ];
+    for &s in AcpiState::ALL {
+        inputs.push(write(s));
+    }
+    for a in &inputs {
+        for b in &inputs {
+            for c in &inputs {
+                let mut core = AcpiCore::new(Policy::default(), saved(A::S0G0D0, 1));
+                let mut clock = Clock(0);
+                let mut last_target = None;
+                for i in [a, b, c] {
+                    let before = core.sys();
+                    if let Ok(actions) = core.handle(clock.tick(), i.clone()) {
+                        for t in targets_of(&actions) {
+                            assert_ne!(
+                                Some(t),
+                                last_target,
+                                "same target twice: {a:?} {b:?} {c:?}"
+                            );
+                            last_target = Some(t);
+                        }
+                        if core.sys() == before {
+                            assert!(
+                                !actions.iter().any(|x| matches!(
+                                    x,
+                                    Action::PublishAcpi {
+                                        sys_changed: true,
+                                        ..
+                                    }
+                                )),
+                                "publish without change"
+                            );
+                        }
+                    } else {
+                        assert_eq!(core.sys(), before);
+                    }
+                    assert_eq!(core.phase(), HostPhase::for_state(core.sys()));
+                    // Power known off => the phase is off or unknown, never a running phase.
+                    if core.chassis == Some(ChassisPowerState::Off) {
+                        assert!(
+                            matches!(core.phase(), HostPhase::Off | HostPhase::Unknown),
+                            "{a:?} {b:?} {c:?} -> {:?}",
+                            core.sys()
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

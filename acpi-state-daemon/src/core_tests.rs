@@ -396,7 +396,8 @@ fn restart_trusts_saved_state_only_where_inputs_agree() {
         last_change_ms: ms,
     };
     // (name, saved, inputs before chassis, chassis input, expected)
-    let cases: Vec<(&str, Option<Persisted>, Vec<Input>, Input, AcpiState)> = vec![
+    type Case = (&'static str, Option<Persisted>, Vec<Input>, Input, AcpiState);
+    let cases: Vec<Case> = vec![
         ("no saved state, power on", None, vec![], on(), A::S2D2),
         ("no saved state, power off", None, vec![], off(), A::S5G2),
         (

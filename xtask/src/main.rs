@@ -8,6 +8,7 @@ mod cross;
 mod setup;
 mod sh;
 mod test;
+mod units;
 
 use anyhow::{Result, bail};
 

@@ -27,6 +27,11 @@ pub fn steps() -> Vec<Step> {
             run: clippy,
         },
         Step {
+            name: "units",
+            what: "systemd-analyze verify on units/",
+            run: crate::units::verify,
+        },
+        Step {
             name: "unit",
             what: "core, unit and bus-tier tests (real dbus-daemon)",
             run: unit_and_bus,

@@ -1,0 +1,62 @@
+//! SMBus access behind one narrow trait, with two backends chosen by configuration:
+//! [`i2cdev`] (`/dev/i2c-N`) and [`sim`] (the simulated bus of the test rig, over a unix
+//! socket). Every backend is blocking; [`worker`] runs each physical bus on a dedicated
+//! thread so no transfer ever blocks the async runtime (and so one bus's transfers are
+//! serialised, as they are on the wire).
+
+pub mod i2cdev;
+pub mod sim;
+pub mod worker;
+
+/// Why a transfer failed. The daemon reports each the same way (a failed read); the kind is
+/// kept for the log line and the tests.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SmbusError {
+    /// No device acknowledged the address (absent, unpowered or broken part).
+    #[error("no acknowledge from the device")]
+    Nack,
+    /// The transfer did not complete in time (stuck bus, clock stretching without end).
+    #[error("transfer timed out")]
+    Timeout,
+    /// The bus or address is in use by someone else (kernel driver, arbitration lost).
+    #[error("busy: {0}")]
+    Busy(String),
+    /// Anything else (missing device node, broken socket, protocol error).
+    #[error("I/O error: {0}")]
+    Io(String),
+}
+
+/// The two SMBus operations the sensors need.
+pub trait Smbus: Send + 'static {
+    /// SMBus "read byte data": one register byte.
+    fn read_byte_data(&mut self, addr: u8, reg: u8) -> Result<u8, SmbusError>;
+    /// SMBus "read word data": two bytes, the first received as the low byte.
+    fn read_word_data(&mut self, addr: u8, reg: u8) -> Result<u16, SmbusError>;
+}
+
+/// Which backend a bus uses; parsed from the configuration's `"backend"` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// `"i2c-dev"` with `"bus": N`: `/dev/i2c-N`.
+    I2cDev { device: std::path::PathBuf },
+    /// `"sim:/path/to/socket"`: the simulator's SMBus.
+    Sim { socket: std::path::PathBuf },
+}
+
+impl Backend {
+    /// Open the backend. Opening never touches the bus; problems show on the first transfer
+    /// (so a missing `/dev/i2c-N` is a sensor state, not a daemon failure).
+    pub fn open(&self) -> Box<dyn Smbus> {
+        match self {
+            Self::I2cDev { device } => Box::new(i2cdev::I2cDevBus::new(device.clone())),
+            Self::Sim { socket } => Box::new(sim::SimBus::new(socket.clone())),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Self::I2cDev { device } => format!("i2c-dev {}", device.display()),
+            Self::Sim { socket } => format!("simulated SMBus at {}", socket.display()),
+        }
+    }
+}

@@ -8,7 +8,7 @@
 //! * Chassis power off drives the state to `S5_G2` by itself (the host says nothing when power
 //!   is cut).
 //! * Early signs of firmware init — chassis power coming on, POST_COMPLETE deasserting while on,
-//!   POST codes while working (where POST_COMPLETE is not available) — drive the state to
+//!   POST codes while working (unless POST_COMPLETE is asserted) — drive the state to
 //!   `S2_D2` at once, before the host's own S2 arrives.
 //! * POST_COMPLETE asserting during firmware init means the firmware is done with memory:
 //!   `S0_G0_D0` (configurable), for firmware that never sends S0.
@@ -450,10 +450,12 @@ impl AcpiCore {
             return;
         }
         match self.phase {
-            // Where POST_COMPLETE is available it is the reliable warm-reset signal; some OSes
-            // write port 80 at run time, so codes alone must not close the gate then.
+            // While POST_COMPLETE is asserted it is the reliable warm-reset signal (a reset
+            // deasserts it first); some OSes write port 80 at run time, so codes alone must not
+            // close the gate then.
             HostPhase::Working
-                if self.policy.post_codes_mean_firmware_init && self.os.is_none() =>
+                if self.policy.post_codes_mean_firmware_init
+                    && !self.os.is_some_and(OsStatus::post_complete) =>
             {
                 self.transition(now, AcpiState::S2D2, Reason::PostCodeWhileWorking, out);
             }

@@ -216,6 +216,16 @@ fn transitions() {
             ],
         ),
         (
+            "POST code while working counts when the OS status does not track POST",
+            d(),
+            vec![
+                step(os(OsStatus::Inactive), A::Unknown, &[]),
+                step(on(), A::S2D2, &[T::S2]),
+                step(write(A::S0G0D0), A::S0G0D0, &[T::S0]),
+                step(Input::PostCode(0x19), A::S2D2, &[T::S2]),
+            ],
+        ),
+        (
             "POST codes can be told to mean nothing",
             Policy {
                 post_codes_mean_firmware_init: false,
@@ -396,7 +406,13 @@ fn restart_trusts_saved_state_only_where_inputs_agree() {
         last_change_ms: ms,
     };
     // (name, saved, inputs before chassis, chassis input, expected)
-    type Case = (&'static str, Option<Persisted>, Vec<Input>, Input, AcpiState);
+    type Case = (
+        &'static str,
+        Option<Persisted>,
+        Vec<Input>,
+        Input,
+        AcpiState,
+    );
     let cases: Vec<Case> = vec![
         ("no saved state, power on", None, vec![], on(), A::S2D2),
         ("no saved state, power off", None, vec![], off(), A::S5G2),

@@ -152,18 +152,18 @@ pub fn acpigate_bin() -> Result<PathBuf> {
         return Ok(PathBuf::from(p));
     }
     let exe = std::env::current_exe()?;
-    // target/<profile>/deps/<test> -> target/<profile>/acpigate
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .context("test executable has no target dir")?;
-    let bin = dir.join("acpigate");
-    if !bin.exists() {
+    // Tests run from target/<profile>/deps/, binaries from target/<profile>/.
+    let candidates: Vec<PathBuf> = exe
+        .ancestors()
+        .skip(1)
+        .take(2)
+        .map(|d| d.join("acpigate"))
+        .collect();
+    let Some(bin) = candidates.iter().find(|p| p.is_file()).cloned() else {
         bail!(
-            "{} not found: build it first (`cargo build -p acpigate --all-features`, done by `cargo xtask test`)",
-            bin.display()
+            "acpigate not found in {candidates:?}: build it first (`cargo build -p acpigate`, done by `cargo xtask test`)"
         );
-    }
+    };
     Ok(bin)
 }
 

@@ -5,10 +5,12 @@
 
 mod crates;
 mod cross;
+mod demo;
 mod setup;
 mod sh;
 mod test;
 mod units;
+mod vm;
 
 use anyhow::{Result, bail};
 
@@ -17,10 +19,12 @@ fn usage() -> ! {
         "usage: cargo xtask <command>\n\
          \n\
          commands:\n\
+         \x20 demo [--keep]           the main job: real daemons, simulated platform, private bus\n\
          \x20 test [--list] [STEP…]   every test tier (installs what it needs when run as root)\n\
          \x20 setup                   install the host packages the tests need (root)\n\
          \x20 crates [--check]        write (or check) the Yocto crates file from Cargo.lock\n\
-         \x20 cross [--test] [TARGET…] cross-build for the AST2500/AST2600, print sizes\n"
+         \x20 cross [--test] [TARGET…] cross-build for the AST2500/AST2600, print sizes\n\
+         \x20 vm [-v]                 machine tier: the installed suite in a qemu VM (root)\n"
     );
     std::process::exit(2)
 }
@@ -32,9 +36,11 @@ fn main() -> Result<()> {
     };
     match cmd.as_str() {
         "test" => test::run(rest),
+        "demo" => demo::run(rest),
         "setup" => setup::host_packages(setup::BASE_PACKAGES),
         "crates" => crates::run(rest),
         "cross" => cross::run(rest),
+        "vm" => vm::run(rest),
         "-h" | "--help" | "help" => usage(),
         other => bail!("unknown command `{other}` (try `cargo xtask help`)"),
     }

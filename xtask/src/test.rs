@@ -46,6 +46,11 @@ pub fn steps() -> Vec<Step> {
             what: "AST2500/AST2600 cross builds, tests + one daemon under qemu-arm, sizes",
             run: crate::cross::ci,
         },
+        Step {
+            name: "vm",
+            what: "machine tier: installed suite, systemd PID 1, i2c-stub + tracepoints (qemu)",
+            run: crate::vm::step,
+        },
     ]
 }
 

@@ -91,8 +91,8 @@ async fn main() -> Result<()> {
 
     println!("acpigate demo: real acpi-state-daemon, private dbus-daemon, simulated platform\n");
     println!(
-        "{:>8}  {:<40} {:<9} {:<13} {:<11} {:<22} {}",
-        "time", "event", "ACPI", "phase", "DIMM gate", "active target", "BootProgress"
+        "{:>8}  {:<40} {:<9} {:<13} {:<11} {:<22} BootProgress",
+        "time", "event", "ACPI", "phase", "DIMM gate", "active target"
     );
     demo.show("BMC boots, host off").await?;
 

@@ -1,0 +1,485 @@
+//! The pure IPMI core: requests in, response bytes and effects out. No I/O, no clock.
+//!
+//! A command is handled in two steps so that a rejected request can change nothing:
+//! [`Core::decide`] looks at the request, the core's own state and a read-only
+//! [`PlatformView`] and returns the response plus the [`Effect`]s it asks for, without
+//! touching anything; the edge performs the external effects (D-Bus writes) and, if they all
+//! succeed, hands the internal ones (SEL, reservations, SEL time) to [`Core::commit`].
+
+mod app;
+mod chassis;
+pub mod numbering;
+pub mod platform;
+pub mod sdr;
+pub mod sel;
+mod sensor;
+mod storage;
+pub mod types;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeSet;
+
+use openbmc_vocab::acpi::AcpiState;
+use openbmc_vocab::state::{ChassisTransition, HostTransition};
+
+use numbering::SensorNumbers;
+use platform::PlatformView;
+use sel::{Record, SelStore, SystemEvent};
+pub use types::{Cc, Channel, ChannelKind, Privilege, Request, Response};
+use types::{cmd, netfn};
+
+/// Get Device ID content (upstream keeps it in `dev_id.json`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceId {
+    pub id: u8,
+    /// Bits 3:0 device revision; bit 7 "provides device SDRs".
+    pub revision: u8,
+    /// Major firmware revision, 7 bits (bit 7 of the byte is "device available").
+    pub fw_major: u8,
+    /// Minor firmware revision, as BCD on the wire (e.g. 14 → 0x14).
+    pub fw_minor: u8,
+    pub addn_dev_support: u8,
+    /// 20-bit IANA enterprise number.
+    pub manuf_id: u32,
+    pub prod_id: u16,
+    pub aux: u32,
+}
+
+/// What the core is told at start and never changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoreConfig {
+    pub device_id: DeviceId,
+    pub system_guid: [u8; 16],
+    pub device_guid: [u8; 16],
+    /// Key of the ACPI sensor in the number map (the ACPI object's path).
+    pub acpi_sensor_key: String,
+    /// ID string of the ACPI sensor's SDR (what `ipmitool sel elist` prints after the type).
+    pub acpi_sensor_name: String,
+    /// Entity ID and instance for temperature sensor records.
+    pub temperature_entity: (u8, u8),
+    /// Entity ID and instance for the ACPI sensor record.
+    pub acpi_entity: (u8, u8),
+    /// Most records the SEL holds.
+    pub sel_capacity: usize,
+}
+
+/// What a command asks the world (external) or the core (internal) to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Write `SysACPIStatus`.
+    SetSysAcpi(AcpiState),
+    /// Write `DevACPIStatus`.
+    SetDevAcpi(AcpiState),
+    /// Write `RequestedPowerTransition` on the chassis.
+    Chassis(ChassisTransition),
+    /// Write `RequestedHostTransition` on the host.
+    Host(HostTransition),
+    /// Append a record stamped `at` (SEL time).
+    SelAdd {
+        record: Record,
+        at: u32,
+    },
+    SelDelete(u16),
+    SelClear {
+        at: u32,
+    },
+    SelReserve(u16),
+    SdrReserve(u16),
+    /// SEL time = BMC time + offset (seconds).
+    SelTimeOffset(i64),
+}
+
+impl Effect {
+    /// Whether the edge carries it out (D-Bus), rather than [`Core::commit`].
+    pub fn is_external(&self) -> bool {
+        matches!(
+            self,
+            Self::SetSysAcpi(_) | Self::SetDevAcpi(_) | Self::Chassis(_) | Self::Host(_)
+        )
+    }
+}
+
+/// The outcome of [`Core::decide`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub cc: u8,
+    pub data: Vec<u8>,
+    pub effects: Vec<Effect>,
+}
+
+impl Decision {
+    fn reject(cc: Cc) -> Self {
+        Self {
+            cc: cc.code(),
+            data: Vec::new(),
+            effects: Vec::new(),
+        }
+    }
+    pub fn response(&self, req: &Request) -> Response {
+        Response::to(req, self.cc, self.data.clone())
+    }
+}
+
+/// A handler's success: response data and effects.
+pub(crate) struct Reply {
+    data: Vec<u8>,
+    effects: Vec<Effect>,
+}
+
+impl Reply {
+    fn data(data: Vec<u8>) -> Self {
+        Self {
+            data,
+            effects: Vec::new(),
+        }
+    }
+    fn with(data: Vec<u8>, effects: Vec<Effect>) -> Self {
+        Self { data, effects }
+    }
+}
+
+type Handler = fn(&Core, &Request, &PlatformView) -> Result<Reply, Cc>;
+
+/// Every command: (NetFn, Cmd) → least privilege and handler.
+const ROUTES: &[(u8, u8, Privilege, Handler)] = &[
+    (
+        netfn::APP,
+        cmd::app::GET_DEVICE_ID,
+        Privilege::User,
+        app::get_device_id,
+    ),
+    (
+        netfn::APP,
+        cmd::app::GET_SELF_TEST_RESULTS,
+        Privilege::User,
+        app::get_self_test,
+    ),
+    (
+        netfn::APP,
+        cmd::app::SET_ACPI_POWER_STATE,
+        Privilege::Admin,
+        app::set_acpi,
+    ),
+    (
+        netfn::APP,
+        cmd::app::GET_ACPI_POWER_STATE,
+        Privilege::User,
+        app::get_acpi,
+    ),
+    (
+        netfn::APP,
+        cmd::app::GET_DEVICE_GUID,
+        Privilege::User,
+        app::get_device_guid,
+    ),
+    (
+        netfn::APP,
+        cmd::app::GET_SYSTEM_GUID,
+        Privilege::User,
+        app::get_system_guid,
+    ),
+    (
+        netfn::CHASSIS,
+        cmd::chassis::GET_CHASSIS_STATUS,
+        Privilege::User,
+        chassis::status,
+    ),
+    (
+        netfn::CHASSIS,
+        cmd::chassis::CHASSIS_CONTROL,
+        Privilege::Operator,
+        chassis::control,
+    ),
+    (
+        netfn::SENSOR_EVENT,
+        cmd::sensor::PLATFORM_EVENT,
+        Privilege::Operator,
+        sensor::platform_event,
+    ),
+    (
+        netfn::SENSOR_EVENT,
+        cmd::sensor::GET_SENSOR_READING,
+        Privilege::User,
+        sensor::get_reading,
+    ),
+    (
+        netfn::SENSOR_EVENT,
+        cmd::sensor::GET_SENSOR_THRESHOLDS,
+        Privilege::User,
+        sensor::get_thresholds,
+    ),
+    (
+        netfn::STORAGE,
+        cmd::storage::GET_SEL_INFO,
+        Privilege::User,
+        storage::sel_info,
+    ),
+    (
+        netfn::STORAGE,
+        cmd::storage::GET_SEL_ALLOCATION_INFO,
+        Privilege::User,
+        storage::sel_alloc_info,
+    ),
+    (
+        netfn::STORAGE,
+        cmd::storage::RESERVE_SEL,
+        Privilege::User,
+        storage::reserve_sel,
+    ),
+    (
+        netfn::STORAGE,
+        cmd::storage::GET_SEL_ENTRY,
+        Privilege::User,
+        storage::get_sel_entry,
+    ),
+    (
+        netfn::STORAGE,
+        cmd::storage::ADD_SEL_ENTRY,
+        Privilege::Operator,
+        storage::add_sel_entry,
+    ),
+    (
+        netfn::STORAGE,
+        cmd::storage::DELETE_SEL_ENTRY,
+        Privilege::Operator,
+        storage::delete_sel_entry,
+    ),
+    (
+        netfn::STORAGE,
+        cmd::storage::CLEAR_SEL,
+        Privilege::Operator,
+        storage::clear_sel,
+    ),
+    (
+        netfn::STORAGE,
+        cmd::storage::GET_SEL_TIME,
+        Privilege::User,
+        storage::get_sel_time,
+    ),
+    (
+        netfn::STORAGE,
+        cmd::storage::SET_SEL_TIME,
+        Privilege::Operator,
+        storage::set_sel_time,
+    ),
+    (
+        netfn::STORAGE,
+        cmd::storage::GET_SDR_REPOSITORY_INFO,
+        Privilege::User,
+        storage::sdr_info,
+    ),
+    (
+        netfn::STORAGE,
+        cmd::storage::RESERVE_SDR_REPOSITORY,
+        Privilege::User,
+        storage::reserve_sdr,
+    ),
+    (
+        netfn::STORAGE,
+        cmd::storage::GET_SDR,
+        Privilege::User,
+        storage::get_sdr,
+    ),
+];
+
+/// The least privilege a command needs, if we implement it.
+pub fn required_privilege(netfn: u8, cmd: u8) -> Option<Privilege> {
+    ROUTES
+        .iter()
+        .find(|(n, c, _, _)| *n == netfn && *c == cmd)
+        .map(|(_, _, p, _)| *p)
+}
+
+/// The IPMI server's own state: SEL, stable sensor numbers, reservations, SEL time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Core {
+    cfg: CoreConfig,
+    sel: SelStore,
+    numbers: SensorNumbers,
+    /// Temperature sensor paths present at the last [`Core::observe_sensors`].
+    present: BTreeSet<String>,
+    /// SEL time of the last change to the set of SDRs.
+    sdr_changed_at: u32,
+    sel_reservation: Option<u16>,
+    sdr_reservation: Option<u16>,
+    /// The last reservation ID handed out (SEL and SDR share the counter).
+    last_reservation: u16,
+    sel_time_offset: i64,
+    /// The last system ACPI state seen, to record transitions only.
+    last_acpi: Option<AcpiState>,
+}
+
+impl Core {
+    pub fn new(cfg: CoreConfig, sel: SelStore, numbers: SensorNumbers) -> Self {
+        let mut core = Self {
+            cfg,
+            sel,
+            numbers,
+            present: BTreeSet::new(),
+            sdr_changed_at: sel::NO_TIMESTAMP,
+            sel_reservation: None,
+            sdr_reservation: None,
+            last_reservation: 0,
+            sel_time_offset: 0,
+            last_acpi: None,
+        };
+        let key = core.cfg.acpi_sensor_key.clone();
+        core.numbers.assign([key.as_str()]);
+        core
+    }
+
+    pub fn config(&self) -> &CoreConfig {
+        &self.cfg
+    }
+    pub fn sel(&self) -> &SelStore {
+        &self.sel
+    }
+    pub fn numbers(&self) -> &SensorNumbers {
+        &self.numbers
+    }
+
+    /// SEL time for BMC time `now`: what timestamps records and Get SEL Time returns.
+    pub fn sel_time(&self, now: u32) -> u32 {
+        (i64::from(now) + self.sel_time_offset).clamp(0, i64::from(u32::MAX)) as u32
+    }
+
+    fn next_reservation(&self) -> u16 {
+        match self.last_reservation.wrapping_add(1) {
+            0 => 1,
+            n => n,
+        }
+    }
+
+    /// Decide a request. Never mutates; a rejection carries no effects.
+    pub fn decide(&self, req: &Request, view: &PlatformView) -> Decision {
+        let Some((_, _, privilege, handler)) = ROUTES
+            .iter()
+            .find(|(n, c, _, _)| *n == req.netfn && *c == req.cmd)
+        else {
+            return Decision::reject(Cc::InvalidCommand);
+        };
+        if req.privilege < *privilege {
+            return Decision::reject(Cc::InsufficientPrivilege);
+        }
+        match handler(self, req, view) {
+            Ok(r) => Decision {
+                cc: Cc::Success.code(),
+                data: r.data,
+                effects: r.effects,
+            },
+            Err(cc) => Decision::reject(cc),
+        }
+    }
+
+    /// Apply the internal effects of a decision whose external effects succeeded.
+    pub fn commit(&mut self, effects: &[Effect]) {
+        for e in effects {
+            match e {
+                Effect::SelAdd { record, at } => {
+                    self.sel.add(*record, *at);
+                }
+                Effect::SelDelete(id) => {
+                    self.sel.delete(*id);
+                    self.sel_reservation = None;
+                }
+                Effect::SelClear { at } => {
+                    self.sel.clear(*at);
+                    self.sel_reservation = None;
+                }
+                Effect::SelReserve(id) => {
+                    self.sel_reservation = Some(*id);
+                    self.last_reservation = *id;
+                }
+                Effect::SdrReserve(id) => {
+                    self.sdr_reservation = Some(*id);
+                    self.last_reservation = *id;
+                }
+                Effect::SelTimeOffset(off) => self.sel_time_offset = *off,
+                Effect::SetSysAcpi(_)
+                | Effect::SetDevAcpi(_)
+                | Effect::Chassis(_)
+                | Effect::Host(_) => {}
+            }
+        }
+    }
+
+    /// The temperature sensors on the bus now. Gives new ones numbers; a change of the set
+    /// cancels an SDR reservation (the repository changed). Returns whether the number map
+    /// changed, so the edge persists it.
+    pub fn observe_sensors<'a>(
+        &mut self,
+        paths: impl IntoIterator<Item = &'a str>,
+        now: u32,
+    ) -> bool {
+        let present: BTreeSet<String> = paths.into_iter().map(str::to_owned).collect();
+        let changed = self.numbers.assign(present.iter().map(String::as_str));
+        if present != self.present {
+            self.present = present;
+            self.sdr_reservation = None;
+            self.sdr_changed_at = self.sel_time(now);
+        }
+        changed
+    }
+
+    /// The ACPI system state as first read at start: no record, just the baseline.
+    pub fn acpi_baseline(&mut self, state: AcpiState) {
+        self.last_acpi = Some(state);
+    }
+
+    /// acpi-state-daemon published a system ACPI state. A change from the last one seen is
+    /// recorded as a "System ACPI Power State" event; returns whether the SEL changed.
+    pub fn acpi_observed(&mut self, state: AcpiState, now: u32) -> bool {
+        if self.last_acpi == Some(state) {
+            return false;
+        }
+        self.last_acpi = Some(state);
+        let record = self.acpi_record(state, now);
+        self.sel.add(record, self.sel_time(now));
+        true
+    }
+
+    /// The SEL record for entering `state` at BMC time `now`.
+    pub fn acpi_record(&self, state: AcpiState, now: u32) -> Record {
+        SystemEvent {
+            timestamp: self.sel_time(now),
+            generator_id: u16::from(sdr::BMC_SLAVE_ADDR),
+            sensor_type: sdr::SENSOR_TYPE_SYSTEM_ACPI_POWER_STATE,
+            sensor_number: self.acpi_sensor_number(),
+            event_dir_type: sdr::EVENT_TYPE_SENSOR_SPECIFIC,
+            // Bytes 2 and 3 unspecified (0xFF), as data 1 bits 7:4 = 0 say.
+            data: [state.sel_offset(), 0xFF, 0xFF],
+        }
+        .to_record()
+    }
+
+    pub fn acpi_sensor_number(&self) -> u8 {
+        // The key is assigned in new(), and assign() only reclaims absent sensors' numbers,
+        // which the ACPI key never is; 0xFF ("none") is a safe answer should that change.
+        self.numbers
+            .number(&self.cfg.acpi_sensor_key)
+            .unwrap_or(0xFF)
+    }
+
+    /// The SDR repository: (record ID, bytes), ordered by ID.
+    pub fn sdrs(&self, view: &PlatformView) -> Vec<(u16, Vec<u8>)> {
+        let mut out = Vec::new();
+        if let Some(n) = self.numbers.number(&self.cfg.acpi_sensor_key) {
+            out.push((
+                sdr::record_id_for(n),
+                sdr::compact_acpi_record(n, self.cfg.acpi_entity, &self.cfg.acpi_sensor_name),
+            ));
+        }
+        for s in &view.sensors {
+            if let Some(n) = self.numbers.number(&s.path) {
+                out.push((
+                    sdr::record_id_for(n),
+                    sdr::full_temperature_record(n, self.cfg.temperature_entity, s),
+                ));
+            }
+        }
+        out.sort_by_key(|(id, _)| *id);
+        out
+    }
+}

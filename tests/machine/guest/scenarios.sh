@@ -1,0 +1,201 @@
+#!/bin/bash
+# guest/scenarios.sh — the machine-tier scenarios, run INSIDE the test VM (copied to the 9p
+# share as run.sh; vmtest-run starts it once systemd reports the boot finished). Everything
+# here talks to the real pieces: systemd as PID 1, the system dbus-daemon with the installed
+# policy, the installed acpigate binary and units, the kernel's i2c-stub and tracepoints.
+# Exit status: the number of failed checks (0 = all passed).
+set -uo pipefail
+export SYSTEMD_COLORS=0 SYSTEMD_PAGER=cat LC_ALL=C.UTF-8
+OUT=/mnt/host/out
+
+# --- names (the OpenBMC vocabulary, as it appears on the bus) ---
+ACPI_SVC=xyz.openbmc_project.Control.Power.ACPIPowerState
+ACPI_OBJ=/xyz/openbmc_project/control/host0/acpi_power_state
+ACPI_IF=xyz.openbmc_project.Control.Power.ACPIPowerState
+ACPI_ENUM=$ACPI_IF.ACPI
+PHASE_IF=org.acpigate.HostPhase
+CH_SVC=xyz.openbmc_project.State.Chassis
+CH_OBJ=/xyz/openbmc_project/state/chassis0
+CH_IF=xyz.openbmc_project.State.Chassis
+HOST_SVC=xyz.openbmc_project.State.Host
+HOST_OBJ=/xyz/openbmc_project/state/host0
+BP_IF=xyz.openbmc_project.State.Boot.Progress
+DAEMON=acpi-state-daemon.service
+HOOK=operator-s0-hook.service
+FREEZE=/run/acpigate-test/freeze-acpi-state-daemon
+# the simulated DIMM thermal sensors (i2c-stub chip_addr, see /etc/modprobe.d/i2c-stub.conf)
+I2C_BUS=0
+DIMMS="0x18 0x19"
+DIMM_LIST=$(echo $DIMMS | tr ' ' ',')
+
+FAILS=0; CHECKS=0
+T0=$(cut -d' ' -f1 /proc/uptime)
+say()  { printf '[%6s] %s\n' "$(awk -v t0="$T0" '{ printf "%.2f", $1 - t0 }' /proc/uptime)" "$*"; }
+head_() { echo; say "=== $*"; }
+ok()   { CHECKS=$((CHECKS + 1)); say "PASS: $*"; }
+bad()  { CHECKS=$((CHECKS + 1)); FAILS=$((FAILS + 1)); say "FAIL: $*"; }
+check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+
+# busctl's "s \"…\"" -> the bare string value
+getp() { busctl get-property "$@" 2>/dev/null | sed -n 's/^[a-z]* "\{0,1\}\([^"]*\)"\{0,1\}$/\1/p'; }
+acpi()  { getp $ACPI_SVC $ACPI_OBJ $ACPI_IF SysACPIStatus; }
+phase() { getp $ACPI_SVC $ACPI_OBJ $PHASE_IF Phase; }
+set_acpi() {
+  say "busctl set-property … SysACPIStatus $ACPI_ENUM.$1"
+  busctl set-property $ACPI_SVC $ACPI_OBJ $ACPI_IF SysACPIStatus s "$ACPI_ENUM.$1"
+}
+chassis() {
+  say "chassis power $1 (RequestedPowerTransition on the simulated chassis service)"
+  busctl set-property $CH_SVC $CH_OBJ $CH_IF RequestedPowerTransition s "$CH_IF.Transition.$1"
+}
+targets() {
+  local t out=""
+  for t in s0 s2 s5; do out="$out $t=$(systemctl is-active host-$t-state.target)"; done
+  echo "${out# }"
+}
+# wait_for SECS 'shell condition' : evaluate the condition every 0.2 s until it holds
+wait_for() {
+  local n=$(( $1 * 5 ))
+  while [ $n -gt 0 ]; do eval "$2" >/dev/null 2>&1 && return 0; sleep 0.2; n=$((n - 1)); done
+  eval "$2" >/dev/null 2>&1
+}
+is_acpi()    { [ "$(acpi)" = "$ACPI_ENUM.$1" ]; }
+is_targets() { [ "$(targets)" = "$1" ]; }
+unit_prop()  { systemctl show -p "$2" --value "$1"; }
+
+# expect STATE TARGETS HOOK: wait (10 s) for SysACPIStatus and the target states, then report
+expect() {
+  local state=$1 want=$2 hook=$3
+  wait_for 10 'is_acpi "$state"'
+  check "SysACPIStatus = $(acpi) (want $ACPI_ENUM.$state)" is_acpi "$state"
+  wait_for 10 'is_targets "$want"'
+  check "systemctl is-active: $(targets) (want $want)" is_targets "$want"
+  wait_for 10 '[ "$(systemctl is-active $HOOK)" = "$hook" ]'
+  check "operator unit $HOOK (WantedBy=host-s0-state.target) is $(systemctl is-active $HOOK) (want $hook)" \
+    [ "$(systemctl is-active $HOOK)" = "$hook" ]
+  say "Phase = $(phase); BootProgress = $(getp $HOST_SVC $HOST_OBJ $BP_IF BootProgress)"
+}
+
+# ---------------------------------------------------------------------------------------
+head_ "machine tier: $(uname -r), $(systemctl --version | head -1), system $(systemctl is-system-running)"
+say "installed: $(ls -l /usr/bin/acpigate | awk '{print $5, $9}'); applets: $(ls /usr/libexec/acpigate | tr '\n' ' ')"
+say "i2c adapters: $(for d in /sys/bus/i2c/devices/i2c-*; do printf '%s=%s ' "${d##*/}" "$(cat $d/name)"; done)"
+
+head_ "boot: the daemon is up (Type=notify) and derives S5 from chassis power Off"
+wait_for 20 '[ "$(systemctl is-active $DAEMON)" = active ]'
+check "$DAEMON is $(systemctl is-active $DAEMON) (Type=$(unit_prop $DAEMON Type), WatchdogUSec=$(unit_prop $DAEMON WatchdogUSec))" \
+  [ "$(systemctl is-active $DAEMON)" = active ]
+expect S5_G2 "s0=inactive s2=inactive s5=active" inactive
+
+head_ "i2c-stub DIMM sensors and kernel tracepoints"
+# JC-42.4 ambient temperature register 0x05, MSB first on the wire; SMBus words are
+# little-endian, so 0x9401 stores 0x0194 = 25.25 °C, 0xc001 stores 0x01c0 = 28.0 °C.
+i2cset -y $I2C_BUS 0x18 0x05 0x9401 w && i2cset -y $I2C_BUS 0x19 0x05 0xc001 w
+check "i2c-stub holds the DIMM temperatures: 0x18 reg 5 = $(i2cget -y $I2C_BUS 0x18 0x05 w), 0x19 = $(i2cget -y $I2C_BUS 0x19 0x05 w)" \
+  [ "$(i2cget -y $I2C_BUS 0x18 0x05 w)" = 0x9401 ]
+i2ctrace on "$DIMM_LIST"
+
+# ---------------------------------------------------------------------------------------
+head_ "power cycle S5 -> S2 -> S0 -> S5 (chassis power + SysACPIStatus)"
+i2ctrace mark POWER_ON
+chassis On
+say "chassis CurrentPowerState = $(getp $CH_SVC $CH_OBJ $CH_IF CurrentPowerState)"
+wait_for 10 '[ "$(phase)" = org.acpigate.HostPhase.Phase.FirmwareInit ]'
+check "chassis power On alone puts the BMC in firmware init at once: Phase = $(phase)" \
+  [ "$(phase)" = org.acpigate.HostPhase.Phase.FirmwareInit ]
+set_acpi S2_D2
+expect S2_D2 "s0=inactive s2=active s5=inactive" inactive
+say "firmware init: holding S2 for 5 s (the window in which no DIMM SMBus transfer may happen)"
+sleep 5
+i2ctrace mark S0
+set_acpi S0_G0_D0
+expect S0_G0_D0 "s0=active s2=inactive s5=inactive" active
+
+head_ "the gate, from the kernel's own i2c tracepoints"
+if [ -x /usr/libexec/acpigate/sensor-gate ]; then
+  say "(sensor-gate scenarios: see below)"
+else
+  say "sensor-gate is not in this build: reading the stub with i2cget in S0 to prove the trace plumbing"
+  i2cget -y $I2C_BUS 0x18 0x05 w >/dev/null
+fi
+sleep 2
+i2ctrace mark S0_PLUS_2S
+i2ctrace assert-none "$DIMM_LIST" POWER_ON S0 && ok "no SMBus transfer to $DIMM_LIST between chassis power-on and S0" \
+  || bad "SMBus transfers to $DIMM_LIST between chassis power-on and S0"
+n=$(i2ctrace count "$DIMM_LIST" S0 S0_PLUS_2S | tee /dev/stderr | sed -n 's/^i2ctrace: \([0-9]*\) transfer.*/\1/p')
+check "transfers to the DIMMs again after S0: $n" [ "${n:-0}" -gt 0 ]
+
+# ---------------------------------------------------------------------------------------
+head_ "SIGKILL: systemd restarts acpi-state-daemon and it comes back in S0"
+pid=$(unit_prop $DAEMON MainPID); nr=$(unit_prop $DAEMON NRestarts); hook_id=$(unit_prop $HOOK InvocationID)
+say "kill -KILL $pid (NRestarts=$nr)"
+kill -KILL "$pid"
+wait_for 15 '[ "$(unit_prop $DAEMON NRestarts)" -gt "$nr" ]'
+wait_for 15 '[ "$(systemctl is-active $DAEMON)" = active ]'
+check "restarted: MainPID $pid -> $(unit_prop $DAEMON MainPID), NRestarts $nr -> $(unit_prop $DAEMON NRestarts), $(systemctl is-active $DAEMON)" \
+  [ "$(unit_prop $DAEMON NRestarts)" -gt "$nr" ]
+expect S0_G0_D0 "s0=active s2=inactive s5=inactive" active
+check "the operator's S0 unit kept running through the daemon restart (same invocation)" \
+  [ "$(unit_prop $HOOK InvocationID)" = "$hook_id" ]
+
+head_ "watchdog: a daemon that stops petting is killed and restarted by systemd"
+pid=$(unit_prop $DAEMON MainPID); nr=$(unit_prop $DAEMON NRestarts)
+mkdir -p "${FREEZE%/*}"; touch "$FREEZE"
+say "touch $FREEZE (ACPIGATE_TEST_FREEZE_FILE): pid $pid stops petting; WatchdogSec=$(unit_prop $DAEMON WatchdogUSec)"
+wait_for 30 '[ "$(unit_prop $DAEMON NRestarts)" -gt "$nr" ]'
+wait_for 15 '[ "$(systemctl is-active $DAEMON)" = active ]'
+journalctl -b -u $DAEMON --no-pager -o short-monotonic | grep -iE 'watchdog' | tail -4
+check "systemd logged a watchdog timeout for $DAEMON" \
+  sh -c "journalctl -b -u $DAEMON --no-pager | grep -q 'Watchdog timeout'"
+check "restarted: MainPID $pid -> $(unit_prop $DAEMON MainPID), NRestarts $nr -> $(unit_prop $DAEMON NRestarts); freeze file removed: $([ -e $FREEZE ] && echo no || echo yes)" \
+  [ "$(unit_prop $DAEMON NRestarts)" -gt "$nr" ] 
+expect S0_G0_D0 "s0=active s2=inactive s5=inactive" active
+
+# ---------------------------------------------------------------------------------------
+head_ "D-Bus policy on the real system bus (uid 0 vs bmcuser)"
+as_user() { setpriv --reuid=bmcuser --regid=bmcuser --clear-groups "$@"; }
+policy() {  # policy WHO EXPECT(allowed|denied) DESCRIPTION CMD…
+  local who=$1 want=$2 what=$3 out rc; shift 3
+  out=$("$@" 2>&1); rc=$?
+  local got=allowed; [ $rc -ne 0 ] && got=denied
+  [ $rc -ne 0 ] && ! echo "$out" | grep -qiE 'access denied|not allowed|AccessDenied' && got="error"
+  say "  $who: $what -> $got: $(echo "$out" | head -1)"
+  check "$who $what is $want" [ "$got" = "$want" ]
+}
+REQ="busctl call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus RequestName su $ACPI_SVC 4"
+policy bmcuser allowed "read SysACPIStatus" as_user busctl get-property $ACPI_SVC $ACPI_OBJ $ACPI_IF SysACPIStatus
+policy bmcuser denied "set SysACPIStatus" as_user busctl set-property $ACPI_SVC $ACPI_OBJ $ACPI_IF SysACPIStatus s "$ACPI_ENUM.S5_G2"
+policy bmcuser denied "own $ACPI_SVC" as_user $REQ
+policy root allowed "set SysACPIStatus (to the current S0_G0_D0)" busctl set-property $ACPI_SVC $ACPI_OBJ $ACPI_IF SysACPIStatus s "$ACPI_ENUM.S0_G0_D0"
+# DO_NOT_QUEUE: the daemon keeps the name; reply 3 (EXISTS) means the policy allowed the request
+policy root allowed "own $ACPI_SVC (RequestName DO_NOT_QUEUE, reply 3 = exists)" $REQ
+check "bmcuser's refused write changed nothing: $(acpi)" is_acpi S0_G0_D0
+
+# ---------------------------------------------------------------------------------------
+head_ "power off: chassis power Off drives S5 by itself (no S5 from the firmware)"
+chassis Off
+expect S5_G2 "s0=inactive s2=inactive s5=active" inactive
+i2ctrace mark OFF
+sleep 2
+i2ctrace mark OFF_PLUS_2S
+i2ctrace assert-none "$DIMM_LIST" OFF OFF_PLUS_2S && ok "no SMBus transfer to $DIMM_LIST in S5" \
+  || bad "SMBus transfers to $DIMM_LIST in S5"
+
+# ---------------------------------------------------------------------------------------
+head_ "kernel trace evidence (events smbus/* and i2c/*, filter addr in $DIMM_LIST; clock mono)"
+grep -E 'i2ctrace-mark|smbus_(read|write)|i2c_(read|write)' /sys/kernel/tracing/trace | sed 's/^ *//' > $OUT/trace.txt
+awk '/i2ctrace-mark/ { print; n = 0; next } { n++; if (n <= 3) print; else if (n == 4) print "   …" }' $OUT/trace.txt
+i2ctrace off
+
+head_ "systemd-analyze security (exposure; goal <= 2.0)"
+for u in $(cd /usr/lib/systemd/system && grep -l '^ExecStart=.*/usr/libexec/acpigate/' *.service 2>/dev/null); do
+  systemd-analyze security --no-pager "$u" > "$OUT/security-$u.txt" 2>&1
+  say "$(tail -1 "$OUT/security-$u.txt" | sed 's/^→ //')"
+done
+
+if [ $FAILS -ne 0 ]; then
+  head_ "journal of the suite (failures above)"
+  journalctl -b --no-pager -o short-monotonic -u $DAEMON -u machine-platform -u $HOOK | tail -60
+fi
+head_ "$CHECKS checks, $FAILS failed"
+exit $FAILS

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# vm/image.sh — pack the ext4 image the machine-tier VM boots: the cached base rootfs from
+# vm/rootfs.sh, plus the acpigate suite installed as the Yocto recipe installs it
+# (vm/install-suite.sh), plus the simulated platform of the test (tests/machine/image/: the
+# chassis power simulator's unit and D-Bus policy, the i2c-stub "DIMMs", an operator unit
+# hanging off host-s0-state.target, test-only drop-ins) and its binary.
+# The base rootfs is never modified: everything goes into an overlay upper dir that is thrown
+# away after mkfs.ext4 -d.
+# usage: vm/image.sh -b ACPIGATE_BIN -p PLATFORM_BIN [-w WORKDIR] [-o IMG]
+#   default WORKDIR $VMTEST_DIR or <repo>/.vmtest, IMG WORKDIR/machine.ext4; env IMG_SIZE (1G)
+# Needs root (overlay mount). Time here: ~2-4 s.
+set -euo pipefail
+HERE=$(dirname "$(realpath "$0")")
+log() { echo "image: $*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+WORK=${VMTEST_DIR:-$HERE/../../../.vmtest}; BIN=""; PLAT=""; IMG=""
+while getopts "b:p:w:o:" o; do case $o in
+  b) BIN=$OPTARG;; p) PLAT=$OPTARG;; w) WORK=$OPTARG;; o) IMG=$OPTARG;;
+  *) awk 'NR > 1 && !/^#/ {exit} NR > 1' "$0" >&2; exit 2;; esac; done
+[ -n "$BIN" ] && [ -n "$PLAT" ] || { awk 'NR > 1 && !/^#/ {exit} NR > 1' "$0" >&2; exit 2; }
+[ "$(id -u)" = 0 ] || die "needs root (overlay mount)"
+command -v mkfs.ext4 >/dev/null || die "mkfs.ext4 not found (e2fsprogs)"
+WORK=$(realpath -m "$WORK"); IMG=${IMG:-$WORK/machine.ext4}
+[ -x "$WORK/rootfs/usr/lib/systemd/systemd" ] || die "no base rootfs in $WORK/rootfs: run vm/rootfs.sh"
+[ -x "$PLAT" ] || die "no platform simulator binary $PLAT"
+t0=$(date +%s.%N)
+
+S=$WORK/stage
+cleanup() { mountpoint -q "$S/merged" && umount "$S/merged"; rm -rf "$S"; }
+trap cleanup EXIT
+cleanup
+mkdir -p "$S/upper" "$S/work" "$S/merged"
+mount -t overlay overlay -o "lowerdir=$WORK/rootfs,upperdir=$S/upper,workdir=$S/work" "$S/merged"
+R=$S/merged
+
+"$HERE/install-suite.sh" "$R" "$BIN"
+
+# the simulated platform and the test's own units (files laid out as in the image)
+cp -a "$HERE/../image/." "$R/"
+install -D -m 0755 "$PLAT" "$R/usr/local/bin/machine-platform"
+strip "$R/usr/local/bin/machine-platform" 2>/dev/null || true
+systemctl --root="$R" enable machine-platform.service operator-s0-hook.service 2>&1 | sed 's/^/image: /' >&2
+
+rm -f "$IMG.new"; truncate -s "${IMG_SIZE:-1G}" "$IMG.new"
+mkfs.ext4 -q -F -L rootfs -d "$R" "$IMG.new" "${IMG_SIZE:-1G}"
+mv "$IMG.new" "$IMG"
+log "OK: $IMG in $(echo "$(date +%s.%N) - $t0" | bc) s"

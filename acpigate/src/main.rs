@@ -11,6 +11,8 @@ type Entry = fn(Vec<String>) -> anyhow::Result<()>;
 const APPLETS: &[(&str, Entry)] = &[
     #[cfg(feature = "acpi-state-daemon")]
     ("acpi-state-daemon", acpi_state_daemon::main_with_args),
+    #[cfg(feature = "sensor-gate")]
+    ("sensor-gate", sensor_gate::main_with_args),
 ];
 
 fn main() {

@@ -280,6 +280,9 @@ pub struct Core {
     phase_reason: String,
     generation: Option<u64>,
     holding: bool,
+    /// Wall time of the last close caused by a phase change, so a `Since` that arrives after
+    /// the phase itself (a separate PropertiesChanged signal) still yields the right latency.
+    last_close_wall: Option<u64>,
     status: GateStatus,
     published_status: Option<GateStatus>,
 }
@@ -322,6 +325,7 @@ impl Core {
             phase_reason: String::new(),
             generation: None,
             holding: false,
+            last_close_wall: None,
             status: GateStatus {
                 open: !enabled,
                 since_us: now.wall_us,
@@ -443,6 +447,14 @@ impl Core {
             self.generation = u.generation;
         }
         let changed = u.phase != self.phase;
+        if !changed
+            && u.since_us != self.phase_since_us
+            && u.since_us != 0
+            && let Some(closed_at) = self.last_close_wall
+            && u.since_us <= closed_at
+        {
+            self.status.last_close_latency_us = closed_at - u.since_us;
+        }
         self.phase = u.phase;
         self.phase_since_us = u.since_us;
         self.phase_reason = u.reason;
@@ -479,6 +491,7 @@ impl Core {
         if was_open {
             self.status.closes += 1;
             self.status.since_us = now.wall_us;
+            self.last_close_wall = Some(now.wall_us);
             if self.phase_since_us != 0 {
                 self.status.last_close_latency_us = now.wall_us.saturating_sub(self.phase_since_us);
             }
@@ -491,6 +504,7 @@ impl Core {
 
     fn open(&mut self, now: Now, out: &mut Vec<Action>) {
         self.gate = Gate::Open;
+        self.last_close_wall = None;
         self.window += 1;
         self.status.open = true;
         self.status.since_us = now.wall_us;
@@ -1109,6 +1123,31 @@ mod tests {
             let acts = r.run(3_000, Ok(W25));
             assert_eq!(reads(&acts), 0, "{closing}: nothing read while closed");
         }
+    }
+
+    #[test]
+    fn a_since_that_arrives_after_the_phase_corrects_the_close_latency() {
+        let mut r = Rig::new(policy());
+        r.phase(Working);
+        r.advance(600);
+        let stamped = r.now().wall_us;
+        // Phase first, with the old Since and Generation (separate signals)...
+        r.ev(Event::Phase(PhaseUpdate {
+            phase: FirmwareInit,
+            since_us: T0_WALL,
+            generation: Some(r.generation),
+            reason: String::new(),
+        }));
+        assert!(!r.core.is_open());
+        r.advance(3);
+        // ...then Since and Generation.
+        r.ev(Event::Phase(PhaseUpdate {
+            phase: FirmwareInit,
+            since_us: stamped - 2_000,
+            generation: Some(r.generation + 1),
+            reason: String::new(),
+        }));
+        assert_eq!(r.core.gate_status().last_close_latency_us, 2_000);
     }
 
     #[test]

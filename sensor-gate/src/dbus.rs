@@ -1,0 +1,229 @@
+//! The objects sensor-gate serves. Values are set by the edge from the core's actions; no
+//! policy here.
+//!
+//! Per sensor, at `/xyz/openbmc_project/sensors/temperature/<Name>`: `Sensor.Value`,
+//! `State.Decorator.Availability`, `State.Decorator.OperationalStatus`,
+//! `Sensor.Threshold.Warning`, `Sensor.Threshold.Critical` (NaN = no threshold), with an
+//! ObjectManager at `/xyz/openbmc_project/sensors`.
+//!
+//! The gate, at `/xyz/openbmc_project/acpigate/gate`, interface `org.acpigate.Gate`
+//! (all read-only, all emit PropertiesChanged):
+//!
+//! | property | type | meaning |
+//! |---|---|---|
+//! | `Open` | b | DIMM SMBus reads allowed now |
+//! | `Enabled` | b | false only in the gate-disabled control configuration |
+//! | `Since` | t | when it last opened or closed, µs since the epoch |
+//! | `Reason` | s | why it is as it is, for people |
+//! | `Phase` | s | the host phase it last saw (`org.acpigate.HostPhase.Phase.*`) |
+//! | `Refused` | t | reads that were due while closed and not started |
+//! | `Closes` | t | times it closed |
+//! | `LastCloseLatencyUsec` | t | phase change (`Since` of the phase source) → our close, µs |
+//! | `Discarded` | t | reads that finished after a close and were thrown away |
+
+use openbmc_vocab::acpigate::HostPhase;
+use openbmc_vocab::sensor::Unit;
+use zbus::interface;
+use zbus::object_server::SignalEmitter;
+
+use crate::core::GateStatus;
+
+/// `xyz.openbmc_project.Sensor.Value`.
+pub struct ValueIface {
+    pub value: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+#[interface(name = "xyz.openbmc_project.Sensor.Value", introspection_docs = false)]
+impl ValueIface {
+    #[zbus(property, name = "Value")]
+    fn value(&self) -> f64 {
+        self.value
+    }
+    #[zbus(property, name = "MaxValue")]
+    fn max_value(&self) -> f64 {
+        self.max
+    }
+    #[zbus(property, name = "MinValue")]
+    fn min_value(&self) -> f64 {
+        self.min
+    }
+    #[zbus(property, name = "Unit")]
+    fn unit(&self) -> Unit {
+        Unit::DegreesC
+    }
+}
+
+/// `xyz.openbmc_project.State.Decorator.Availability`.
+pub struct AvailabilityIface {
+    pub available: bool,
+}
+
+#[interface(
+    name = "xyz.openbmc_project.State.Decorator.Availability",
+    introspection_docs = false
+)]
+impl AvailabilityIface {
+    #[zbus(property, name = "Available")]
+    fn available(&self) -> bool {
+        self.available
+    }
+}
+
+/// `xyz.openbmc_project.State.Decorator.OperationalStatus`.
+pub struct OperationalIface {
+    pub functional: bool,
+}
+
+#[interface(
+    name = "xyz.openbmc_project.State.Decorator.OperationalStatus",
+    introspection_docs = false
+)]
+impl OperationalIface {
+    #[zbus(property, name = "Functional")]
+    fn functional(&self) -> bool {
+        self.functional
+    }
+}
+
+/// `xyz.openbmc_project.Sensor.Threshold.Warning`.
+pub struct WarningIface {
+    pub high: f64,
+    pub low: f64,
+    pub alarm_high: bool,
+    pub alarm_low: bool,
+}
+
+#[interface(
+    name = "xyz.openbmc_project.Sensor.Threshold.Warning",
+    introspection_docs = false
+)]
+impl WarningIface {
+    #[zbus(property, name = "WarningHigh")]
+    fn warning_high(&self) -> f64 {
+        self.high
+    }
+    #[zbus(property, name = "WarningLow")]
+    fn warning_low(&self) -> f64 {
+        self.low
+    }
+    #[zbus(property, name = "WarningAlarmHigh")]
+    fn warning_alarm_high(&self) -> bool {
+        self.alarm_high
+    }
+    #[zbus(property, name = "WarningAlarmLow")]
+    fn warning_alarm_low(&self) -> bool {
+        self.alarm_low
+    }
+    #[zbus(signal, name = "WarningHighAlarmAsserted")]
+    pub async fn high_asserted(e: &SignalEmitter<'_>, sensor_value: f64) -> zbus::Result<()>;
+    #[zbus(signal, name = "WarningHighAlarmDeasserted")]
+    pub async fn high_deasserted(e: &SignalEmitter<'_>, sensor_value: f64) -> zbus::Result<()>;
+    #[zbus(signal, name = "WarningLowAlarmAsserted")]
+    pub async fn low_asserted(e: &SignalEmitter<'_>, sensor_value: f64) -> zbus::Result<()>;
+    #[zbus(signal, name = "WarningLowAlarmDeasserted")]
+    pub async fn low_deasserted(e: &SignalEmitter<'_>, sensor_value: f64) -> zbus::Result<()>;
+}
+
+/// `xyz.openbmc_project.Sensor.Threshold.Critical`.
+pub struct CriticalIface {
+    pub high: f64,
+    pub low: f64,
+    pub alarm_high: bool,
+    pub alarm_low: bool,
+}
+
+#[interface(
+    name = "xyz.openbmc_project.Sensor.Threshold.Critical",
+    introspection_docs = false
+)]
+impl CriticalIface {
+    #[zbus(property, name = "CriticalHigh")]
+    fn critical_high(&self) -> f64 {
+        self.high
+    }
+    #[zbus(property, name = "CriticalLow")]
+    fn critical_low(&self) -> f64 {
+        self.low
+    }
+    #[zbus(property, name = "CriticalAlarmHigh")]
+    fn critical_alarm_high(&self) -> bool {
+        self.alarm_high
+    }
+    #[zbus(property, name = "CriticalAlarmLow")]
+    fn critical_alarm_low(&self) -> bool {
+        self.alarm_low
+    }
+    #[zbus(signal, name = "CriticalHighAlarmAsserted")]
+    pub async fn high_asserted(e: &SignalEmitter<'_>, sensor_value: f64) -> zbus::Result<()>;
+    #[zbus(signal, name = "CriticalHighAlarmDeasserted")]
+    pub async fn high_deasserted(e: &SignalEmitter<'_>, sensor_value: f64) -> zbus::Result<()>;
+    #[zbus(signal, name = "CriticalLowAlarmAsserted")]
+    pub async fn low_asserted(e: &SignalEmitter<'_>, sensor_value: f64) -> zbus::Result<()>;
+    #[zbus(signal, name = "CriticalLowAlarmDeasserted")]
+    pub async fn low_deasserted(e: &SignalEmitter<'_>, sensor_value: f64) -> zbus::Result<()>;
+}
+
+/// `org.acpigate.Gate` (see the module documentation).
+pub struct GateIface {
+    pub status: GateStatus,
+}
+
+#[interface(name = "org.acpigate.Gate", introspection_docs = false)]
+impl GateIface {
+    #[zbus(property, name = "Open")]
+    fn open(&self) -> bool {
+        self.status.open
+    }
+    #[zbus(property, name = "Enabled")]
+    fn enabled(&self) -> bool {
+        self.status.enabled
+    }
+    #[zbus(property, name = "Since")]
+    fn since(&self) -> u64 {
+        self.status.since_us
+    }
+    #[zbus(property, name = "Reason")]
+    fn reason(&self) -> String {
+        self.status.reason.clone()
+    }
+    #[zbus(property, name = "Phase")]
+    fn phase(&self) -> HostPhase {
+        self.status.phase
+    }
+    #[zbus(property, name = "Refused")]
+    fn refused(&self) -> u64 {
+        self.status.refused
+    }
+    #[zbus(property, name = "Closes")]
+    fn closes(&self) -> u64 {
+        self.status.closes
+    }
+    #[zbus(property, name = "LastCloseLatencyUsec")]
+    fn last_close_latency_usec(&self) -> u64 {
+        self.status.last_close_latency_us
+    }
+    #[zbus(property, name = "Discarded")]
+    fn discarded(&self) -> u64 {
+        self.status.discarded
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openbmc_vocab::names::iface;
+    use zbus::object_server::Interface;
+
+    #[test]
+    fn interface_names_match_the_vocabulary() {
+        // The macro needs literals; this keeps them equal to the one vocabulary.
+        assert_eq!(ValueIface::name().as_str(), iface::SENSOR_VALUE);
+        assert_eq!(AvailabilityIface::name().as_str(), iface::AVAILABILITY);
+        assert_eq!(OperationalIface::name().as_str(), iface::OPERATIONAL_STATUS);
+        assert_eq!(WarningIface::name().as_str(), iface::THRESHOLD_WARNING);
+        assert_eq!(CriticalIface::name().as_str(), iface::THRESHOLD_CRITICAL);
+        assert_eq!(GateIface::name().as_str(), iface::ACPIGATE_GATE);
+    }
+}

@@ -1,0 +1,224 @@
+//! The I/O edge: a UDP socket, the system bus (owning
+//! `xyz.openbmc_project.Ipmi.Channel.<channel>` so the command server knows which channel
+//! calls it), `execute` calls, a one-second tick, and logging of the core's notes. No policy
+//! decision is made here.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use openbmc_vocab::names::{bus, iface, path};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+
+use crate::config::{self, Settings};
+use crate::core::{Action, Core, ExecuteReply, ExecuteRequest, Note, OsRandom};
+use crate::users;
+
+const USAGE: &str = "usage: ipmi-lan [--config FILE] [--listen ADDRESS:PORT]\n\
+  RMCP+ (IPMI 2.0 LAN) front end: answers ipmitool -I lanplus on UDP and forwards requests to\n\
+  xyz.openbmc_project.Ipmi.Server.execute on the system bus (DBUS_SYSTEM_BUS_ADDRESS is\n\
+  honoured). Users come from a root-only file (default /etc/acpigate/ipmi-lan-users.json).";
+
+struct Args {
+    config: Option<PathBuf>,
+    listen: Option<String>,
+}
+
+fn parse_args(args: &[String]) -> Result<Args> {
+    let mut a = Args {
+        config: None,
+        listen: None,
+    };
+    let mut it = args.iter().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--config" | "-c" => {
+                a.config = Some(PathBuf::from(it.next().context("--config needs a file")?));
+            }
+            "--listen" => {
+                a.listen = Some(it.next().context("--listen needs ADDRESS:PORT")?.clone())
+            }
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => bail!("unknown argument `{other}`\n{USAGE}"),
+        }
+    }
+    Ok(a)
+}
+
+/// The `ipmi-lan` applet.
+pub fn main_with_args(args: Vec<String>) -> Result<()> {
+    let a = parse_args(&args)?;
+    daemon_kit::logging::init("ipmi-lan");
+    let mut settings = config::load(a.config.as_deref())?;
+    if let Some(l) = a.listen {
+        settings.listen = l
+            .parse()
+            .with_context(|| format!("--listen `{l}`: want ADDRESS:PORT"))?;
+    }
+    let users = users::load(&settings.users_file)?;
+    // Fail now, not at the first login, if the OS cannot give us random numbers.
+    getrandom::u32().map_err(|e| anyhow::anyhow!("the OS random number generator fails: {e}"))?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot build the tokio runtime")?;
+    rt.block_on(run(settings, users))
+}
+
+async fn run(settings: Settings, users: users::UserDb) -> Result<()> {
+    let sock = UdpSocket::bind(settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on UDP {}", settings.listen))?;
+    let channel_bus_name = format!("{}{}", bus::IPMI_CHANNEL_PREFIX, settings.channel_name);
+    let conn = zbus::connection::Builder::system()
+        .name(channel_bus_name.as_str())
+        .build()
+        .await
+        .with_context(|| format!("cannot own {channel_bus_name} on the system bus"))?;
+    log::info!(
+        "listening on UDP {} as {} ({} users, cipher suites {:?})",
+        sock.local_addr().unwrap_or(settings.listen),
+        channel_bus_name,
+        users.len(),
+        settings
+            .core
+            .cipher_suites
+            .iter()
+            .map(|s| s.id())
+            .collect::<Vec<_>>()
+    );
+    let mut core = Core::new(settings.core.clone(), users, OsRandom);
+    let (tx, mut rx) = mpsc::unbounded_channel::<(u64, ExecuteReply)>();
+    let start = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut buf = vec![0u8; 2048];
+    daemon_kit::supervisor::notify_ready();
+    let watchdog = daemon_kit::supervisor::watchdog_task();
+    tokio::pin!(watchdog);
+    let terminated = daemon_kit::supervisor::terminated();
+    tokio::pin!(terminated);
+    loop {
+        let actions = tokio::select! {
+            r = sock.recv_from(&mut buf) => match r {
+                Ok((n, from)) => core.on_datagram(start.elapsed(), from, &buf[..n]),
+                Err(e) => {
+                    // ICMP errors from an earlier send surface here on Linux; not fatal.
+                    log::debug!("recv: {e}");
+                    continue;
+                }
+            },
+            Some((token, reply)) = rx.recv() => core.on_execute_reply(token, reply),
+            _ = tick.tick() => core.on_tick(start.elapsed()),
+            () = &mut watchdog => continue,
+            sig = &mut terminated => {
+                let sig = sig.context("cannot install signal handlers")?;
+                log::info!("{sig}: stopping");
+                daemon_kit::supervisor::notify_stopping();
+                return Ok(());
+            }
+        };
+        for a in actions {
+            match a {
+                Action::Send { to, data } => {
+                    if let Err(e) = sock.send_to(&data, to).await {
+                        log::debug!("send to {to}: {e}");
+                    }
+                }
+                Action::Execute(req) => {
+                    tokio::spawn(execute(
+                        conn.clone(),
+                        req,
+                        settings.execute_timeout,
+                        tx.clone(),
+                    ));
+                }
+                Action::Note(n) => log_note(&n),
+            }
+        }
+    }
+}
+
+async fn execute(
+    conn: zbus::Connection,
+    req: ExecuteRequest,
+    timeout: Duration,
+    tx: mpsc::UnboundedSender<(u64, ExecuteReply)>,
+) {
+    let token = req.token;
+    let reply = match tokio::time::timeout(timeout, call_execute(&conn, &req)).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            log::warn!("execute netfn {:#04x} cmd {:#04x}: {e}", req.netfn, req.cmd);
+            ExecuteReply::Failed
+        }
+        Err(_) => {
+            log::warn!(
+                "execute netfn {:#04x} cmd {:#04x}: no answer within {timeout:?}",
+                req.netfn,
+                req.cmd
+            );
+            ExecuteReply::Failed
+        }
+    };
+    let _ = tx.send((token, reply));
+}
+
+/// One `execute` call, with the options netipmid passes on a session-based channel.
+async fn call_execute(conn: &zbus::Connection, req: &ExecuteRequest) -> zbus::Result<ExecuteReply> {
+    let mut options: HashMap<&str, zbus::Variant<'_>> = HashMap::new();
+    options.insert(
+        "privilege",
+        zbus::Variant::from(i32::from(req.privilege.level())),
+    );
+    options.insert("userId", zbus::Variant::from(i32::from(req.user_id)));
+    options.insert("currentSessionId", zbus::Variant::from(req.session_id));
+    let msg = conn
+        .call_method(
+            Some(bus::IPMI_HOST),
+            path::IPMI,
+            Some(iface::IPMI_SERVER),
+            "execute",
+            &(req.netfn, req.lun, req.cmd, &req.data, options),
+        )
+        .await?;
+    let body = msg.body();
+    // Upstream returns one struct (yyyyay); accept the flattened form too.
+    let (_netfn, _lun, _cmd, cc, data) = match body.deserialize::<((u8, u8, u8, u8, Vec<u8>),)>() {
+        Ok((r,)) => r,
+        Err(_) => body.deserialize::<(u8, u8, u8, u8, Vec<u8>)>()?,
+    };
+    Ok(ExecuteReply::Ok { cc, data })
+}
+
+fn log_note(n: &Note) {
+    match n {
+        Note::SessionOpened {
+            session_id,
+            user,
+            user_id,
+            peer,
+            suite,
+        } => log::info!(
+            "session {session_id:#010x} opened: user \"{user}\" (id {user_id}) from {peer}, cipher suite {suite}"
+        ),
+        Note::SessionClosed { session_id, reason } => {
+            log::info!("session {session_id:#010x} closed: {reason:?}")
+        }
+        Note::AuthFailed { user, peer, why } => {
+            log::warn!("login failed: user \"{user}\" from {peer}: {why}")
+        }
+        Note::LoginRefused { user, peer, why } => {
+            log::warn!("login refused: user \"{user}\" from {peer}: {why}")
+        }
+        Note::LockEngaged(k) => log::warn!("lockout engaged for {k:?}"),
+        Note::LockReleased(k) => log::info!("lockout released for {k:?}"),
+        Note::Dropped { peer, why } => log::debug!("dropped packet from {peer}: {why}"),
+        Note::RandomFailed => log::error!("the OS random number generator failed"),
+    }
+}

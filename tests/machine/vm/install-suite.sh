@@ -3,11 +3,13 @@
 # recipe (yocto/meta-acpigate) installs it on a BMC:
 #   /usr/bin/acpigate                         the multi-call binary
 #   /usr/libexec/acpigate/<applet>            symlinks to it, one per applet in this build
-#   /usr/lib/systemd/system/                  units/*.service, units/*.target
-#   /usr/share/dbus-1/system.d/               units/*.conf (D-Bus policy)
-# and enables the units whose [Install] section says so (what SYSTEMD_SERVICE does at image
-# build time), with `systemctl --root`.
+#   /usr/lib/systemd/system/                  the applet's units (*.service, *.target)
+#   /usr/share/dbus-1/system.d/               the applet's D-Bus policy (*.conf)
+# taking the lists per applet from the recipe (ACPIGATE_UNITS[applet], ACPIGATE_DBUS_POLICY
+# [applet]) for the applets the binary contains, files from units/, and enabling the services
+# (what SYSTEMD_SERVICE does at image build time) with `systemctl --root`.
 # usage: vm/install-suite.sh ROOT ACPIGATE_BIN [UNITS_DIR]   (UNITS_DIR default <repo>/units)
+# env:   RECIPE (default <repo>/yocto/meta-acpigate/recipes-phosphor/acpigate/acpigate_git.bb)
 set -euo pipefail
 HERE=$(dirname "$(realpath "$0")")
 log() { echo "install-suite: $*" >&2; }
@@ -29,24 +31,33 @@ install -d "$ROOT/usr/libexec/acpigate"
 for a in $applets; do ln -sfn ../../bin/acpigate "$ROOT/usr/libexec/acpigate/$a"; done
 log "binary $(stat -c %s "$BIN") bytes, applets: $applets"
 
+# Which units and policy files each applet ships: the recipe's ACPIGATE_UNITS[<applet>] and
+# ACPIGATE_DBUS_POLICY[<applet>] flags, so a unit the recipe forgets is missing here too.
+RECIPE=${RECIPE:-$HERE/../../../yocto/meta-acpigate/recipes-phosphor/acpigate/acpigate_git.bb}
+[ -f "$RECIPE" ] || die "no Yocto recipe $RECIPE (set RECIPE=)"
+flag() { sed -n "s/^$1\[$2\] *= *\"\(.*\)\"/\1/p" "$RECIPE"; }
 install -d "$ROOT/usr/lib/systemd/system" "$ROOT/usr/share/dbus-1/system.d"
-units=()
-for f in "$UNITS"/*.service "$UNITS"/*.target "$UNITS"/*.socket "$UNITS"/*.timer; do
-  [ -f "$f" ] || continue
-  install -m 0644 "$f" "$ROOT/usr/lib/systemd/system/"
-  units+=("$(basename "$f")")
+units=(); policies=()
+for a in $applets; do
+  u=$(flag ACPIGATE_UNITS "$a"); p=$(flag ACPIGATE_DBUS_POLICY "$a")
+  [ -n "$u" ] || die "the recipe lists no ACPIGATE_UNITS[$a] for applet $a"
+  for f in $u; do
+    [ -f "$UNITS/$f" ] || die "the recipe lists $f for $a, but $UNITS/$f does not exist"
+    install -m 0644 "$UNITS/$f" "$ROOT/usr/lib/systemd/system/"; units+=("$f")
+  done
+  for f in $p; do
+    [ -f "$UNITS/$f" ] || die "the recipe lists $f for $a, but $UNITS/$f does not exist"
+    install -m 0644 "$UNITS/$f" "$ROOT/usr/share/dbus-1/system.d/"; policies+=("$f")
+  done
 done
-for f in "$UNITS"/*.conf; do
-  [ -f "$f" ] || continue
-  install -m 0644 "$f" "$ROOT/usr/share/dbus-1/system.d/"
-done
-log "units: ${units[*]:-none}; D-Bus policy: $(cd "$UNITS" && ls ./*.conf 2>/dev/null | xargs -r -n1 basename | tr '\n' ' ')"
+log "units: ${units[*]}; D-Bus policy: ${policies[*]:-none}"
 
-# Enable what has an [Install] section (units without one are started by others).
+# Enable what the recipe's SYSTEMD_SERVICE:${PN}-<applet> names (targets are only installed).
 enable=()
-for u in "${units[@]}"; do
-  grep -q '^\[Install\]' "$ROOT/usr/lib/systemd/system/$u" && enable+=("$u")
+for a in $applets; do
+  for u in $(sed -n "s/^SYSTEMD_SERVICE:\\\${PN}-$a *= *\"\(.*\)\"/\1/p" "$RECIPE"); do enable+=("$u"); done
 done
+log "enabled (SYSTEMD_SERVICE): ${enable[*]:-none}"
 if [ ${#enable[@]} -gt 0 ]; then
   systemctl --root="$ROOT" enable "${enable[@]}" 2>&1 | sed 's/^/install-suite: /' >&2
 fi

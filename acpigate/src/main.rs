@@ -13,6 +13,8 @@ const APPLETS: &[(&str, Entry)] = &[
     ("acpi-state-daemon", acpi_state_daemon::main_with_args),
     #[cfg(feature = "sensor-gate")]
     ("sensor-gate", sensor_gate::main_with_args),
+    #[cfg(feature = "ipmi-handlers")]
+    ("ipmi-handlers", ipmi_handlers::main_with_args),
 ];
 
 fn main() {

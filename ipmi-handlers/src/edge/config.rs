@@ -1,0 +1,318 @@
+//! The daemon's configuration file, and the `dev_id.json` it may point at.
+
+use std::path::{Path, PathBuf};
+
+use daemon_kit::config::{self, ConfigError};
+use serde::Deserialize;
+
+use crate::core::{ChannelKind, DeviceId};
+
+pub const DEFAULT_CONFIG: &str = "/etc/acpigate/ipmi-handlers.json";
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/acpigate";
+
+/// How a named channel carries requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SessionSupport {
+    /// A system interface (KCS, BT): session-less, host firmware.
+    SystemInterface,
+    /// Another session-less channel.
+    SessionLess,
+    /// RMCP+ and friends: each request carries its session's privilege.
+    SessionBased,
+}
+
+impl SessionSupport {
+    pub fn kind(self) -> ChannelKind {
+        match self {
+            Self::SystemInterface => ChannelKind::SystemInterface,
+            Self::SessionLess => ChannelKind::SessionLess,
+            Self::SessionBased => ChannelKind::SessionBased,
+        }
+    }
+}
+
+/// A channel a caller selects by owning `xyz.openbmc_project.Ipmi.Channel.<name>`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelConfig {
+    pub name: String,
+    pub number: u8,
+    pub session: SessionSupport,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// SEL, sensor-number map and GUIDs live here.
+    pub state_dir: PathBuf,
+    /// An upstream-style `dev_id.json` for Get Device ID; built-in defaults without one.
+    pub dev_id: Option<PathBuf>,
+    /// Most SEL records kept; the oldest make room for new ones.
+    pub sel_capacity: usize,
+    /// ID string of the ACPI state sensor's SDR.
+    pub acpi_sensor_name: String,
+    /// Entity ID and instance of temperature sensor SDRs (0x07 = system board).
+    pub temperature_entity: (u8, u8),
+    /// Entity ID and instance of the ACPI state sensor SDR (0x07 = system board).
+    pub acpi_entity: (u8, u8),
+    /// Named channels; callers owning no channel name are the session-less INTRABMC channel.
+    pub channels: Vec<ChannelConfig>,
+    /// Channel number of callers without a channel name (upstream's INTRABMC).
+    pub intrabmc_channel: u8,
+    /// Bus names never asked for sensors (slow or unrelated services).
+    pub sensor_services_ignored: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            state_dir: PathBuf::from(DEFAULT_STATE_DIR),
+            dev_id: None,
+            sel_capacity: 1024,
+            acpi_sensor_name: "ACPI_STATUS".to_owned(),
+            temperature_entity: (0x07, 0x01),
+            acpi_entity: (0x07, 0x01),
+            // Upstream's channel_config.json numbering: KCS is channel 15, LAN 1 and 2.
+            channels: vec![
+                ChannelConfig {
+                    name: "ipmi_kcs3".to_owned(),
+                    number: 15,
+                    session: SessionSupport::SystemInterface,
+                },
+                ChannelConfig {
+                    name: "eth0".to_owned(),
+                    number: 1,
+                    session: SessionSupport::SessionBased,
+                },
+                ChannelConfig {
+                    name: "eth1".to_owned(),
+                    number: 2,
+                    session: SessionSupport::SessionBased,
+                },
+            ],
+            intrabmc_channel: 8,
+            sensor_services_ignored: Vec::new(),
+        }
+    }
+}
+
+/// Load the configuration: the default file if present, else built-in defaults; a named file
+/// must exist.
+pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+    let (path, required) = match path {
+        Some(p) => (p.to_owned(), true),
+        None => (PathBuf::from(DEFAULT_CONFIG), false),
+    };
+    if !required && !path.exists() {
+        return Ok(Config::default());
+    }
+    let (cfg, text): (Config, String) = config::load(&path)?;
+    validate(&path, &text, &cfg)?;
+    Ok(cfg)
+}
+
+pub fn validate(path: &Path, text: &str, cfg: &Config) -> Result<(), ConfigError> {
+    if !(1..=0xFFFD).contains(&cfg.sel_capacity) {
+        return Err(config::invalid(
+            path,
+            text,
+            "sel_capacity",
+            None,
+            format!("sel_capacity must be 1..=65533, not {}", cfg.sel_capacity),
+        ));
+    }
+    if cfg.acpi_sensor_name.is_empty() || cfg.acpi_sensor_name.len() > 16 {
+        return Err(config::invalid(
+            path,
+            text,
+            "acpi_sensor_name",
+            None,
+            "acpi_sensor_name must be 1 to 16 bytes (the SDR ID string)".to_owned(),
+        ));
+    }
+    for (i, c) in cfg.channels.iter().enumerate() {
+        let hint = format!("\"{}\"", c.name);
+        if c.number > 15 {
+            return Err(config::invalid(
+                path,
+                text,
+                "name",
+                Some(&hint),
+                format!("channel `{}`: number {} is not 0..=15", c.name, c.number),
+            ));
+        }
+        if cfg.channels[..i].iter().any(|o| o.name == c.name) {
+            return Err(config::invalid(
+                path,
+                text,
+                "name",
+                Some(&hint),
+                format!("channel `{}` is listed twice", c.name),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Upstream's `dev_id.json` (same keys), plus optional firmware revision keys, since we do
+/// not read it from os-release.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DevIdFile {
+    #[serde(default)]
+    id: u8,
+    #[serde(default)]
+    revision: u8,
+    #[serde(default)]
+    addn_dev_support: u8,
+    #[serde(default)]
+    manuf_id: u32,
+    #[serde(default)]
+    prod_id: u16,
+    #[serde(default)]
+    aux: u32,
+    firmware_major: Option<u8>,
+    firmware_minor: Option<u8>,
+}
+
+/// Our own firmware revision: the crate version.
+fn own_revision() -> (u8, u8) {
+    let mut parts = env!("CARGO_PKG_VERSION").split('.');
+    let major = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    let minor = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    (major, minor)
+}
+
+/// Chassis, SEL, SDR repository and sensor device: what this server implements.
+pub const DEFAULT_ADDN_DEV_SUPPORT: u8 = 0x80 | 0x04 | 0x02 | 0x01;
+
+pub fn default_device_id() -> DeviceId {
+    let (fw_major, fw_minor) = own_revision();
+    DeviceId {
+        id: 0,
+        revision: 0,
+        fw_major,
+        fw_minor,
+        addn_dev_support: DEFAULT_ADDN_DEV_SUPPORT,
+        manuf_id: 0,
+        prod_id: 0,
+        aux: 0,
+    }
+}
+
+pub fn load_device_id(path: Option<&Path>) -> Result<DeviceId, ConfigError> {
+    let Some(path) = path else {
+        return Ok(default_device_id());
+    };
+    let (f, text): (DevIdFile, String) = config::load(path)?;
+    if f.manuf_id > 0x000F_FFFF {
+        return Err(config::invalid(
+            path,
+            &text,
+            "manuf_id",
+            None,
+            format!("manuf_id {} does not fit 20 bits (IANA number)", f.manuf_id),
+        ));
+    }
+    let (maj, min) = own_revision();
+    let fw_major = f.firmware_major.unwrap_or(maj);
+    let fw_minor = f.firmware_minor.unwrap_or(min);
+    if fw_major > 0x7F || fw_minor > 99 {
+        return Err(config::invalid(
+            path,
+            &text,
+            if fw_major > 0x7F {
+                "firmware_major"
+            } else {
+                "firmware_minor"
+            },
+            None,
+            "firmware_major must be 0..=127 and firmware_minor 0..=99".to_owned(),
+        ));
+    }
+    Ok(DeviceId {
+        id: f.id,
+        revision: f.revision,
+        fw_major,
+        fw_minor,
+        addn_dev_support: f.addn_dev_support,
+        manuf_id: f.manuf_id,
+        prod_id: f.prod_id,
+        aux: f.aux,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        let p = Path::new("/etc/acpigate/ipmi-handlers.json");
+        let cfg: Config = config::parse(p, text)?;
+        validate(p, text, &cfg)?;
+        Ok(cfg)
+    }
+
+    #[test]
+    fn empty_object_is_the_defaults() {
+        assert_eq!(parse("{}").expect("ok"), Config::default());
+    }
+
+    #[test]
+    fn errors_name_file_line_and_reason() {
+        let e = parse("{\n  \"sel_capacity\": 0\n}")
+            .expect_err("bad")
+            .to_string();
+        assert_eq!(
+            e,
+            "/etc/acpigate/ipmi-handlers.json:2: sel_capacity must be 1..=65533, not 0"
+        );
+        let e = parse("{\n \"channels\": [\n  {\"name\": \"a\", \"number\": 1, \"session\": \"session-less\"},\n  {\"name\": \"a\", \"number\": 2, \"session\": \"session-less\"}\n ]\n}")
+            .expect_err("dup")
+            .to_string();
+        assert!(e.contains(":3: channel `a` is listed twice"), "{e}");
+        let e = parse("{\n \"channels\": [{\"name\": \"x\", \"number\": 16, \"session\": \"session-based\"}]\n}")
+            .expect_err("range")
+            .to_string();
+        assert!(e.contains(":2: channel `x`: number 16"), "{e}");
+        let e = parse("{\n \"chanels\": []\n}")
+            .expect_err("typo")
+            .to_string();
+        assert!(
+            e.contains(":2:") && e.contains("unknown field `chanels`"),
+            "{e}"
+        );
+        let e = parse("{\"acpi_sensor_name\": \"0123456789abcdefg\"}")
+            .expect_err("long")
+            .to_string();
+        assert!(e.contains("1 to 16 bytes"), "{e}");
+    }
+
+    #[test]
+    fn example_files_parse() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let cfg_path = dir.join("ipmi-handlers.json.example");
+        let text = std::fs::read_to_string(&cfg_path).expect("example config");
+        let cfg: Config = config::parse(&cfg_path, &text).expect("parses");
+        validate(&cfg_path, &text, &cfg).expect("valid");
+        let dev = load_device_id(Some(&dir.join("dev_id.json.example"))).expect("dev_id");
+        assert_eq!(dev.addn_dev_support, DEFAULT_ADDN_DEV_SUPPORT);
+    }
+
+    #[test]
+    fn dev_id_errors() {
+        let dir = std::env::temp_dir().join(format!("ipmi-devid-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let p = dir.join("dev_id.json");
+        std::fs::write(&p, "{\n \"id\": 32,\n \"manuf_id\": 2000000\n}").expect("write");
+        let e = load_device_id(Some(&p)).expect_err("bad").to_string();
+        assert!(
+            e.ends_with(":3: manuf_id 2000000 does not fit 20 bits (IANA number)"),
+            "{e}"
+        );
+        std::fs::write(&p, "{\"id\": 300}").expect("write");
+        assert!(load_device_id(Some(&p)).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

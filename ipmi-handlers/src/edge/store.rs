@@ -1,0 +1,227 @@
+//! Files under the state directory: the SEL, the sensor number map, the GUIDs. Every write is
+//! atomic (temp file, fsync, rename), so a power cut mid-write leaves the previous version.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use daemon_kit::state_file;
+use serde::{Deserialize, Serialize};
+
+use crate::core::numbering::SensorNumbers;
+use crate::core::sel::SelStore;
+
+pub struct Store {
+    dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Guids {
+    /// RFC 4122 byte order (as printed); the wire order is reversed (see [`wire_order`]).
+    #[serde(with = "uuid_text")]
+    pub system: [u8; 16],
+    #[serde(with = "uuid_text")]
+    pub device: [u8; 16],
+}
+
+impl Store {
+    pub fn new(dir: &Path) -> Self {
+        Self {
+            dir: dir.to_owned(),
+        }
+    }
+
+    pub fn sel_path(&self) -> PathBuf {
+        self.dir.join("ipmi-sel.bin")
+    }
+    pub fn numbers_path(&self) -> PathBuf {
+        self.dir.join("ipmi-sensor-numbers.json")
+    }
+    pub fn guids_path(&self) -> PathBuf {
+        self.dir.join("ipmi-guids.json")
+    }
+
+    /// The SEL as saved; an unreadable file is moved aside (kept for a person to look at) and
+    /// the SEL starts empty, so one bad sector does not stop the IPMI service.
+    pub fn load_sel(&self, capacity: usize) -> Result<SelStore> {
+        let path = self.sel_path();
+        let Some(bytes) =
+            state_file::read(&path).with_context(|| format!("reading {}", path.display()))?
+        else {
+            return Ok(SelStore::new(capacity));
+        };
+        match SelStore::decode(&bytes, capacity) {
+            Ok(s) => Ok(s),
+            Err(e) => {
+                let aside = path.with_extension("bin.corrupt");
+                log::error!(
+                    "{}: {e}; moved to {} and starting with an empty SEL",
+                    path.display(),
+                    aside.display()
+                );
+                std::fs::rename(&path, &aside)
+                    .with_context(|| format!("moving {} aside", path.display()))?;
+                Ok(SelStore::new(capacity))
+            }
+        }
+    }
+
+    pub fn save_sel(&self, sel: &SelStore) -> std::io::Result<()> {
+        state_file::write_atomic(&self.sel_path(), &sel.encode())
+    }
+
+    pub fn load_numbers(&self) -> Result<SensorNumbers> {
+        let path = self.numbers_path();
+        let Some(bytes) = state_file::read(&path)? else {
+            return Ok(SensorNumbers::default());
+        };
+        // Losing the map would renumber sensors silently; refuse to start instead.
+        let map: BTreeMap<String, u8> = serde_json::from_slice(&bytes).with_context(|| {
+            format!(
+                "{}: not a sensor number map (fix or remove it; removing renumbers sensors)",
+                path.display()
+            )
+        })?;
+        Ok(SensorNumbers::from_map(map))
+    }
+
+    pub fn save_numbers(&self, n: &SensorNumbers) -> Result<()> {
+        let text = serde_json::to_vec_pretty(n.as_map())?;
+        state_file::write_atomic(&self.numbers_path(), &text)
+            .with_context(|| format!("writing {}", self.numbers_path().display()))
+    }
+
+    /// The GUIDs, made once from the kernel's random source and kept for good.
+    pub fn guids(&self) -> Result<Guids> {
+        let path = self.guids_path();
+        if let Some(bytes) = state_file::read(&path)? {
+            return serde_json::from_slice(&bytes)
+                .with_context(|| format!("{}: not a GUID file", path.display()));
+        }
+        let g = Guids {
+            system: random_uuid()?,
+            device: random_uuid()?,
+        };
+        state_file::write_atomic(&path, &serde_json::to_vec_pretty(&g)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        Ok(g)
+    }
+}
+
+/// A version 4 (random) UUID.
+fn random_uuid() -> Result<[u8; 16]> {
+    let mut b = [0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .context("reading /dev/urandom")?;
+    b[6] = (b[6] & 0x0F) | 0x40;
+    b[8] = (b[8] & 0x3F) | 0x80;
+    Ok(b)
+}
+
+/// IPMI sends GUIDs least significant byte first: the RFC 4122 bytes reversed (what upstream
+/// ipmid sends, and what ipmitool turns back into the printed form).
+pub fn wire_order(uuid: &[u8; 16]) -> [u8; 16] {
+    let mut w = *uuid;
+    w.reverse();
+    w
+}
+
+mod uuid_text {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(b: &[u8; 16], s: S) -> Result<S::Ok, S::Error> {
+        let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+        s.serialize_str(&format!(
+            "{}-{}-{}-{}-{}",
+            &hex[0..8],
+            &hex[8..12],
+            &hex[12..16],
+            &hex[16..20],
+            &hex[20..32]
+        ))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 16], D::Error> {
+        let s = String::deserialize(d)?;
+        let hex: String = s.chars().filter(|c| *c != '-').collect();
+        if hex.len() != 32 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(D::Error::custom(format!("`{s}` is not a UUID")));
+        }
+        let mut out = [0u8; 16];
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(D::Error::custom)?;
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::sel::SystemEvent;
+
+    fn tmp(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("ipmi-store-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    #[test]
+    fn sel_survives_reload_and_a_torn_temp_file() {
+        let dir = tmp("sel");
+        let st = Store::new(&dir);
+        let mut sel = st.load_sel(8).expect("empty");
+        let rec = SystemEvent {
+            timestamp: 1,
+            generator_id: 0x20,
+            sensor_type: 0x22,
+            sensor_number: 1,
+            event_dir_type: 0x6F,
+            data: [5, 0xFF, 0xFF],
+        }
+        .to_record();
+        sel.add(rec, 1);
+        st.save_sel(&sel).expect("save");
+        // A power cut during the next write leaves a partial temp file: ignored.
+        std::fs::write(dir.join(".ipmi-sel.bin.tmp"), &sel.encode()[..10]).expect("torn");
+        assert_eq!(st.load_sel(8).expect("load"), sel);
+        // A corrupt file is moved aside, not trusted and not fatal.
+        let mut bad = sel.encode();
+        bad[30] ^= 1;
+        std::fs::write(st.sel_path(), bad).expect("write");
+        assert!(st.load_sel(8).expect("load").is_empty());
+        assert!(dir.join("ipmi-sel.bin.corrupt").exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn numbers_and_guids_persist() {
+        let dir = tmp("num");
+        let st = Store::new(&dir);
+        let mut n = st.load_numbers().expect("empty");
+        n.assign(["/a", "/b"]);
+        st.save_numbers(&n).expect("save");
+        assert_eq!(st.load_numbers().expect("load"), n);
+        let g = st.guids().expect("new");
+        assert_ne!(g.system, g.device);
+        assert_eq!(g.system[6] >> 4, 4);
+        assert_eq!(st.guids().expect("again"), g);
+        std::fs::write(st.numbers_path(), b"{oops").expect("write");
+        assert!(st.load_numbers().is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn guid_text_form() {
+        let g = Guids {
+            system: std::array::from_fn(|i| i as u8),
+            device: [0xAB; 16],
+        };
+        let s = serde_json::to_string(&g).expect("ser");
+        assert!(s.contains("00010203-0405-0607-0809-0a0b0c0d0e0f"), "{s}");
+        assert_eq!(serde_json::from_str::<Guids>(&s).expect("de"), g);
+        assert_eq!(wire_order(&g.system)[0], 0x0F);
+    }
+}

@@ -423,6 +423,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             spec: SensorSpec {
                 name: s.name,
                 kind,
+                bus,
                 address,
                 host_powered: s.host_powered.unwrap_or(true),
                 thresholds,

@@ -76,6 +76,8 @@ pub struct Thresholds {
 pub struct SensorSpec {
     pub name: String,
     pub kind: DeviceKind,
+    /// Which physical bus (index); one transfer per bus at a time.
+    pub bus: usize,
     pub address: u8,
     /// Loses power with the host (all DIMM sensors do); marked per [`OffMarking`] when off.
     pub host_powered: bool,
@@ -391,9 +393,11 @@ impl Core {
         if let Gate::Settling { opens_at } = self.gate {
             consider(opens_at);
         }
+        let open = self.gate == Gate::Open;
         for s in &self.sensors {
-            // Due reads matter open (to read) and closed (to count refusals).
-            if s.in_flight.is_none() {
+            // Due reads matter open (to read) and closed (to count refusals). A sensor whose
+            // bus is busy is started when that bus's read finishes, not by a timer.
+            if s.in_flight.is_none() && !(open && self.bus_busy(s.spec.bus)) {
                 consider(s.next_due);
             }
         }
@@ -690,9 +694,24 @@ impl Core {
         }
     }
 
+    fn bus_busy(&self, bus: usize) -> bool {
+        self.sensors
+            .iter()
+            .any(|s| s.spec.bus == bus && s.in_flight.is_some())
+    }
+
+    /// Start due reads, at most one per bus: a queue of reads behind a slow one could
+    /// otherwise go on the wire after the gate has closed.
     fn start_due_reads(&mut self, now: Now, out: &mut Vec<Action>) {
+        let mut busy: Vec<usize> = self
+            .sensors
+            .iter()
+            .filter(|s| s.in_flight.is_some())
+            .map(|s| s.spec.bus)
+            .collect();
         for (i, s) in self.sensors.iter_mut().enumerate() {
-            if s.in_flight.is_none() && s.next_due <= now.mono {
+            if s.in_flight.is_none() && s.next_due <= now.mono && !busy.contains(&s.spec.bus) {
+                busy.push(s.spec.bus);
                 s.in_flight = Some(self.window);
                 s.next_due = advance(s.next_due, now.mono, self.policy.poll_interval);
                 out.push(Action::StartRead {
@@ -706,14 +725,13 @@ impl Core {
 
     fn on_read(
         &mut self,
-        _now: Now,
+        now: Now,
         sensor: usize,
         result: Result<u16, SmbusError>,
         out: &mut Vec<Action>,
     ) {
         let open = self.gate == Gate::Open;
         let window = self.window;
-        let threshold = self.policy.error_threshold;
         let Some(s) = self.sensors.get_mut(sensor) else {
             return;
         };
@@ -722,8 +740,27 @@ impl Core {
         };
         if !open || started != window {
             self.status.discarded += 1;
+            if open {
+                // Reopened since: the bus is free for this window's reads.
+                self.start_due_reads(now, out);
+            }
             return;
         }
+        self.read_result(sensor, result, out);
+        // The bus is free: the next due read on it may start.
+        self.start_due_reads(now, out);
+    }
+
+    fn read_result(
+        &mut self,
+        sensor: usize,
+        result: Result<u16, SmbusError>,
+        out: &mut Vec<Action>,
+    ) {
+        let threshold = self.policy.error_threshold;
+        let Some(s) = self.sensors.get_mut(sensor) else {
+            return;
+        };
         match result {
             Ok(word) => {
                 let value = s.spec.kind.celsius(word);
@@ -852,6 +889,7 @@ mod tests {
         SensorSpec {
             name: name.to_owned(),
             kind,
+            bus: usize::from(addr >= 0x50),
             address: addr,
             host_powered: true,
             thresholds: Thresholds {
@@ -1204,9 +1242,17 @@ mod tests {
                 .any(|a| matches!(a, Action::PublishSensor { .. }))
         );
         assert_eq!(r.core.gate_status().discarded, 1);
-        // The next due read then starts in the new window and publishes.
-        let acts = r.run(100, Ok(W25));
-        assert!(reads(&acts) >= 1);
+        // The freed bus starts the due read of the new window at once, and it publishes.
+        assert_eq!(
+            acts.iter()
+                .filter(|a| matches!(a, Action::StartRead { sensor: 0, .. }))
+                .count(),
+            1
+        );
+        r.ev(Event::ReadDone {
+            sensor: 0,
+            result: Ok(W25),
+        });
         assert_eq!(r.view(0).value, 25.0);
     }
 
@@ -1566,6 +1612,80 @@ mod tests {
             assert!(fans(&acts).is_empty(), "no fan hold without the gate");
         }
         assert!(r.core.gate_status().open && !r.core.gate_status().enabled);
+    }
+
+    #[test]
+    fn one_transfer_per_bus_so_a_close_leaves_at_most_one_in_flight() {
+        let base = Instant::now();
+        let now = |ms: u64| Now {
+            mono: base + Duration::from_millis(ms),
+            wall_us: T0_WALL + ms * 1000,
+        };
+        let specs: Vec<SensorSpec> = (0..4u8)
+            .map(|i| SensorSpec {
+                bus: 0,
+                ..sensor(&format!("S{i}"), DeviceKind::Jc42, 0x18 + i)
+            })
+            .collect();
+        let mut p = policy();
+        p.settle = Duration::ZERO;
+        let mut c = Core::new(p, specs, vec![], now(0));
+        c.start(now(0));
+        let acts = c.handle(
+            now(0),
+            Event::Phase(PhaseUpdate {
+                phase: Working,
+                since_us: T0_WALL,
+                generation: Some(1),
+                reason: String::new(),
+            }),
+        );
+        assert_eq!(
+            reads(&acts),
+            1,
+            "four sensors on one bus: one read at a time"
+        );
+        // Its completion starts the next one at once (no timer needed).
+        let acts = c.handle(
+            now(1),
+            Event::ReadDone {
+                sensor: 0,
+                result: Ok(W25),
+            },
+        );
+        assert_eq!(
+            acts.iter()
+                .filter_map(|a| match a {
+                    Action::StartRead { sensor, .. } => Some(*sensor),
+                    _ => None,
+                })
+                .collect::<Vec<_>>(),
+            vec![1]
+        );
+        assert_eq!(
+            c.next_deadline(),
+            None,
+            "the bus is busy: the completion drives it"
+        );
+        // Close with sensor 1 on the wire: nothing else starts, even when it finishes.
+        c.handle(
+            now(2),
+            Event::Phase(PhaseUpdate {
+                phase: FirmwareInit,
+                since_us: T0_WALL,
+                generation: Some(2),
+                reason: String::new(),
+            }),
+        );
+        assert_eq!(c.in_flight(), 1);
+        let acts = c.handle(
+            now(3),
+            Event::ReadDone {
+                sensor: 1,
+                result: Ok(W25),
+            },
+        );
+        assert_eq!(reads(&acts), 0);
     }
 
     #[test]

@@ -170,6 +170,51 @@ struct Executor {
 }
 
 impl Executor {
+    async fn set_value(&self, p: &str, value: f64) -> Result<()> {
+        let v = self
+            .conn
+            .object_server()
+            .interface::<_, ValueIface>(p)
+            .await?;
+        let changed = {
+            let mut g = v.get_mut().await;
+            let same = g.value == value || (g.value.is_nan() && value.is_nan());
+            g.value = value;
+            !same
+        };
+        if changed {
+            v.get().await.value_changed(v.signal_emitter()).await?;
+        }
+        Ok(())
+    }
+
+    async fn set_available(&self, p: &str, available: bool) -> Result<()> {
+        let a = self
+            .conn
+            .object_server()
+            .interface::<_, AvailabilityIface>(p)
+            .await?;
+        let changed = std::mem::replace(&mut a.get_mut().await.available, available) != available;
+        if changed {
+            a.get().await.available_changed(a.signal_emitter()).await?;
+        }
+        Ok(())
+    }
+
+    async fn set_functional(&self, p: &str, functional: bool) -> Result<()> {
+        let o = self
+            .conn
+            .object_server()
+            .interface::<_, OperationalIface>(p)
+            .await?;
+        let changed =
+            std::mem::replace(&mut o.get_mut().await.functional, functional) != functional;
+        if changed {
+            o.get().await.functional_changed(o.signal_emitter()).await?;
+        }
+        Ok(())
+    }
+
     async fn execute(&self, actions: Vec<Action>) {
         for a in actions {
             if let Err(e) = self.one(a).await {
@@ -190,32 +235,19 @@ impl Executor {
                 });
             }
             Action::PublishSensor { sensor, view } => {
+                // Order matters to a fan controller that samples between signals: never show
+                // a NaN value on an input that still says Available=true (pid-control would
+                // call it a bad reading and go fail-safe). Going unavailable, Available
+                // goes first; coming back, the value goes first.
                 let p = self.paths[sensor].as_str();
-                let v = server.interface::<_, ValueIface>(p).await?;
-                let changed = {
-                    let mut g = v.get_mut().await;
-                    let same = g.value == view.value || (g.value.is_nan() && view.value.is_nan());
-                    g.value = view.value;
-                    !same
-                };
-                if changed {
-                    v.get().await.value_changed(v.signal_emitter()).await?;
-                }
-                let a = server.interface::<_, AvailabilityIface>(p).await?;
-                let changed = {
-                    let mut g = a.get_mut().await;
-                    std::mem::replace(&mut g.available, view.available) != view.available
-                };
-                if changed {
-                    a.get().await.available_changed(a.signal_emitter()).await?;
-                }
-                let o = server.interface::<_, OperationalIface>(p).await?;
-                let changed = {
-                    let mut g = o.get_mut().await;
-                    std::mem::replace(&mut g.functional, view.functional) != view.functional
-                };
-                if changed {
-                    o.get().await.functional_changed(o.signal_emitter()).await?;
+                if view.available {
+                    self.set_value(p, view.value).await?;
+                    self.set_functional(p, view.functional).await?;
+                    self.set_available(p, view.available).await?;
+                } else {
+                    self.set_available(p, view.available).await?;
+                    self.set_value(p, view.value).await?;
+                    self.set_functional(p, view.functional).await?;
                 }
             }
             Action::Alarm {

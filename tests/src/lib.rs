@@ -5,5 +5,7 @@
 //! * [`acpi_client`] — the ACPI object as ipmid and operators use it.
 
 pub mod acpi_client;
+pub mod fans;
 pub mod harness;
 pub mod platform;
+pub mod smbus;

@@ -21,6 +21,13 @@ HOST_SVC=xyz.openbmc_project.State.Host
 HOST_OBJ=/xyz/openbmc_project/state/host0
 BP_IF=xyz.openbmc_project.State.Boot.Progress
 DAEMON=acpi-state-daemon.service
+SG=sensor-gate.service
+SG_SVC=xyz.openbmc_project.AcpigateDimmSensor
+SENS=/xyz/openbmc_project/sensors/temperature
+VAL_IF=xyz.openbmc_project.Sensor.Value
+AV_IF=xyz.openbmc_project.State.Decorator.Availability
+GATE_OBJ=/xyz/openbmc_project/acpigate/gate
+GATE_IF=org.acpigate.Gate
 HOOK=operator-s0-hook.service
 FREEZE=/run/acpigate-test/freeze-acpi-state-daemon
 # the simulated DIMM thermal sensors (i2c-stub chip_addr, see /etc/modprobe.d/i2c-stub.conf)
@@ -62,6 +69,17 @@ wait_for() {
 is_acpi()    { [ "$(acpi)" = "$ACPI_ENUM.$1" ]; }
 is_targets() { [ "$(targets)" = "$1" ]; }
 unit_prop()  { systemctl show -p "$2" --value "$1"; }
+# sensor-gate's D-Bus view of a DIMM sensor (sensor-gate.json: DIMM_A0_Temp at 0x18, A1 at 0x19)
+sval()  { getp $SG_SVC $SENS/$1 $VAL_IF Value; }
+savail() { getp $SG_SVC $SENS/$1 $AV_IF Available; }
+gate()  { getp $SG_SVC $GATE_OBJ $GATE_IF Open; }
+sensors() { echo "gate open=$(gate); DIMM_A0_Temp $(sval DIMM_A0_Temp) available=$(savail DIMM_A0_Temp); DIMM_A1_Temp $(sval DIMM_A1_Temp) available=$(savail DIMM_A1_Temp)"; }
+# expect_gated: the gate is closed and both sensors show unavailable / NaN
+expect_gated() {
+  wait_for 10 '[ "$(gate)" = false ] && [ "$(savail DIMM_A0_Temp)" = false ] && [ "$(savail DIMM_A1_Temp)" = false ]'
+  check "gated: $(sensors)" \
+    sh -c '[ "$1" = false ] && [ "$2" = false ] && [ "$3" = false ] && [ "$4" = nan ]' _ "$(gate)" "$(savail DIMM_A0_Temp)" "$(savail DIMM_A1_Temp)" "$(sval DIMM_A0_Temp)"
+}
 
 # expect STATE TARGETS HOOK: wait (10 s) for SysACPIStatus and the target states, then report
 expect() {
@@ -87,6 +105,16 @@ check "$DAEMON is $(systemctl is-active $DAEMON) (Type=$(unit_prop $DAEMON Type)
   [ "$(systemctl is-active $DAEMON)" = active ]
 expect S5_G2 "s0=inactive s2=inactive s5=active" inactive
 
+HAVE_SG=""
+if systemctl cat $SG >/dev/null 2>&1; then
+  HAVE_SG=1
+  wait_for 20 '[ "$(systemctl is-active $SG)" = active ]'
+  check "$SG is $(systemctl is-active $SG) (installed, config /etc/acpigate/sensor-gate.json)" [ "$(systemctl is-active $SG)" = active ]
+  expect_gated
+else
+  say "NOTE: $SG is not installed (the recipe lists no unit for it): the sensor checks below fall back to i2cget"
+fi
+
 head_ "i2c-stub DIMM sensors and kernel tracepoints"
 # JC-42.4 ambient temperature register 0x05, MSB first on the wire; SMBus words are
 # little-endian, so 0x9401 stores 0x0194 = 25.25 °C, 0xc001 stores 0x01c0 = 28.0 °C.
@@ -105,25 +133,40 @@ check "chassis power On alone puts the BMC in firmware init at once: Phase = $(p
   [ "$(phase)" = org.acpigate.HostPhase.Phase.FirmwareInit ]
 set_acpi S2_D2
 expect S2_D2 "s0=inactive s2=active s5=inactive" inactive
+[ -n "$HAVE_SG" ] && expect_gated
 say "firmware init: holding S2 for 5 s (the window in which no DIMM SMBus transfer may happen)"
 sleep 5
 i2ctrace mark S0
 set_acpi S0_G0_D0
 expect S0_G0_D0 "s0=active s2=inactive s5=inactive" active
 
-head_ "the gate, from the kernel's own i2c tracepoints"
-if [ -x /usr/libexec/acpigate/sensor-gate ]; then
-  say "(sensor-gate scenarios: see below)"
+if [ -n "$HAVE_SG" ]; then
+  head_ "sensor-gate in S0: the stub's registers on D-Bus"
+  wait_for 15 '[ "$(sval DIMM_A0_Temp)" = 25.25 ] && [ "$(sval DIMM_A1_Temp)" = 28 ]'
+  check "values written with i2cset are on D-Bus: $(sensors)" \
+    sh -c '[ "$1" = 25.25 ] && [ "$2" = 28 ] && [ "$3" = true ]' _ "$(sval DIMM_A0_Temp)" "$(sval DIMM_A1_Temp)" "$(gate)"
+  i2ctrace mark S0_READ
+  i2cset -y $I2C_BUS 0x18 0x05 0x0002 w    # 0x0200 = 32.0 °C
+  wait_for 10 '[ "$(sval DIMM_A0_Temp)" = 32 ]'
+  check "a new i2cset value (32.0 °C) follows on D-Bus: DIMM_A0_Temp $(sval DIMM_A0_Temp)" [ "$(sval DIMM_A0_Temp)" = 32 ]
 else
-  say "sensor-gate is not in this build: reading the stub with i2cget in S0 to prove the trace plumbing"
+  say "sensor-gate is not installed: reading the stub with i2cget in S0 to prove the trace plumbing"
   i2cget -y $I2C_BUS 0x18 0x05 w >/dev/null
+  sleep 1
+  i2ctrace mark S0_READ
 fi
-sleep 2
-i2ctrace mark S0_PLUS_2S
+
+head_ "the gate, from the kernel's own i2c tracepoints"
 i2ctrace assert-none "$DIMM_LIST" POWER_ON S0 && ok "no SMBus transfer to $DIMM_LIST between chassis power-on and S0" \
   || bad "SMBus transfers to $DIMM_LIST between chassis power-on and S0"
-n=$(i2ctrace count "$DIMM_LIST" S0 S0_PLUS_2S | tee /dev/stderr | sed -n 's/^i2ctrace: \([0-9]*\) transfer.*/\1/p')
+n=$(i2ctrace count "$DIMM_LIST" S0 S0_READ | tee /dev/stderr | sed -n 's/^i2ctrace: \([0-9]*\) transfer.*/\1/p')
 check "transfers to the DIMMs again after S0: $n" [ "${n:-0}" -gt 0 ]
+if [ -n "$HAVE_SG" ]; then
+  # who made them: the trace names the task; none may be the test's own i2c tools
+  others=$(i2ctrace count "$DIMM_LIST" S0 S0_READ | grep -E 'smbus_(read|write)' | grep -cE '^ *i2c(get|set|dump|transfer)-' || true)
+  check "they are sensor-gate's reads (tasks: $(i2ctrace count "$DIMM_LIST" S0 S0_READ | grep -E 'smbus_read' | awk '{print $1}' | sed 's/-[0-9]*$//' | sort | uniq -c | xargs))" \
+    [ "${others:-0}" = 0 ]
+fi
 
 # ---------------------------------------------------------------------------------------
 head_ "SIGKILL: systemd restarts acpi-state-daemon and it comes back in S0"
@@ -170,11 +213,17 @@ policy root allowed "set SysACPIStatus (to the current S0_G0_D0)" busctl set-pro
 # DO_NOT_QUEUE: the daemon keeps the name; reply 3 (EXISTS) means the policy allowed the request
 policy root allowed "own $ACPI_SVC (RequestName DO_NOT_QUEUE, reply 3 = exists)" $REQ
 check "bmcuser's refused write changed nothing: $(acpi)" is_acpi S0_G0_D0
+if [ -n "$HAVE_SG" ]; then
+  policy bmcuser allowed "read DIMM_A0_Temp" as_user busctl get-property $SG_SVC $SENS/DIMM_A0_Temp $VAL_IF Value
+  policy bmcuser denied "own $SG_SVC" as_user busctl call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus RequestName su $SG_SVC 4
+  policy root allowed "own $SG_SVC (DO_NOT_QUEUE)" busctl call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus RequestName su $SG_SVC 4
+fi
 
 # ---------------------------------------------------------------------------------------
 head_ "power off: chassis power Off drives S5 by itself (no S5 from the firmware)"
 chassis Off
 expect S5_G2 "s0=inactive s2=inactive s5=active" inactive
+[ -n "$HAVE_SG" ] && expect_gated
 i2ctrace mark OFF
 sleep 2
 i2ctrace mark OFF_PLUS_2S

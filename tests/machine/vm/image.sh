@@ -34,7 +34,7 @@ mkdir -p "$S/upper" "$S/work" "$S/merged"
 mount -t overlay overlay -o "lowerdir=$WORK/rootfs,upperdir=$S/upper,workdir=$S/work" "$S/merged"
 R=$S/merged
 
-"$HERE/install-suite.sh" "$R" "$BIN"
+"$HERE/install-suite.sh" "$R" "$BIN" ${UNITS_DIR:-}
 
 # the simulated platform and the test's own units (files laid out as in the image)
 cp -a "$HERE/../image/." "$R/"

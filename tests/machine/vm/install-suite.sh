@@ -40,7 +40,9 @@ install -d "$ROOT/usr/lib/systemd/system" "$ROOT/usr/share/dbus-1/system.d"
 units=(); policies=()
 for a in $applets; do
   u=$(flag ACPIGATE_UNITS "$a"); p=$(flag ACPIGATE_DBUS_POLICY "$a")
-  [ -n "$u" ] || die "the recipe lists no ACPIGATE_UNITS[$a] for applet $a"
+  # An applet the recipe ships no unit for only gets its link; say so loudly (the scenarios
+  # then report what they cannot test).
+  [ -n "$u" ] || log "WARNING: the recipe lists no ACPIGATE_UNITS[$a]: applet $a installed without units"
   for f in $u; do
     [ -f "$UNITS/$f" ] || die "the recipe lists $f for $a, but $UNITS/$f does not exist"
     install -m 0644 "$UNITS/$f" "$ROOT/usr/lib/systemd/system/"; units+=("$f")

@@ -280,6 +280,15 @@ pub fn unit_tests(t: &Target) -> Result<()> {
     if !any {
         bail!("none of the pure crates ({}) exist", PURE_CRATES.join(" "));
     }
+    // CI time: these builds only have to prove the code right on the target CPU, so no
+    // debug info and no optimisation of dependencies (the workspace's dev profile asks for
+    // opt-level 1 to speed up the native bus tier; here that only costs compile time).
+    c.args([
+        "--config",
+        "profile.dev.debug=false",
+        "--config",
+        "profile.dev.package.\"*\".opt-level=0",
+    ]);
     // Unit and integration tests; doc tests stay native (they test documentation, not code
     // generation, and cross doc tests need a rustdoc runner setup of their own).
     sh::run(c.args(["--lib", "--bins", "--tests"]))

@@ -34,6 +34,8 @@ EXTERNALSRC_BUILD ?= "${WORKDIR}/build"
 # feature of the acpigate crate per applet, switched on through PACKAGECONFIG.
 PACKAGECONFIG ??= "${ACPIGATE_APPLETS}"
 PACKAGECONFIG[acpi-state-daemon] = "--features acpi-state-daemon,,"
+PACKAGECONFIG[sensor-gate] = "--features sensor-gate,,"
+PACKAGECONFIG[ipmi-handlers] = "--features ipmi-handlers,,"
 CARGO_BUILD_FLAGS:append = " --package acpigate --no-default-features"
 
 # The workspace's release profile strips symbols (strip = true) so that developer builds
@@ -49,6 +51,10 @@ PACKAGE_ARCH = "${MACHINE_ARCH}"
 # D-Bus policy files, all taken from units/ in the source tree.
 ACPIGATE_UNITS[acpi-state-daemon] = "acpi-state-daemon.service host-s0-state.target host-s2-state.target host-s5-state.target"
 ACPIGATE_DBUS_POLICY[acpi-state-daemon] = "xyz.openbmc_project.Control.Power.ACPIPowerState.conf"
+ACPIGATE_UNITS[sensor-gate] = ""
+ACPIGATE_DBUS_POLICY[sensor-gate] = ""
+ACPIGATE_UNITS[ipmi-handlers] = ""
+ACPIGATE_DBUS_POLICY[ipmi-handlers] = ""
 
 def acpigate_flag_files(d, var, applets=None):
     files = []
@@ -82,13 +88,25 @@ do_install() {
 # Packages: acpigate (the binary, shared by all) and one acpigate-<applet> per applet with
 # its link, units and policy, so an image carries only the daemons it wants. The package of
 # an applet left out of ACPIGATE_APPLETS stays empty and is not created.
-PACKAGE_BEFORE_PN = "${PN}-acpi-state-daemon"
+PACKAGE_BEFORE_PN = "${PN}-acpi-state-daemon ${PN}-sensor-gate ${PN}-ipmi-handlers"
 SYSTEMD_PACKAGES = "${@' '.join('${PN}-' + a for a in (d.getVar('ACPIGATE_APPLETS') or '').split())}"
 
-# acpi-state-daemon: the host ACPI state object, per-state targets, BootProgress. It owns
-# the bus name of Google's acpi-power-state-daemon and ships the same target files.
+# What each applet is:
+# * acpi-state-daemon: the host ACPI state object, per-state targets, BootProgress. It owns
+#   the bus name of Google's acpi-power-state-daemon and ships the same target files.
+# * sensor-gate: DIMM temperature sensors over SMBus, read only while the host is settled in
+#   S0; fans held at a fixed PWM while the sensors are gated.
+# * ipmi-handlers: the IPMI command server (xyz.openbmc_project.Ipmi.Host, method execute)
+#   that kcsbridge and LAN front ends call; it takes the bus name of phosphor-host-ipmid.
 FILES:${PN}-acpi-state-daemon += "${@acpigate_package_files(d, 'acpi-state-daemon')}"
+FILES:${PN}-sensor-gate += "${@acpigate_package_files(d, 'sensor-gate')}"
+FILES:${PN}-ipmi-handlers += "${@acpigate_package_files(d, 'ipmi-handlers')}"
 SYSTEMD_SERVICE:${PN}-acpi-state-daemon = "acpi-state-daemon.service"
+SYSTEMD_SERVICE:${PN}-sensor-gate = ""
+SYSTEMD_SERVICE:${PN}-ipmi-handlers = ""
 RDEPENDS:${PN}-acpi-state-daemon = "${PN}"
+RDEPENDS:${PN}-sensor-gate = "${PN}"
+RDEPENDS:${PN}-ipmi-handlers = "${PN}"
 RCONFLICTS:${PN}-acpi-state-daemon = "acpi-power-state-daemon"
+RCONFLICTS:${PN}-ipmi-handlers = "phosphor-ipmi-host"
 RREPLACES:${PN}-acpi-state-daemon = "acpi-power-state-daemon"

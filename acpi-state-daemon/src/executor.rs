@@ -183,18 +183,28 @@ impl Executor {
         }
     }
 
+    /// Save the state before it is announced. The write and rename are synchronous (a small
+    /// file, microseconds): a daemon crash right after the announcement then still finds the
+    /// new state. The flush to disk, which takes milliseconds and would delay the gate's close,
+    /// runs on a blocking thread afterwards.
     async fn persist(&self, p: Persisted) {
-        let file = self.state_file.clone();
-        let res = tokio::task::spawn_blocking(move || {
-            let bytes = serde_json::to_vec(&p).map_err(std::io::Error::other)?;
-            daemon_kit::state_file::write_atomic(&file, &bytes)
-        })
-        .await;
-        match res {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => log::warn!("{}: cannot save state: {e}", self.state_file.display()),
-            Err(e) => log::warn!("state save task failed: {e}"),
+        let bytes = match serde_json::to_vec(&p) {
+            Ok(b) => b,
+            Err(e) => {
+                log::warn!("cannot encode state: {e}");
+                return;
+            }
+        };
+        if let Err(e) = daemon_kit::state_file::replace(&self.state_file, &bytes) {
+            log::warn!("{}: cannot save state: {e}", self.state_file.display());
+            return;
         }
+        let file = self.state_file.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = daemon_kit::state_file::sync(&file) {
+                log::warn!("{}: cannot flush state: {e}", file.display());
+            }
+        });
     }
 }
 

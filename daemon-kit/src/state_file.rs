@@ -25,6 +25,32 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Replace `path` with `bytes` by write and rename, without waiting for the disk: the new
+/// content is what any process reads from now on, even if we crash the next moment. Follow
+/// with [`sync`] (off the event loop) for durability across a power cut of the BMC itself.
+pub fn replace(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "state".to_owned());
+    let tmp = dir.join(format!(".{file_name}.tmp"));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Flush a file written by [`replace`] and its directory entry to the disk.
+pub fn sync(path: &Path) -> std::io::Result<()> {
+    std::fs::File::open(path)?.sync_all()?;
+    if let Some(d) = path.parent()
+        && let Ok(d) = std::fs::File::open(d)
+    {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
 /// Read a state file; `Ok(None)` if it does not exist.
 pub fn read(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
     match std::fs::read(path) {
@@ -47,6 +73,9 @@ mod tests {
         write_atomic(&p, b"two").expect("write");
         assert_eq!(read(&p).expect("read").as_deref(), Some(&b"two"[..]));
         assert!(!dir.join(".s.json.tmp").exists());
+        replace(&p, b"three").expect("replace");
+        sync(&p).expect("sync");
+        assert_eq!(read(&p).expect("read").as_deref(), Some(&b"three"[..]));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

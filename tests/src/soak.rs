@@ -1,0 +1,286 @@
+//! The soak: many boots of the simulated server with randomized timing and faults, checking
+//! after every boot what a fleet would check.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+use openbmc_vocab::acpi::AcpiState;
+use openbmc_vocab::acpigate::HostPhase;
+
+use crate::host_firmware::Timing;
+use crate::world::{World, WorldOptions};
+
+/// A small deterministic PRNG (xorshift64*), so a failing seed can be replayed.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed.max(1))
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    /// `true` with probability `p`.
+    pub fn chance(&mut self, p: f64) -> bool {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 <= p
+    }
+    /// Uniform in `lo..=hi`.
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next_u64() % (hi - lo + 1)
+    }
+}
+
+/// Soak parameters.
+#[derive(Debug, Clone)]
+pub struct SoakOptions {
+    pub boots: u64,
+    pub seed: u64,
+    pub world: WorldOptions,
+    /// Print one line per boot.
+    pub verbose: bool,
+}
+
+/// The counts the soak reports; every one but `boots` and the fault counts must be 0 with the
+/// gate on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SoakSummary {
+    pub boots: u64,
+    pub warm_resets: u64,
+    pub late_s2: u64,
+    pub shutdowns: u64,
+    pub power_losses: u64,
+    pub acpi_kills: u64,
+    pub gate_kills: u64,
+    pub dimms_present: u64,
+    pub dimms_lost: u64,
+    pub collisions: u64,
+    pub late_bmc_transfers: u64,
+    /// The latest start of a BMC transfer after the host left S0 (within the grace), µs.
+    pub max_close_lag_us: u64,
+    pub failsafe_entries: u64,
+    pub state_errors: u64,
+    pub wall_secs: u64,
+}
+
+impl fmt::Display for SoakSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "soak: boots={} (warm={} late_s2={}) shutdowns={} power_losses={} kills(acpi={} gate={}) \
+             | dimms_present={} dimms_lost={} collisions={} late_bmc_transfers={} max_close_lag_us={} failsafe_entries={} state_errors={} | {} s",
+            self.boots,
+            self.warm_resets,
+            self.late_s2,
+            self.shutdowns,
+            self.power_losses,
+            self.acpi_kills,
+            self.gate_kills,
+            self.dimms_present,
+            self.dimms_lost,
+            self.collisions,
+            self.late_bmc_transfers,
+            self.max_close_lag_us,
+            self.failsafe_entries,
+            self.state_errors,
+            self.wall_secs
+        )
+    }
+}
+
+impl SoakSummary {
+    /// Whether every bad counter is zero.
+    pub fn clean(&self) -> bool {
+        self.dimms_lost == 0
+            && self.collisions == 0
+            && self.late_bmc_transfers == 0
+            && self.failsafe_entries == 0
+            && self.state_errors == 0
+    }
+}
+
+/// How long after the host leaves S0 a BMC transfer may still start: the phase change has to
+/// travel host → acpi-state-daemon → bus → sensor-gate. The firmware waits longer than this
+/// before touching the bus (`Timing::to_enum`, at least 60 ms here; real firmware takes
+/// seconds). The largest lag actually seen is reported as `max_close_lag_us`.
+pub const CLOSE_GRACE: Duration = Duration::from_millis(50);
+
+async fn check_state(
+    w: &World,
+    want: AcpiState,
+    target: &str,
+    errors: &mut u64,
+    what: &str,
+) -> Result<()> {
+    // The property changes first, the target start follows from the same batch of actions.
+    let ok = crate::harness::eventually(Duration::from_secs(5), what, || async {
+        let state = w.acpi.sys().await.ok();
+        (state == Some(want) && w.systemd.active().contains(target)).then_some(())
+    })
+    .await;
+    if ok.is_err() {
+        *errors += 1;
+        eprintln!(
+            "soak: {what}: wanted {want} and {target}; have {:?}, active {:?}",
+            w.acpi.sys().await.ok(),
+            w.systemd.active()
+        );
+    }
+    Ok(())
+}
+
+/// Run the soak.
+pub async fn run(opts: &SoakOptions) -> Result<SoakSummary> {
+    let started = Instant::now();
+    let mut rng = Rng::new(opts.seed);
+    let mut w = World::start(opts.world.clone()).await?;
+    let mut s = SoakSummary::default();
+    w.wait_phase(HostPhase::Off).await?;
+    let mut boot_no = 0u64;
+    while boot_no < opts.boots {
+        let timing = Timing {
+            to_enum: Duration::from_millis(rng.range(60, 100)),
+            s2_first: !rng.chance(0.3),
+            to_s0: Duration::from_millis(rng.range(2, 10)),
+            spd_bytes: 16,
+        };
+        if !timing.s2_first {
+            s.late_s2 += 1;
+        }
+        // A crash of either daemon at a random point of the boot.
+        let kill_acpi_at = rng.chance(0.08).then(|| rng.range(0, 2));
+        let kill_gate_at = rng.chance(0.08).then(|| rng.range(0, 2));
+        let maybe_kill = |w: &mut World, point: u64, s: &mut SoakSummary| -> Result<()> {
+            if kill_acpi_at == Some(point) {
+                s.acpi_kills += 1;
+                w.crash_acpi_daemon()?;
+            }
+            if kill_gate_at == Some(point) {
+                s.gate_kills += 1;
+                w.crash_sensor_gate()?;
+            }
+            Ok(())
+        };
+
+        maybe_kill(&mut w, 0, &mut s)?;
+        let mut reports = vec![w.cold_boot(&timing).await?];
+        boot_no += 1;
+        check_state(
+            &w,
+            AcpiState::S0G0D0,
+            "host-s0-state.target",
+            &mut s.state_errors,
+            "after boot",
+        )
+        .await?;
+        // Stay in S0 long enough for the gate to open and the BMC to poll.
+        tokio::time::sleep(Duration::from_millis(
+            opts.world.settle_ms + rng.range(10, 40),
+        ))
+        .await;
+        maybe_kill(&mut w, 1, &mut s)?;
+        if boot_no < opts.boots && rng.chance(0.3) {
+            reports.push(w.warm_reset(&timing).await?);
+            boot_no += 1;
+            s.warm_resets += 1;
+            check_state(
+                &w,
+                AcpiState::S0G0D0,
+                "host-s0-state.target",
+                &mut s.state_errors,
+                "after warm reset",
+            )
+            .await?;
+            tokio::time::sleep(Duration::from_millis(
+                opts.world.settle_ms + rng.range(5, 20),
+            ))
+            .await;
+        }
+        maybe_kill(&mut w, 2, &mut s)?;
+        if rng.chance(0.4) {
+            w.power_loss().await?;
+            s.power_losses += 1;
+        } else {
+            w.shutdown().await?;
+            s.shutdowns += 1;
+        }
+        check_state(
+            &w,
+            AcpiState::S5G2,
+            "host-s5-state.target",
+            &mut s.state_errors,
+            "after power off",
+        )
+        .await?;
+        for r in &reports {
+            s.boots += 1;
+            s.dimms_present += r.present as u64;
+            s.dimms_lost += r.lost() as u64;
+            if opts.verbose {
+                println!(
+                    "boot {:>5} {:<4} found {}/{} failed_reads {}",
+                    s.boots,
+                    if r.warm { "warm" } else { "cold" },
+                    r.scan.found.len(),
+                    r.present,
+                    r.scan.failed_reads
+                );
+            }
+        }
+        if !opts.world.gate && s.boots >= opts.boots {
+            break;
+        }
+    }
+    // Let the last signals settle, then count what the bus and the fan controller saw.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    s.collisions = w.smbus.collisions().len() as u64;
+    s.max_close_lag_us = w.max_close_lag(CLOSE_GRACE).as_micros() as u64;
+    let late = w.late_bmc_transfers(CLOSE_GRACE);
+    s.late_bmc_transfers = late.len() as u64;
+    if opts.verbose || (opts.world.gate && !late.is_empty()) {
+        for t in late.iter().take(20) {
+            eprintln!(
+                "soak: BMC transfer outside settled S0 at {:.4} s: {:#04x} {:?}",
+                w.secs(t.start),
+                t.addr,
+                t.outcome
+            );
+        }
+        for (t, m) in w.marks().iter().take(400) {
+            eprintln!("  {:.4} {m:?}", w.secs(*t));
+        }
+        for win in &w.windows {
+            eprintln!(
+                "  window {:.4} .. {:?}",
+                w.secs(win.from),
+                win.to.map(|t| w.secs(t))
+            );
+        }
+    }
+    for c in w.smbus.collisions() {
+        if opts.verbose || opts.world.gate {
+            eprintln!(
+                "soak: collision at {:.4} s: {:?} {:#04x}",
+                w.secs(c.start),
+                c.master,
+                c.addr
+            );
+        }
+    }
+    s.failsafe_entries = w.fans.failsafe_entries();
+    s.wall_secs = started.elapsed().as_secs();
+    if !w.acpi_daemon.running() || !w.gate_daemon.running() {
+        bail!(
+            "a daemon died during the soak:\n{}\n{}",
+            w.acpi_daemon.log_text(),
+            w.gate_daemon.log_text()
+        );
+    }
+    Ok(s)
+}

@@ -1,0 +1,342 @@
+//! The whole simulated server around the real daemons: a private bus, simulated systemd,
+//! chassis power, host state with Boot.Progress, POST codes, the shared DIMM SMBus with the
+//! host firmware as second master, and phosphor-pid-control — plus the real
+//! `acpi-state-daemon` and `sensor-gate` as systemd would run them.
+//!
+//! Everything that happens is recorded on one timeline ([`Mark`]s plus the SMBus transfer
+//! log), which the soak checks and the demo draws.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use daemon_kit::watch::{self, Target, Update};
+use openbmc_vocab::acpigate::HostPhase;
+use openbmc_vocab::names::{bus, iface, path};
+use openbmc_vocab::state::{ChassisPowerState, HostState};
+
+use crate::acpi_client::AcpiClient;
+use crate::fans::{FanSim, ZoneConfig};
+use crate::harness::{Daemon, PrivateBus};
+use crate::platform::{Chassis, Host, HostFlavour, PostCodes, Systemd};
+use crate::smbus::{Master, SimServer, SimSmbus, Transfer};
+
+/// How the simulated server is built.
+#[derive(Debug, Clone)]
+pub struct WorldOptions {
+    /// DIMMs fitted (a TSOD at 0x18+i and an SPD EEPROM at 0x50+i each).
+    pub dimms: u8,
+    /// sensor-gate's gate; `false` is the control experiment that shows the bug.
+    pub gate: bool,
+    /// sensor-gate settle delay after S0, ms.
+    pub settle_ms: u64,
+    /// sensor-gate poll period, ms.
+    pub poll_ms: u64,
+    /// pid-control `InputUnavailableAsFailed` for the DIMM zone.
+    pub unavailable_as_failed: bool,
+}
+
+impl Default for WorldOptions {
+    fn default() -> Self {
+        Self {
+            dimms: 4,
+            gate: true,
+            settle_ms: 20,
+            poll_ms: 10,
+            unavailable_as_failed: false,
+        }
+    }
+}
+
+/// Something that happened, for the checks and the picture.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mark {
+    /// acpi-state-daemon published this phase.
+    Phase(HostPhase),
+    /// sensor-gate opened (`true`) or closed its gate.
+    Gate(bool),
+    /// The simulated host did something (power on, S2, S0, reset, …).
+    Host(String),
+    /// A daemon was killed and restarted, or the bus restarted.
+    Fault(String),
+}
+
+/// The fixed PWM sensor-gate writes while it holds the fans.
+pub const HOLD_PWM: u64 = 153;
+/// The PWM objects of the simulated fan zone.
+pub const PWMS: [&str; 2] = ["Pwm_1", "Pwm_2"];
+
+/// A window in which the BMC may use the DIMM bus: from the moment the host sent S0 (plus
+/// the settle delay) to the moment the host left S0 (plus the allowed close latency).
+#[derive(Debug, Clone, Copy)]
+pub struct S0Window {
+    pub from: Instant,
+    pub to: Option<Instant>,
+}
+
+pub struct World {
+    pub opts: WorldOptions,
+    pub bus: PrivateBus,
+    pub systemd: Systemd,
+    pub chassis: Chassis,
+    pub host: Host,
+    pub postd: PostCodes,
+    pub smbus: SimSmbus,
+    _smbus_server: SimServer,
+    pub fans: FanSim,
+    pub acpi_daemon: Daemon,
+    pub gate_daemon: Daemon,
+    pub acpi: AcpiClient,
+    acpi_args: Vec<String>,
+    gate_args: Vec<String>,
+    pub t0: Instant,
+    marks: Arc<Mutex<Vec<(Instant, Mark)>>>,
+    pub windows: Vec<S0Window>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// DIMM sensor object name for slot `i`.
+pub fn sensor_name(i: u8) -> String {
+    format!("DIMM_{}_Temp", (b'A' + i) as char)
+}
+
+impl World {
+    /// Build and start everything with the host off.
+    pub async fn start(opts: WorldOptions) -> Result<Self> {
+        let bus = PrivateBus::start()?;
+        let systemd = Systemd::start(&bus).await?;
+        let chassis = Chassis::start(&bus, ChassisPowerState::Off).await?;
+        let host = Host::start(&bus, HostFlavour::StateManager, HostState::Off).await?;
+        let postd = PostCodes::start(&bus).await?;
+        let smbus = SimSmbus::ddr4_board(opts.dimms, 38.0);
+        smbus.set_powered(false);
+        let sock = bus.dir().join("smbus.sock");
+        let server = smbus.serve(&sock)?;
+        let names: Vec<String> = (0..opts.dimms).map(sensor_name).collect();
+        let fans = FanSim::start(
+            &bus,
+            vec![ZoneConfig {
+                zone: 0,
+                inputs: names.clone(),
+                unavailable_as_failed: opts.unavailable_as_failed,
+            }],
+            &PWMS,
+        )
+        .await?;
+
+        let acpi_cfg = bus.dir().join("acpi-state-daemon.json");
+        std::fs::write(
+            &acpi_cfg,
+            format!(
+                "{{ \"state_file\": \"{}\" }}",
+                bus.dir().join("acpi-state.json").display()
+            ),
+        )?;
+        let sensors: Vec<String> = (0..opts.dimms)
+            .map(|i| {
+                format!(
+                    r#"{{ "name": "{}", "bus": "dimm", "type": "jc42", "address": "{:#x}", "min": 0, "max": 125,
+       "thresholds": {{ "warning_high": 85, "critical_high": 95 }} }}"#,
+                    sensor_name(i),
+                    0x18 + i
+                )
+            })
+            .collect();
+        let gate_cfg = bus.dir().join("sensor-gate.json");
+        std::fs::write(
+            &gate_cfg,
+            format!(
+                r#"{{
+  "gate": {{ "enabled": {}, "settle_ms": {} }},
+  "poll_ms": {},
+  "buses": [ {{ "name": "dimm", "backend": "sim:{}" }} ],
+  "sensors": [ {} ],
+  "fans": {{ "hold_phases": ["FirmwareInit"], "retry_ms": 200,
+            "zones": [ {{ "zone": 0, "pwms": [ {{ "name": "{}", "target": {HOLD_PWM} }}, {{ "name": "{}", "target": {HOLD_PWM} }} ] }} ] }}
+}}"#,
+                opts.gate,
+                opts.settle_ms,
+                opts.poll_ms,
+                sock.display(),
+                sensors.join(",\n    "),
+                PWMS[0],
+                PWMS[1]
+            ),
+        )?;
+        let acpi_args = vec![
+            "--config".to_owned(),
+            acpi_cfg.to_string_lossy().into_owned(),
+        ];
+        let gate_args = vec![
+            "--config".to_owned(),
+            gate_cfg.to_string_lossy().into_owned(),
+        ];
+        let acpi_daemon = Daemon::spawn(&bus, "acpi-state-daemon", &strs(&acpi_args))?;
+        let gate_daemon = Daemon::spawn(&bus, "sensor-gate", &strs(&gate_args))?;
+        let acpi = AcpiClient::new(bus.connect().await?);
+        let marks = Arc::new(Mutex::new(Vec::new()));
+        let world = Self {
+            opts,
+            t0: Instant::now(),
+            marks,
+            acpi,
+            acpi_daemon,
+            gate_daemon,
+            acpi_args,
+            gate_args,
+            fans,
+            _smbus_server: server,
+            smbus,
+            postd,
+            host,
+            chassis,
+            systemd,
+            bus,
+            windows: Vec::new(),
+        };
+        world.record_signals().await?;
+        Ok(world)
+    }
+
+    /// Follow the phase and gate signals onto the timeline.
+    async fn record_signals(&self) -> Result<()> {
+        let conn = self.bus.connect().await?;
+        let marks = self.marks.clone();
+        let conn2 = conn.clone();
+        tokio::spawn(async move {
+            let _ = watch::watch(
+                &conn2,
+                Target {
+                    bus: bus::ACPI_POWER_STATE,
+                    path: path::ACPI_POWER_STATE,
+                    iface: iface::ACPIGATE_HOST_PHASE,
+                },
+                |u| {
+                    if let Update::Values(v) = u
+                        && let Some(p) = v.get("Phase").and_then(watch::enum_value::<HostPhase>)
+                    {
+                        lock(&marks).push((Instant::now(), Mark::Phase(p)));
+                    }
+                },
+            )
+            .await;
+        });
+        let marks = self.marks.clone();
+        tokio::spawn(async move {
+            let _ = watch::watch(
+                &conn,
+                Target {
+                    bus: bus::DIMM_TEMP_SENSOR,
+                    path: path::ACPIGATE_GATE,
+                    iface: iface::ACPIGATE_GATE,
+                },
+                |u| {
+                    if let Update::Values(v) = u
+                        && let Some(open) = v.get("Open").and_then(|x| bool::try_from(x).ok())
+                    {
+                        lock(&marks).push((Instant::now(), Mark::Gate(open)));
+                    }
+                },
+            )
+            .await;
+        });
+        Ok(())
+    }
+
+    /// Put a mark on the timeline.
+    pub fn mark(&self, m: Mark) {
+        lock(&self.marks).push((Instant::now(), m));
+    }
+
+    /// The timeline so far, in time order.
+    pub fn marks(&self) -> Vec<(Instant, Mark)> {
+        let mut v = lock(&self.marks).clone();
+        v.sort_by_key(|(t, _)| *t);
+        v
+    }
+
+    /// The host sent S0: a BMC window opens after the settle delay.
+    pub fn open_window(&mut self, at: Instant) {
+        self.windows.push(S0Window { from: at, to: None });
+    }
+
+    /// The host left S0 (reset, shutdown, power loss).
+    pub fn close_window(&mut self, at: Instant) {
+        if let Some(w) = self.windows.last_mut()
+            && w.to.is_none()
+        {
+            w.to = Some(at);
+        }
+    }
+
+    /// BMC transfers to DIMM addresses that started outside every settled-S0 window (with
+    /// `grace` allowed after the host left S0 for the phase change to reach the gate).
+    pub fn late_bmc_transfers(&self, grace: Duration) -> Vec<Transfer> {
+        let settle = Duration::from_millis(self.opts.settle_ms);
+        self.smbus
+            .transfers()
+            .into_iter()
+            .filter(|t| matches!(t.master, Master::Bmc(_)))
+            .filter(|t| {
+                !self.windows.iter().any(|w| {
+                    t.start >= w.from + settle && w.to.is_none_or(|to| t.start <= to + grace)
+                })
+            })
+            .collect()
+    }
+
+    /// The latest start of a BMC transfer after the host left S0, within `grace` of it.
+    pub fn max_close_lag(&self, grace: Duration) -> Duration {
+        let transfers = self.smbus.bmc_transfers();
+        self.windows
+            .iter()
+            .filter_map(|w| w.to)
+            .flat_map(|to| {
+                transfers
+                    .iter()
+                    .filter(move |t| t.start > to && t.start <= to + grace)
+                    .map(move |t| t.start - to)
+            })
+            .max()
+            .unwrap_or_default()
+    }
+
+    /// SIGKILL acpi-state-daemon and start it again, as systemd's `Restart=always` would.
+    pub fn crash_acpi_daemon(&mut self) -> Result<()> {
+        self.mark(Mark::Fault("acpi-state-daemon SIGKILL".into()));
+        self.acpi_daemon.kill();
+        self.acpi_daemon.restart(&self.bus, &strs(&self.acpi_args))
+    }
+
+    /// SIGKILL sensor-gate and start it again.
+    pub fn crash_sensor_gate(&mut self) -> Result<()> {
+        self.mark(Mark::Fault("sensor-gate SIGKILL".into()));
+        self.gate_daemon.kill();
+        self.gate_daemon.restart(&self.bus, &strs(&self.gate_args))
+    }
+
+    /// The host's power as the simulated chassis reports it.
+    pub fn power_on(&self) -> bool {
+        self.chassis.power().is_on()
+    }
+
+    /// Wait until acpi-state-daemon shows `phase`.
+    pub async fn wait_phase(&self, phase: HostPhase) -> Result<()> {
+        self.acpi
+            .wait_phase(phase)
+            .await
+            .with_context(|| format!("waiting for phase {phase}"))
+    }
+
+    /// Seconds since the world started, for printing.
+    pub fn secs(&self, t: Instant) -> f64 {
+        t.saturating_duration_since(self.t0).as_secs_f64()
+    }
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}

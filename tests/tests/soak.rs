@@ -1,0 +1,40 @@
+//! The short soak CI runs (the 10,000-boot run is `cargo xtask soak --boots 10000`), and the
+//! control run without the gate, which must show the bug the gate fixes.
+
+use acpigate_tests::soak::{self, SoakOptions};
+use acpigate_tests::world::WorldOptions;
+use anyhow::Result;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn short_soak_with_the_gate_loses_nothing() -> Result<()> {
+    let s = soak::run(&SoakOptions {
+        boots: 25,
+        seed: 20261124,
+        world: WorldOptions::default(),
+        verbose: false,
+    })
+    .await?;
+    println!("{s}");
+    assert!(s.boots >= 25, "{s}");
+    assert!(s.clean(), "{s}");
+    assert_eq!(s.dimms_present, s.boots * 4, "{s}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_gate_the_model_loses_dimms() -> Result<()> {
+    let s = soak::run(&SoakOptions {
+        boots: 3,
+        seed: 3,
+        world: WorldOptions {
+            gate: false,
+            ..WorldOptions::default()
+        },
+        verbose: false,
+    })
+    .await?;
+    println!("{s}");
+    assert!(s.dimms_lost > 0, "{s}");
+    assert!(s.collisions > 0, "{s}");
+    Ok(())
+}

@@ -15,6 +15,8 @@ const APPLETS: &[(&str, Entry)] = &[
     ("sensor-gate", sensor_gate::main_with_args),
     #[cfg(feature = "ipmi-handlers")]
     ("ipmi-handlers", ipmi_handlers::main_with_args),
+    #[cfg(feature = "ipmi-lan")]
+    ("ipmi-lan", ipmi_lan::main_with_args),
 ];
 
 fn main() {

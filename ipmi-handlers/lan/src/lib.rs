@@ -8,13 +8,16 @@
 //! * [`edge`] — the UDP socket and the D-Bus `execute` calls.
 
 pub mod client;
+#[cfg(feature = "daemon")]
 pub mod config;
 pub mod core;
 pub mod crypto;
+#[cfg(feature = "daemon")]
 pub mod edge;
 pub mod lockout;
 pub mod session;
 pub mod users;
 pub mod wire;
 
+#[cfg(feature = "daemon")]
 pub use edge::main_with_args;

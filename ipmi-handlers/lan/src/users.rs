@@ -2,9 +2,12 @@
 //! be stored hashed), IPMI user IDs and privilege limits. They come from a root-only file; there
 //! is no built-in user and no default password anywhere.
 
+#[cfg(feature = "daemon")]
 use std::os::unix::fs::MetadataExt;
+#[cfg(feature = "daemon")]
 use std::path::Path;
 
+#[cfg(feature = "daemon")]
 use serde::Deserialize;
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 
@@ -86,6 +89,7 @@ impl UserDb {
     }
 }
 
+#[cfg(feature = "daemon")]
 /// Why the user file was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum UsersError {
@@ -109,6 +113,7 @@ pub enum UsersError {
     Config(#[from] daemon_kit::config::ConfigError),
 }
 
+#[cfg(feature = "daemon")]
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct UsersFile {
@@ -118,6 +123,7 @@ struct UsersFile {
     kg_hex: Option<String>,
 }
 
+#[cfg(feature = "daemon")]
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct UserEntry {
@@ -127,6 +133,7 @@ struct UserEntry {
     privilege: Privilege,
 }
 
+#[cfg(feature = "daemon")]
 /// Load and check the user file: a regular file, owned by the daemon's own uid (root in
 /// production), with no group/other permission bits.
 pub fn load(path: &Path) -> Result<UserDb, UsersError> {
@@ -160,12 +167,14 @@ pub fn load(path: &Path) -> Result<UserDb, UsersError> {
     parse_checked(path, &text, file)
 }
 
+#[cfg(feature = "daemon")]
 /// Parse user-file text (tests; `load` adds the permission checks).
 pub fn parse(path: &Path, text: &str) -> Result<UserDb, UsersError> {
     let file = daemon_kit::config::parse::<UsersFile>(path, text)?;
     parse_checked(path, text, file)
 }
 
+#[cfg(feature = "daemon")]
 fn parse_checked(path: &Path, text: &str, file: UsersFile) -> Result<UserDb, UsersError> {
     use daemon_kit::config::invalid;
     let bad = |key: &str, hint: Option<&str>, reason: String| -> UsersError {
@@ -261,6 +270,7 @@ pub fn decode_hex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
+#[cfg(feature = "daemon")]
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,588 @@
+//! Bus tier for sensor-gate: the real acpi-state-daemon and the real sensor-gate (one
+//! `acpigate` binary) on a private dbus-daemon, the simulated chassis/host/POST codes driving
+//! the host phase, the simulated two-master SMBus, and the simulated pid-control and PWMs.
+//!
+//! The firmware's SPD scan starts `FIRMWARE_DELAY` after the reset or power-on that begins
+//! firmware init (memory training does not begin the instant power is good), so the gate has
+//! that long to close; a gated run must show no BMC transfer on the wire during the scan and
+//! no collision at all.
+
+use std::time::{Duration, Instant};
+
+use acpigate_tests::acpi_client::AcpiClient;
+use acpigate_tests::fans::{FanSim, ZoneConfig};
+use acpigate_tests::harness::{Daemon, PrivateBus, acpigate_bin, eventually};
+use acpigate_tests::platform::{Chassis, PostCodes, Systemd};
+use acpigate_tests::smbus::firmware::{ScanReport, SpdScan};
+use acpigate_tests::smbus::{Faults, Master, SimServer, SimSmbus, Transfer};
+use anyhow::{Context, Result, ensure};
+use openbmc_vocab::acpi::AcpiState;
+use openbmc_vocab::acpigate::HostPhase;
+use openbmc_vocab::names::{bus, iface, path, prop};
+use openbmc_vocab::state::ChassisPowerState;
+use zbus::OwnedVariant;
+
+const DIMMS: u8 = 4;
+const FIRMWARE_DELAY: Duration = Duration::from_millis(200);
+const WAIT: Duration = Duration::from_secs(10);
+const GATE: &str = "{ \"settle_ms\": 300 }";
+
+struct Rig {
+    bus: PrivateBus,
+    _systemd: Systemd,
+    acpi: AcpiClient,
+    smbus: SimSmbus,
+    _server: SimServer,
+    acpi_daemon: Option<Daemon>,
+    gate: Option<Daemon>,
+    conn: zbus::Connection,
+}
+
+fn sensor_names() -> Vec<String> {
+    (0..DIMMS).map(|i| format!("DIMM_{i}_Temp")).collect()
+}
+
+impl Rig {
+    async fn new() -> Result<Self> {
+        let bus = PrivateBus::start()?;
+        let systemd = Systemd::start(&bus).await?;
+        let smbus = SimSmbus::ddr4_board(DIMMS, 35.0);
+        smbus.set_powered(false);
+        let server = smbus.serve(&bus.dir().join("smbus.sock"))?;
+        Ok(Self {
+            acpi: AcpiClient::new(bus.connect().await?),
+            conn: bus.connect().await?,
+            _systemd: systemd,
+            smbus,
+            _server: server,
+            acpi_daemon: None,
+            gate: None,
+            bus,
+        })
+    }
+
+    fn launch_acpi(&mut self) -> Result<()> {
+        let state = self.bus.dir().join("acpi-state.json");
+        let cfg = self.bus.dir().join("acpi.json");
+        std::fs::write(
+            &cfg,
+            format!("{{ \"state_file\": \"{}\" }}", state.display()),
+        )?;
+        self.acpi_daemon = Some(Daemon::spawn(
+            &self.bus,
+            "acpi-state-daemon",
+            &["--config", &cfg.to_string_lossy()],
+        )?);
+        Ok(())
+    }
+
+    /// sensor-gate with DIMMS TSODs on the simulated bus; `gate` is the `"gate"` object,
+    /// `extra` is spliced into the top level.
+    fn launch_gate(&mut self, gate: &str, extra: &str) -> Result<()> {
+        let sensors: Vec<String> = sensor_names()
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                format!(
+                    "{{ \"name\": \"{n}\", \"bus\": \"dimm\", \"type\": \"jc42\", \"address\": {}, \
+                     \"thresholds\": {{ \"warning_high\": 85, \"critical_high\": 95 }} }}",
+                    0x18 + i
+                )
+            })
+            .collect();
+        let cfg = format!(
+            "{{\n  \"gate\": {gate},\n  \"poll_ms\": 20,\n  \"buses\": [ {{ \"name\": \"dimm\", \"backend\": \"sim:{}\" }} ],\n  \"sensors\": [ {} ],\n  \"fans\": {{ \"retry_ms\": 500, \"zones\": [ {{ \"zone\": 0, \"pwms\": [ {{ \"name\": \"Pwm_1\", \"target\": 153 }}, {{ \"name\": \"Pwm_2\", \"target\": 153 }} ] }} ] }}{extra}\n}}\n",
+            self.bus.dir().join("smbus.sock").display(),
+            sensors.join(",\n    ")
+        );
+        self.launch_gate_with(&cfg)
+    }
+
+    fn launch_gate_with(&mut self, cfg: &str) -> Result<()> {
+        let file = self.bus.dir().join("sensor-gate.json");
+        std::fs::write(&file, cfg)?;
+        self.gate = Some(Daemon::spawn(
+            &self.bus,
+            "sensor-gate",
+            &["--config", &file.to_string_lossy()],
+        )?);
+        Ok(())
+    }
+
+    async fn fans(&self) -> Result<FanSim> {
+        FanSim::start(
+            &self.bus,
+            vec![ZoneConfig {
+                zone: 0,
+                inputs: sensor_names(),
+                // The setting the README asks for: unavailable DIMM sensors are not failures.
+                unavailable_as_failed: false,
+            }],
+            &["Pwm_1", "Pwm_2"],
+        )
+        .await
+    }
+
+    async fn get(&self, p: &str, interface: &str, name: &str) -> Result<OwnedVariant> {
+        let reply = self
+            .conn
+            .call_method(
+                Some(bus::DIMM_TEMP_SENSOR),
+                p,
+                Some(iface::PROPERTIES),
+                "Get",
+                &(interface, name),
+            )
+            .await
+            .with_context(|| format!("Get {p} {name}"))?;
+        Ok(reply.body().deserialize::<OwnedVariant>()?)
+    }
+
+    async fn gate_open(&self) -> Result<bool> {
+        Ok(bool::try_from(
+            self.get(path::ACPIGATE_GATE, iface::ACPIGATE_GATE, "Open")
+                .await?,
+        )?)
+    }
+
+    async fn gate_u64(&self, name: &str) -> Result<u64> {
+        Ok(u64::try_from(
+            self.get(path::ACPIGATE_GATE, iface::ACPIGATE_GATE, name)
+                .await?,
+        )?)
+    }
+
+    /// (Value, Available, Functional) of a sensor.
+    async fn sensor(&self, name: &str) -> Result<(f64, bool, bool)> {
+        let p = path::temperature_sensor(name);
+        Ok((
+            f64::try_from(self.get(&p, iface::SENSOR_VALUE, prop::VALUE).await?)?,
+            bool::try_from(self.get(&p, iface::AVAILABILITY, prop::AVAILABLE).await?)?,
+            bool::try_from(
+                self.get(&p, iface::OPERATIONAL_STATUS, prop::FUNCTIONAL)
+                    .await?,
+            )?,
+        ))
+    }
+
+    async fn wait_gate(&self, open: bool) -> Result<Instant> {
+        eventually(WAIT, &format!("gate open={open}"), || async {
+            (self.gate_open().await.ok() == Some(open)).then(Instant::now)
+        })
+        .await
+    }
+
+    async fn wait_phase(&self, want: HostPhase) -> Result<()> {
+        eventually(WAIT, &format!("phase {want}"), || async {
+            (self.acpi.phase().await.ok() == Some(want)).then_some(())
+        })
+        .await
+    }
+
+    /// Wait until every sensor shows a live value.
+    async fn wait_all_live(&self) -> Result<()> {
+        for n in sensor_names() {
+            eventually(WAIT, &format!("{n} live"), || async {
+                matches!(self.sensor(&n).await, Ok((v, true, true)) if v == 35.0).then_some(())
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// The firmware's SPD scan, `FIRMWARE_DELAY` after `from`.
+    async fn firmware_scan(&self, from: Instant) -> Result<ScanReport> {
+        tokio::time::sleep_until((from + FIRMWARE_DELAY).into()).await;
+        let mut scan = SpdScan::ddr4(DIMMS);
+        scan.bytes = 128;
+        let h = scan.spawn(&self.smbus);
+        tokio::task::spawn_blocking(move || h.join())
+            .await?
+            .map_err(|_| anyhow::anyhow!("scan thread panicked"))
+    }
+
+    fn gate_log(&self) -> String {
+        self.gate.as_ref().map(Daemon::log_text).unwrap_or_default()
+    }
+}
+
+fn bmc_in(t: &[Transfer], from: Instant, to: Instant) -> Vec<Transfer> {
+    t.iter()
+        .filter(|x| matches!(x.master, Master::Bmc(_)) && x.overlaps(from, to))
+        .copied()
+        .collect()
+}
+
+/// How long the one transfer in flight at a close may take to leave the wire (it takes
+/// ~0.5 ms on the simulated bus; the rest is scheduling slack on a loaded machine).
+const IN_FLIGHT_BOUND: Duration = Duration::from_millis(50);
+
+fn wall_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+/// The gated run's promises for one firmware-init window that began at `begin` (the reset
+/// or power-on), with the gate closed at `closed` and S0 written at `end`:
+/// * the firmware found every DIMM and nothing collided;
+/// * at most `in_flight` BMC transfers (the one in flight at the close) started after the
+///   close, and no BMC transfer was on the wire after `closed + IN_FLIGHT_BOUND`;
+/// * no BMC transfer overlapped the firmware's scan.
+fn check_window(
+    rig: &Rig,
+    closed: Instant,
+    in_flight: usize,
+    end: Instant,
+    scan: &ScanReport,
+) -> Result<()> {
+    let log = rig.smbus.transfers();
+    ensure!(
+        scan.lost.is_empty() && scan.failed_reads == 0,
+        "firmware lost DIMMs: {scan:?}"
+    );
+    ensure!(
+        scan.found.len() == usize::from(DIMMS),
+        "firmware found {:?}",
+        scan.found
+    );
+    let collisions = rig.smbus.collisions();
+    ensure!(collisions.is_empty(), "collisions: {collisions:?}");
+    let during_scan = bmc_in(&log, scan.start, scan.end);
+    ensure!(
+        during_scan.is_empty(),
+        "BMC transfers during the SPD scan: {during_scan:?}"
+    );
+    let late = bmc_in(&log, closed + IN_FLIGHT_BOUND, end);
+    ensure!(
+        late.is_empty(),
+        "BMC transfers during firmware init: {late:?}"
+    );
+    let started_after = log
+        .iter()
+        .filter(|x| matches!(x.master, Master::Bmc(_)) && x.start >= closed && x.start < end)
+        .count();
+    ensure!(
+        started_after <= in_flight,
+        "{started_after} BMC transfers started after the close\n{}",
+        rig.gate_log()
+    );
+    Ok(())
+}
+
+/// The monotonic instant of the gate's last change, from its wall-clock `Since`, given one
+/// (Instant, wall µs) pair taken together.
+async fn gate_since(rig: &Rig, at: Instant, at_wall_us: u64) -> Result<Instant> {
+    let since = rig.gate_u64("Since").await?;
+    Ok(if since >= at_wall_us {
+        at + Duration::from_micros(since - at_wall_us)
+    } else {
+        at - Duration::from_micros(at_wall_us - since)
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cold_boot_and_abrupt_power_loss_gated() -> Result<()> {
+    let mut rig = Rig::new().await?;
+    let mut chassis = Chassis::start(&rig.bus, ChassisPowerState::Off).await?;
+    rig.launch_acpi()?;
+    rig.wait_phase(HostPhase::Off).await?;
+    rig.launch_gate(GATE, "")?;
+    let fans = rig.fans().await?;
+    ensure!(!rig.gate_open().await?);
+    for n in sensor_names() {
+        let (v, avail, func) = rig.sensor(&n).await?;
+        ensure!(v.is_nan() && !avail && func, "{n} off: {v} {avail} {func}");
+    }
+
+    // Power on: firmware init; the firmware reads every SPD.
+    let t_on = Instant::now();
+    rig.smbus.set_powered(true);
+    chassis.set_power(ChassisPowerState::On).await?;
+    rig.wait_phase(HostPhase::FirmwareInit).await?;
+    let scan = rig.firmware_scan(t_on).await?;
+    let t_s0 = Instant::now();
+    rig.acpi.set_sys(AcpiState::S0G0D0).await?;
+    let t_open = rig.wait_gate(true).await?;
+    rig.wait_all_live().await?;
+    // Closed since start: nothing may start at all before S0.
+    check_window(&rig, t_on, 0, t_s0, &scan)?;
+    let first = rig
+        .smbus
+        .bmc_transfers()
+        .first()
+        .copied()
+        .context("no BMC transfers at all")?;
+    ensure!(
+        first.start >= t_s0 + Duration::from_millis(300),
+        "a BMC read before the settle delay ended"
+    );
+    ensure!(
+        first.start <= t_open + IN_FLIGHT_BOUND,
+        "reads start when the gate opens"
+    );
+
+    // Fans: held in firmware init (manual, fixed PWM written before S0), handed back at open.
+    let zone = &fans.zones()[0];
+    let writes: Vec<bool> = zone.manual_writes.iter().map(|(_, m)| *m).collect();
+    ensure!(writes == [true, false], "Manual writes {writes:?}");
+    ensure!(zone.manual_writes[0].0 < t_s0 && zone.manual_writes[1].0 >= t_s0);
+    for pwm in ["Pwm_1", "Pwm_2"] {
+        let w = fans.pwm_writes(pwm);
+        ensure!(
+            w.len() == 1 && w[0].1 == 153 && w[0].0 < t_s0,
+            "{pwm}: {w:?}"
+        );
+    }
+
+    // Abrupt power loss: S5 from the chassis, no word from the host.
+    let t_off = Instant::now();
+    rig.smbus.set_powered(false);
+    chassis.set_power(ChassisPowerState::Off).await?;
+    rig.wait_gate(false).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let t_end = Instant::now();
+    let after: Vec<Transfer> = rig
+        .smbus
+        .bmc_transfers()
+        .into_iter()
+        .filter(|t| t.start >= t_off)
+        .collect();
+    ensure!(after.len() <= 1, "BMC transfers after power off: {after:?}");
+    ensure!(
+        bmc_in(&rig.smbus.transfers(), t_off + FIRMWARE_DELAY, t_end).is_empty(),
+        "BMC on the bus while off"
+    );
+    for n in sensor_names() {
+        let (v, avail, func) = rig.sensor(&n).await?;
+        // Unpowered parts NACK, but the gate keeps us from reading them: no errors, no
+        // Functional=false, just unavailable.
+        ensure!(
+            v.is_nan() && !avail && func,
+            "{n} after power loss: {v} {avail} {func}"
+        );
+    }
+    ensure!(rig.gate_u64("Closes").await? == 1);
+    ensure!(rig.gate_u64("Refused").await? > 0);
+    let latency = rig.gate_u64("LastCloseLatencyUsec").await?;
+    ensure!(latency < 2_000_000, "close latency {latency} µs");
+    ensure!(
+        fans.failsafe_entries() == 0,
+        "fail-safe entered: {:?}",
+        fans.zones()
+    );
+    eprintln!(
+        "cold boot: scan {} reads in {:?}, first BMC read {:?} after S0, close latency {latency} µs",
+        scan.reads,
+        scan.end - scan.start,
+        first.start - t_s0
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warm_reset_in_s0_closes_before_the_firmware_rescans() -> Result<()> {
+    let mut rig = Rig::new().await?;
+    rig.smbus.set_powered(true);
+    let _chassis = Chassis::start(&rig.bus, ChassisPowerState::On).await?;
+    let postd = PostCodes::start(&rig.bus).await?;
+    rig.launch_acpi()?;
+    rig.wait_phase(HostPhase::FirmwareInit).await?;
+    rig.launch_gate(GATE, "")?;
+    let fans = rig.fans().await?;
+    rig.acpi.set_sys(AcpiState::S0G0D0).await?;
+    rig.wait_gate(true).await?;
+    rig.wait_all_live().await?;
+    // Let the poller run at full rate for a while: it is on the bus most of the time.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = rig.smbus.bmc_transfers().len();
+    ensure!(before >= 20, "only {before} BMC reads while working");
+
+    // Warm reset: a POST code while working.
+    let (t_reset, t_reset_wall) = (Instant::now(), wall_us());
+    postd.post(0x19).await?;
+    let scan = rig.firmware_scan(t_reset).await?;
+    ensure!(!rig.gate_open().await?, "gate open in firmware init");
+    // While closed, the gate's `Since` is the close: map it onto the monotonic clock.
+    let closed = gate_since(&rig, t_reset, t_reset_wall).await?;
+    let t_s0 = Instant::now();
+    rig.acpi.set_sys(AcpiState::S0G0D0).await?;
+    rig.wait_gate(true).await?;
+    rig.wait_all_live().await?;
+    ensure!(closed >= t_reset, "closed before the reset?");
+    check_window(&rig, closed, 1, t_s0, &scan)?;
+    let discarded = rig.gate_u64("Discarded").await?;
+    ensure!(discarded <= 1, "discarded {discarded}");
+    ensure!(
+        fans.failsafe_entries() == 0,
+        "fail-safe entered: {:?}",
+        fans.zones()
+    );
+    let writes: Vec<bool> = fans.zones()[0]
+        .manual_writes
+        .iter()
+        .map(|(_, m)| *m)
+        .collect();
+    // First open hands back (idempotent after a restart), reset holds, reopen hands back.
+    ensure!(
+        writes == [true, false, true, false],
+        "Manual writes {writes:?}"
+    );
+    eprintln!(
+        "warm reset: close latency {} µs, {} reads refused",
+        rig.gate_u64("LastCloseLatencyUsec").await?,
+        rig.gate_u64("Refused").await?
+    );
+    Ok(())
+}
+
+/// The control experiment: the same cold boot with the gate disabled reproduces the field
+/// bug — BMC polls collide with the firmware's SPD reads and DIMMs go missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gate_disabled_reproduces_collisions_and_lost_dimms() -> Result<()> {
+    let mut rig = Rig::new().await?;
+    let mut chassis = Chassis::start(&rig.bus, ChassisPowerState::Off).await?;
+    rig.launch_acpi()?;
+    rig.wait_phase(HostPhase::Off).await?;
+    rig.launch_gate("{ \"enabled\": false }", ",\n  \"error_threshold\": 3")?;
+    ensure!(rig.gate_log().contains("DISABLED"), "{}", rig.gate_log());
+    let fans = rig.fans().await?;
+    let t_on = Instant::now();
+    rig.smbus.set_powered(true);
+    chassis.set_power(ChassisPowerState::On).await?;
+    let scan = rig.firmware_scan(t_on).await?;
+    rig.acpi.set_sys(AcpiState::S0G0D0).await?;
+    let collisions = rig.smbus.collisions();
+    let fw_hit = collisions
+        .iter()
+        .filter(|t| t.master == Master::Firmware)
+        .count();
+    eprintln!(
+        "gate disabled: {} collisions ({fw_hit} on firmware reads), DIMMs lost {:?}, found {:?}",
+        collisions.len(),
+        scan.lost,
+        scan.found
+    );
+    ensure!(
+        fw_hit > 0,
+        "no firmware read collided: the model did not show the bug"
+    );
+    ensure!(!scan.lost.is_empty(), "no DIMM lost: {scan:?}");
+    // Reading unpowered DIMMs while off made them non-functional: what the gate avoids.
+    ensure!(
+        rig.gate_log().contains("Functional=false"),
+        "{}",
+        rig.gate_log()
+    );
+    // No fan hold without the gate.
+    ensure!(fans.zones()[0].manual_writes.is_empty());
+    Ok(())
+}
+
+/// A NACKing device, a stuck bus, a missing `/dev/i2c-N` and an absent fan controller: each
+/// gives a clear log line and a defined sensor state, and the good sensor keeps being served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_give_clear_logs_and_defined_states() -> Result<()> {
+    let mut rig = Rig::new().await?;
+    rig.smbus.set_powered(true);
+    rig.smbus.set_faults(Faults {
+        nack: [0x19].into(),
+        ..Faults::default()
+    });
+    let stuck = SimSmbus::ddr4_board(1, 35.0);
+    stuck.set_faults(Faults {
+        stuck: true,
+        ..Faults::default()
+    });
+    let _stuck_server = stuck.serve(&rig.bus.dir().join("stuck.sock"))?;
+    let _chassis = Chassis::start(&rig.bus, ChassisPowerState::On).await?;
+    rig.launch_acpi()?;
+    rig.wait_phase(HostPhase::FirmwareInit).await?;
+    let dir = rig.bus.dir().to_owned();
+    let cfg = format!(
+        r#"{{
+  "gate": {{ "settle_ms": 100 }},
+  "poll_ms": 50,
+  "error_threshold": 3,
+  "buses": [
+    {{ "name": "a", "backend": "sim:{a}" }},
+    {{ "name": "stuck", "backend": "sim:{b}" }},
+    {{ "name": "missing", "backend": "i2c-dev", "bus": 250 }}
+  ],
+  "sensors": [
+    {{ "name": "Good", "bus": "a", "type": "jc42", "address": "0x18" }},
+    {{ "name": "Nacking", "bus": "a", "type": "jc42", "address": "0x19" }},
+    {{ "name": "OnStuckBus", "bus": "stuck", "type": "jc42", "address": "0x18" }},
+    {{ "name": "NoDevNode", "bus": "missing", "type": "jc42", "address": "0x18" }}
+  ],
+  "fans": {{ "retry_ms": 200, "zones": [ {{ "zone": 0, "pwms": [ {{ "name": "Pwm_1", "target": 153 }} ] }} ] }}
+}}
+"#,
+        a = dir.join("smbus.sock").display(),
+        b = dir.join("stuck.sock").display()
+    );
+    rig.launch_gate_with(&cfg)?;
+    // No fan controller on the bus: the hold fails, is logged, and the gate does not care.
+    eventually(WAIT, "fan failure logged", || async {
+        rig.gate_log().contains("fan command").then_some(())
+    })
+    .await?;
+    rig.acpi.set_sys(AcpiState::S0G0D0).await?;
+    rig.wait_gate(true).await?;
+    eventually(WAIT, "Good live", || async {
+        matches!(rig.sensor("Good").await, Ok((v, true, true)) if v == 35.0).then_some(())
+    })
+    .await?;
+    for bad in ["Nacking", "OnStuckBus", "NoDevNode"] {
+        eventually(WAIT, &format!("{bad} non-functional"), || async {
+            matches!(rig.sensor(bad).await, Ok((v, false, false)) if v.is_nan()).then_some(())
+        })
+        .await?;
+    }
+    let log = rig.gate_log();
+    for want in [
+        "Nacking: read failed: no acknowledge from the device",
+        "OnStuckBus: read failed: transfer timed out",
+        "NoDevNode: read failed: I/O error: /dev/i2c-250 does not exist",
+        "Nacking: 3 reads in a row failed",
+        "Functional=false",
+    ] {
+        ensure!(log.contains(want), "missing `{want}` in:\n{log}");
+    }
+    // Still serving the good one: a change of temperature shows.
+    rig.smbus.set_celsius(0x18, 41.5);
+    eventually(WAIT, "Good follows the temperature", || async {
+        matches!(rig.sensor("Good").await, Ok((v, true, true)) if v == 41.5).then_some(())
+    })
+    .await?;
+    ensure!(rig.gate.as_mut().is_some_and(Daemon::running));
+    Ok(())
+}
+
+#[test]
+fn a_bad_config_names_file_line_and_reason_and_starts_nothing() -> Result<()> {
+    let dir = std::env::temp_dir().join(format!("sg-badcfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let file = dir.join("sensor-gate.json");
+    std::fs::write(
+        &file,
+        "{\n  \"buses\": [ { \"name\": \"b\", \"backend\": \"i2c-dev\", \"bus\": 3 } ],\n  \"sensors\": [\n    { \"name\": \"D0\", \"bus\": \"b\", \"type\": \"jc42\", \"address\": \"0x50\" }\n  ]\n}\n",
+    )?;
+    let out = std::process::Command::new(acpigate_bin()?)
+        .args(["sensor-gate", "--config"])
+        .arg(&file)
+        .env("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/nonexistent")
+        .output()?;
+    let _ = std::fs::remove_dir_all(&dir);
+    let err = String::from_utf8_lossy(&out.stderr);
+    ensure!(!out.status.success(), "started with a bad config");
+    ensure!(
+        err.contains(&format!(
+            "{}:4: sensor `D0`: address `0x50` is not a jc42 address",
+            file.display()
+        )),
+        "{err}"
+    );
+    Ok(())
+}

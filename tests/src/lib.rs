@@ -13,4 +13,5 @@ pub mod host_firmware;
 pub mod platform;
 pub mod smbus;
 pub mod soak;
+pub mod timeline_svg;
 pub mod world;

@@ -378,6 +378,7 @@ pub struct UnitGraph {
     conflicts: BTreeMap<String, BTreeSet<String>>,
     active: BTreeSet<String>,
     started: Vec<String>,
+    started_at: Vec<(std::time::Instant, String)>,
 }
 
 impl UnitGraph {
@@ -412,6 +413,8 @@ impl UnitGraph {
 
     fn start(&mut self, unit: &str) {
         self.started.push(unit.to_owned());
+        self.started_at
+            .push((std::time::Instant::now(), unit.to_owned()));
         if let Some(cs) = self.conflicts.get(unit) {
             for c in cs {
                 self.active.remove(c);
@@ -474,6 +477,14 @@ impl Systemd {
         self.graph
             .lock()
             .map(|g| g.started.clone())
+            .unwrap_or_default()
+    }
+
+    /// Every `StartUnit` with the time it arrived.
+    pub fn started_at(&self) -> Vec<(std::time::Instant, String)> {
+        self.graph
+            .lock()
+            .map(|g| g.started_at.clone())
             .unwrap_or_default()
     }
 

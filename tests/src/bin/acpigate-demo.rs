@@ -1,154 +1,210 @@
-//! `cargo xtask demo`: the real daemons on a private bus with a simulated platform.
+//! `cargo xtask demo`: see the bug happen and see it fixed.
 //!
-//! Runs a few host power cycles — a cold boot, a warm reset, a clean shutdown, an abrupt
-//! power loss — and prints what acpi-state-daemon derived at each step, which systemd target
-//! it started and what Redfish would show as BootProgress. `--keep` leaves everything running
-//! for exploration with `busctl`.
+//! Starts the real acpi-state-daemon and sensor-gate on a private bus with the simulated
+//! server (host firmware, shared DIMM SMBus, pid-control, systemd, chassis power), runs the
+//! same boots twice — with the gate, and without it — and prints what happened: DIMMs lost,
+//! collisions, fan fail-safe entries, a per-boot timeline; and writes an SVG timeline.
+//!
+//! `--keep` leaves the gated run's bus and daemons running for `busctl`; `--svg FILE` chooses
+//! where the picture goes (default `target/acpigate-demo.svg`).
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use acpigate_tests::acpi_client::AcpiClient;
-use acpigate_tests::harness::{Daemon, PrivateBus};
-use acpigate_tests::platform::{Chassis, Host, HostFlavour, PostCodes, Systemd};
+use acpigate_tests::host_firmware::{BootReport, Timing};
+use acpigate_tests::smbus::Master;
+use acpigate_tests::soak::CLOSE_GRACE;
+use acpigate_tests::timeline_svg::{self, Panel};
+use acpigate_tests::world::{Mark, World, WorldOptions};
 use anyhow::{Context, Result};
-use openbmc_vocab::acpi::AcpiState;
 use openbmc_vocab::acpigate::HostPhase;
-use openbmc_vocab::state::{ChassisPowerState, HostState};
 
-struct Demo {
-    t0: Instant,
-    acpi: AcpiClient,
-    systemd: Systemd,
-    host: Host,
+struct Run {
+    world: World,
+    boots: Vec<(String, BootReport)>,
+    end: Instant,
 }
 
-impl Demo {
-    async fn show(&self, what: &str) -> Result<()> {
-        // Let the daemon's actions land before we look.
-        tokio::time::sleep(Duration::from_millis(60)).await;
-        let sys = self.acpi.sys().await?;
-        let phase = self.acpi.phase().await?;
-        let targets: Vec<String> = self
-            .systemd
-            .active()
-            .into_iter()
-            .filter(|u| u.starts_with("host-"))
-            .collect();
-        let progress = self
-            .host
-            .boot_progress_writes()
-            .last()
-            .map_or("-".to_owned(), |p| p.to_string());
-        let gate = if phase == HostPhase::Working {
-            "open"
-        } else {
-            "CLOSED"
+async fn run(gate: bool) -> Result<Run> {
+    let mut w = World::start(WorldOptions {
+        gate,
+        ..WorldOptions::default()
+    })
+    .await
+    .context("starting the simulated server")?;
+    w.wait_phase(HostPhase::Off).await?;
+    let hold = Duration::from_millis(150);
+    let mut boots = Vec::new();
+    tokio::time::sleep(Duration::from_millis(40)).await;
+
+    let t = Timing::default();
+    boots.push((
+        "cold boot, firmware sends S2 first".to_owned(),
+        w.cold_boot(&t).await?,
+    ));
+    tokio::time::sleep(hold).await;
+    boots.push(("warm reset (no S5)".to_owned(), w.warm_reset(&t).await?));
+    tokio::time::sleep(hold).await;
+    w.power_loss().await?;
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    let late = Timing {
+        s2_first: false,
+        ..Timing::default()
+    };
+    boots.push((
+        "cold boot, firmware enumerates before it sends S2".to_owned(),
+        w.cold_boot(&late).await?,
+    ));
+    tokio::time::sleep(hold).await;
+    w.shutdown().await?;
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    Ok(Run {
+        end: Instant::now(),
+        world: w,
+        boots,
+    })
+}
+
+fn report(name: &str, r: &Run) -> (usize, usize, u64, usize) {
+    let w = &r.world;
+    println!("\n== {name}");
+    for (t, m) in w.marks() {
+        let what = match m {
+            Mark::Host(s) => format!("host      {s}"),
+            Mark::Phase(p) => format!("acpigate  phase -> {p}"),
+            Mark::Gate(open) => format!(
+                "acpigate  DIMM gate {}",
+                if open { "OPEN" } else { "closed" }
+            ),
+            Mark::Fault(s) => format!("fault     {s}"),
         };
+        println!("  {:>7.3}s  {what}", w.secs(t));
+    }
+    let transfers = w.smbus.transfers();
+    let mut lost = 0;
+    for (label, b) in &r.boots {
+        let during = transfers
+            .iter()
+            .filter(|t| matches!(t.master, Master::Bmc(_)) && t.overlaps(b.scan.start, b.scan.end))
+            .count();
+        lost += b.lost();
         println!(
-            "{:>7.3}s  {:<40} {:<9} {:<13} gate {:<6} {:<22} {}",
-            self.t0.elapsed().as_secs_f64(),
-            what,
-            sys.to_string(),
-            phase.to_string(),
-            gate,
-            targets.join(","),
-            progress
+            "  boot: {label}: DIMMs found {}/{}, failed SPD reads {}, BMC transfers during enumeration {during}",
+            b.scan.found.len(),
+            b.present,
+            b.scan.failed_reads
         );
-        Ok(())
+    }
+    let collisions = w.smbus.collisions().len();
+    let late = w.late_bmc_transfers(CLOSE_GRACE).len();
+    (lost, collisions, w.fans.failsafe_entries(), late)
+}
+
+fn panel(title: &str, r: &Run, summary: String) -> Panel {
+    let w = &r.world;
+    let marks = w.marks();
+    let mut phases = vec![(w.t0, HostPhase::Unknown)];
+    let mut gate = vec![(w.t0, false)];
+    let mut host = Vec::new();
+    for (t, m) in &marks {
+        match m {
+            Mark::Phase(p) => phases.push((*t, *p)),
+            Mark::Gate(o) => gate.push((*t, *o)),
+            Mark::Host(s) | Mark::Fault(s) => host.push((*t, s.clone())),
+        }
+    }
+    let mut fan_manual = vec![(w.t0, false)];
+    if let Some(z) = w.fans.zones().first() {
+        fan_manual.extend(z.manual_writes.iter().copied());
+    }
+    Panel {
+        title: title.to_owned(),
+        t0: w.t0,
+        end: r.end,
+        phases,
+        gate,
+        transfers: w.smbus.transfers(),
+        fan_manual,
+        targets: w.systemd.started_at(),
+        host,
+        summary,
     }
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<()> {
-    let keep = std::env::args().any(|a| a == "--keep");
-    let bus = PrivateBus::start()?;
-    let systemd = Systemd::start(&bus).await?;
-    let mut chassis = Chassis::start(&bus, ChassisPowerState::Off).await?;
-    let host = Host::start(&bus, HostFlavour::StateManager, HostState::Off).await?;
-    let postd = PostCodes::start(&bus).await?;
-    let cfg = bus.dir().join("acpi.json");
-    std::fs::write(
-        &cfg,
-        format!(
-            r#"{{ "state_file": "{}",
-  "boot_progress": {{ "post_codes": [ {{ "first": "0x10", "last": "0x2f", "stage": "MemoryInit" }},
-                                      {{ "first": "0x60", "last": "0x7f", "stage": "PCIInit" }} ] }} }}"#,
-            bus.dir().join("acpi-state.json").display()
+    let mut keep = false;
+    let mut svg = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), PathBuf::from)
+        .join("target/acpigate-demo.svg");
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--keep" => keep = true,
+            "--svg" => svg = PathBuf::from(args.next().context("--svg FILE")?),
+            other => anyhow::bail!("unknown argument `{other}` (--keep, --svg FILE)"),
+        }
+    }
+    println!("acpigate demo: the real acpi-state-daemon and sensor-gate on a private dbus-daemon,");
+    println!(
+        "a simulated server: host firmware, 4 DDR4 DIMMs on a shared SMBus, pid-control, systemd."
+    );
+    println!("The same three boots run twice: with the gate, and without it (the bug).");
+
+    let off = run(false).await?;
+    let on = run(true).await?;
+    let r_off = report(
+        "WITHOUT the gate (sensor-gate polls whatever the host does)",
+        &off,
+    );
+    let r_on = report("WITH the gate (acpigate)", &on);
+
+    println!("\n{:<34} {:>12} {:>12}", "", "without gate", "with gate");
+    for (label, a, b) in [
+        ("DIMMs lost at boot (of 12)", r_off.0 as u64, r_on.0 as u64),
+        ("SMBus collisions", r_off.1 as u64, r_on.1 as u64),
+        ("fan fail-safe entries", r_off.2, r_on.2),
+        (
+            "BMC transfers outside settled S0",
+            r_off.3 as u64,
+            r_on.3 as u64,
         ),
-    )?;
-    let mut daemon = Daemon::spawn(
-        &bus,
-        "acpi-state-daemon",
-        &["--config", &cfg.to_string_lossy()],
-    )
-    .context("starting acpi-state-daemon")?;
-    let demo = Demo {
-        t0: Instant::now(),
-        acpi: AcpiClient::new(bus.connect().await?),
-        systemd,
-        host,
+    ] {
+        println!("{label:<34} {a:>12} {b:>12}");
+    }
+
+    let summary = |r: (usize, usize, u64, usize)| {
+        format!(
+            "DIMMs lost {}, collisions {}, fan fail-safe entries {}, BMC transfers outside settled S0 {}",
+            r.0, r.1, r.2, r.3
+        )
     };
-
-    println!("acpigate demo: real acpi-state-daemon, private dbus-daemon, simulated platform\n");
-    println!(
-        "{:>8}  {:<40} {:<9} {:<13} {:<11} {:<22} BootProgress",
-        "time", "event", "ACPI", "phase", "DIMM gate", "active target"
+    let picture = timeline_svg::render(
+        &[
+            panel("Without the gate", &off, summary(r_off)),
+            panel("With the gate (acpigate)", &on, summary(r_on)),
+        ],
+        "acpigate demo timeline",
     );
-    demo.show("BMC boots, host off").await?;
-
-    println!("-- cold boot");
-    chassis.set_power(ChassisPowerState::On).await?;
-    demo.show("chassis power on (no word from host)").await?;
-    postd.post(0x19).await?;
-    demo.show("POST code 0x19 (memory init)").await?;
-    demo.acpi.set_sys(AcpiState::S2D2).await?;
-    demo.show("host sends S2 over IPMI (late)").await?;
-    postd.post(0x62).await?;
-    demo.show("POST code 0x62 (PCI)").await?;
-    demo.acpi.set_sys(AcpiState::S0G0D0).await?;
-    demo.show("host sends S0 at OS hand-off").await?;
-
-    println!("-- warm reset (POST codes while working)");
-    postd.post(0x01).await?;
-    demo.show("POST code 0x01").await?;
-    demo.acpi.set_sys(AcpiState::S0G0D0).await?;
-    demo.show("host sends S0 again").await?;
-
-    println!("-- clean shutdown");
-    demo.acpi.set_sys(AcpiState::S5G2).await?;
-    demo.show("host sends S5").await?;
-    chassis.set_power(ChassisPowerState::Off).await?;
-    demo.show("chassis power off").await?;
-
-    println!("-- boot, then abrupt power loss");
-    chassis.set_power(ChassisPowerState::On).await?;
-    demo.acpi.set_sys(AcpiState::S0G0D0).await?;
-    demo.show("power on, host reaches S0").await?;
-    let (boots, init_us, to_s0_us, windows) = demo.acpi.timeline().await?;
-    println!(
-        "          last boot: firmware init {:.3} s, power-on to S0 {:.3} s, {windows} gate window(s); {boots} boot(s) so far",
-        init_us as f64 / 1e6,
-        to_s0_us as f64 / 1e6
-    );
-    chassis.set_power(ChassisPowerState::Off).await?;
-    demo.show("power cut: no S5 from host").await?;
-
-    println!("-- acpi-state-daemon killed (SIGKILL) and restarted while the host is off");
-    daemon.kill();
-    daemon.restart(&bus, &["--config", &cfg.to_string_lossy()])?;
-    demo.show("restarted: state re-derived").await?;
-    println!();
-    println!(
-        "StartUnit calls recorded by the simulated systemd: {}",
-        demo.systemd.started().join(" → ")
-    );
+    if let Some(dir) = svg.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&svg, picture).with_context(|| format!("writing {}", svg.display()))?;
+    println!("\ntimeline picture: {}", svg.display());
 
     if keep {
+        drop(off);
         println!(
-            "\nkept running. In another shell:\n  export DBUS_SYSTEM_BUS_ADDRESS={}\n  busctl --system tree xyz.openbmc_project.Control.Power.ACPIPowerState\n  busctl --system introspect xyz.openbmc_project.Control.Power.ACPIPowerState /xyz/openbmc_project/control/host0/acpi_power_state\nCtrl-C to stop.",
-            bus.address()
+            "\nkept running (the gated run). In another shell:\n  export DBUS_SYSTEM_BUS_ADDRESS={}\n  busctl --system tree xyz.openbmc_project.Control.Power.ACPIPowerState\n  busctl --system tree xyz.openbmc_project.AcpigateDimmSensor\n  busctl --system introspect xyz.openbmc_project.AcpigateDimmSensor /xyz/openbmc_project/acpigate/gate\nCtrl-C to stop.",
+            on.world.bus.address()
         );
         tokio::signal::ctrl_c().await?;
     }
+    anyhow::ensure!(r_on.0 == 0, "the gated run lost DIMMs");
+    anyhow::ensure!(
+        r_off.0 > 0,
+        "the run without the gate lost no DIMM: the model shows no bug"
+    );
     Ok(())
 }

@@ -8,6 +8,7 @@ mod cross;
 mod demo;
 mod setup;
 mod sh;
+mod soak;
 mod test;
 mod units;
 mod vm;
@@ -20,6 +21,7 @@ fn usage() -> ! {
          \n\
          commands:\n\
          \x20 demo [--keep]           the main job: real daemons, simulated platform, private bus\n\
+         \x20 soak [--boots N] [--seed S] [--gate-off]  many boots of the simulated server\n\
          \x20 test [--list] [STEP…]   every test tier (installs what it needs when run as root)\n\
          \x20 setup                   install the host packages the tests need (root)\n\
          \x20 crates [--check]        write (or check) the Yocto crates file from Cargo.lock\n\
@@ -37,6 +39,7 @@ fn main() -> Result<()> {
     match cmd.as_str() {
         "test" => test::run(rest),
         "demo" => demo::run(rest),
+        "soak" => soak::run(rest),
         "setup" => setup::host_packages(setup::BASE_PACKAGES),
         "crates" => crates::run(rest),
         "cross" => cross::run(rest),

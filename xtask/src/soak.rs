@@ -1,0 +1,27 @@
+//! `cargo xtask soak [--boots N] [--seed S] [--gate-off] [--verbose]`: the many-boot soak of the
+//! simulated server around the release-built daemons (`--boots 10000` is the figure in
+//! BENCHMARKS.md). CI runs a short soak as a bus-tier test (`tests/tests/soak.rs`).
+
+use anyhow::Result;
+
+use crate::{setup, sh};
+
+pub fn run(args: &[String]) -> Result<()> {
+    setup::host_packages(setup::BASE_PACKAGES)?;
+    sh::run(sh::cargo().args(["build", "--locked", "--release", "-p", "acpigate"]))?;
+    sh::run(
+        sh::cargo()
+            .args([
+                "run",
+                "--quiet",
+                "--locked",
+                "--release",
+                "-p",
+                "acpigate-tests",
+                "--bin",
+                "acpigate-soak",
+                "--",
+            ])
+            .args(args),
+    )
+}

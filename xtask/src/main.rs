@@ -6,6 +6,7 @@
 mod crates;
 mod cross;
 mod demo;
+mod fuzz;
 mod setup;
 mod sh;
 mod soak;
@@ -26,7 +27,8 @@ fn usage() -> ! {
          \x20 setup                   install the host packages the tests need (root)\n\
          \x20 crates [--check]        write (or check) the Yocto crates file from Cargo.lock\n\
          \x20 cross [--test] [TARGET…] cross-build for the AST2500/AST2600, print sizes\n\
-         \x20 vm [-v]                 machine tier: the installed suite in a qemu VM (root)\n"
+         \x20 vm [-v]                 machine tier: the installed suite in a qemu VM (root)\n\
+         \x20 fuzz [--secs N] [T…]    ipmi-lan fuzz targets, N s each (default 60; needs nightly)\n"
     );
     std::process::exit(2)
 }
@@ -44,6 +46,7 @@ fn main() -> Result<()> {
         "crates" => crates::run(rest),
         "cross" => cross::run(rest),
         "vm" => vm::run(rest),
+        "fuzz" => fuzz::run(rest),
         "-h" | "--help" | "help" => usage(),
         other => bail!("unknown command `{other}` (try `cargo xtask help`)"),
     }

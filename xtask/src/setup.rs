@@ -8,7 +8,7 @@ use anyhow::{Result, bail};
 use crate::sh;
 
 /// What the core and bus tiers need: a real dbus-daemon and busctl.
-pub const BASE_PACKAGES: &[&str] = &["dbus-daemon", "systemd"];
+pub const BASE_PACKAGES: &[&str] = &["dbus-daemon", "systemd", "ipmitool"];
 
 fn installed(pkg: &str) -> bool {
     Command::new("dpkg-query")

@@ -37,6 +37,11 @@ pub fn steps() -> Vec<Step> {
             run: unit_and_bus,
         },
         Step {
+            name: "fuzz",
+            what: "ipmi-lan fuzz targets, ACPIGATE_FUZZ_SECS (60) s each (nightly, cargo-fuzz)",
+            run: crate::fuzz::step,
+        },
+        Step {
             name: "oelint",
             what: "Yocto layer: crates file current, applets = features, oelint-adv clean",
             run: crate::cross::oelint,

@@ -23,6 +23,8 @@ use crate::session::Privilege;
 use crate::users::decode_hex;
 
 pub const DEFAULT_USERS_FILE: &str = "/etc/acpigate/ipmi-lan-users.json";
+/// Read when no `--config` is given; built-in defaults apply if it does not exist.
+pub const DEFAULT_CONFIG: &str = "/etc/acpigate/ipmi-lan.json";
 
 #[derive(Deserialize, Debug)]
 #[serde(deny_unknown_fields, default)]
@@ -92,14 +94,19 @@ pub struct Settings {
     pub core: core::Config,
 }
 
-/// Load `path` (or the defaults when `None`).
+/// Load `path`; without one, [`DEFAULT_CONFIG`] if it exists, else the built-in defaults
+/// (as the other acpigate daemons do).
 pub fn load(path: Option<&Path>) -> Result<Settings, ConfigError> {
-    match path {
-        Some(p) => {
-            let (file, text) = daemon_kit::config::load::<File>(p)?;
-            validate(p, &text, file)
+    let (p, explicit) = match path {
+        Some(p) => (p.to_owned(), true),
+        None => (PathBuf::from(DEFAULT_CONFIG), false),
+    };
+    match std::fs::read_to_string(&p) {
+        Ok(text) => parse(&p, &text),
+        Err(e) if !explicit && e.kind() == std::io::ErrorKind::NotFound => {
+            validate(Path::new("(defaults)"), "", File::default())
         }
-        None => validate(Path::new("(defaults)"), "", File::default()),
+        Err(source) => Err(ConfigError::Read { path: p, source }),
     }
 }
 

@@ -19,7 +19,8 @@ use crate::users;
 const USAGE: &str = "usage: ipmi-lan [--config FILE] [--listen ADDRESS:PORT]\n\
   RMCP+ (IPMI 2.0 LAN) front end: answers ipmitool -I lanplus on UDP and forwards requests to\n\
   xyz.openbmc_project.Ipmi.Server.execute on the system bus (DBUS_SYSTEM_BUS_ADDRESS is\n\
-  honoured). Users come from a root-only file (default /etc/acpigate/ipmi-lan-users.json).";
+  honoured). Default config: /etc/acpigate/ipmi-lan.json (built-in defaults if absent).\n\
+  Users come from a root-only file (default /etc/acpigate/ipmi-lan-users.json).";
 
 struct Args {
     config: Option<PathBuf>,

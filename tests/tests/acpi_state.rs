@@ -435,3 +435,68 @@ fn bad_config_stops_the_daemon_with_file_line_and_reason() -> Result<()> {
     );
     Ok(())
 }
+
+/// What an operator types: `busctl` shows the upstream names and refuses a bad value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busctl_shows_upstream_names_and_refuses_bad_values() -> Result<()> {
+    let mut rig = Rig::new().await?;
+    let _chassis = Chassis::start(&rig.bus, ChassisPowerState::On).await?;
+    rig.launch()?;
+    rig.acpi.wait_sys(AcpiState::S2D2).await?;
+    let address = format!("--address={}", rig.bus.address());
+    let busctl = |args: &[&str]| {
+        std::process::Command::new("busctl")
+            .arg(&address)
+            .args(args)
+            .output()
+    };
+    let obj = [
+        "xyz.openbmc_project.Control.Power.ACPIPowerState",
+        "/xyz/openbmc_project/control/host0/acpi_power_state",
+    ];
+    let out = busctl(&["introspect", obj[0], obj[1]])?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    for needle in [
+        ".SysACPIStatus",
+        ".DevACPIStatus",
+        "\"xyz.openbmc_project.Control.Power.ACPIPowerState.ACPI.S2_D2\"",
+        "org.acpigate.HostPhase",
+        "\"org.acpigate.HostPhase.Phase.FirmwareInit\"",
+    ] {
+        assert!(text.contains(needle), "missing {needle} in\n{text}");
+    }
+    let iface = "xyz.openbmc_project.Control.Power.ACPIPowerState";
+    for bad in [
+        vec!["s", "S0_G0_D0"],
+        vec![
+            "s",
+            "xyz.openbmc_project.Control.Power.ACPIPowerState.ACPI.Bogus",
+        ],
+        vec!["u", "0"],
+    ] {
+        let mut args = vec!["set-property", obj[0], obj[1], iface, "SysACPIStatus"];
+        args.extend(bad.iter().copied());
+        let out = busctl(&args)?;
+        assert!(!out.status.success(), "busctl accepted {bad:?}");
+        assert!(!out.stderr.is_empty(), "no error text for {bad:?}");
+    }
+    assert!(rig.daemon().running());
+    assert_eq!(rig.acpi.sys().await?, AcpiState::S2D2);
+    let ok = busctl(&[
+        "set-property",
+        obj[0],
+        obj[1],
+        iface,
+        "SysACPIStatus",
+        "s",
+        "xyz.openbmc_project.Control.Power.ACPIPowerState.ACPI.S0_G0_D0",
+    ])?;
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    rig.acpi.wait_sys(AcpiState::S0G0D0).await?;
+    Ok(())
+}

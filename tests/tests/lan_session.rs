@@ -305,3 +305,43 @@ async fn captured_ipmitool_traffic_decrypts_with_our_keys() -> Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refuses_to_start_without_a_private_users_file() -> Result<()> {
+    use acpigate_tests::harness::Daemon;
+    use std::os::unix::fs::PermissionsExt;
+    let bus = PrivateBus::start()?;
+    let port = free_udp_port()?;
+    let users = bus.dir().join("users.json");
+    let config = bus.dir().join("lan.json");
+    std::fs::write(
+        &config,
+        format!(
+            r#"{{ "listen": "127.0.0.1:{port}", "users_file": "{}" }}"#,
+            users.display()
+        ),
+    )?;
+    let cfg = config.to_string_lossy().into_owned();
+    // No users file: no built-in user to fall back on.
+    let err = Daemon::spawn(&bus, "ipmi-lan", &["--config", &cfg])
+        .err()
+        .map(|e| format!("{e:#}"))
+        .unwrap_or_default();
+    ensure!(err.contains("cannot read"), "{err}");
+    // A users file others can read: refused, with the fix in the message.
+    std::fs::write(
+        &users,
+        format!(
+            r#"{{ "users": [ {{ "name": "{ADMIN}", "password": "{ADMIN_PW}", "id": 2, "privilege": "admin" }} ] }}"#
+        ),
+    )?;
+    std::fs::set_permissions(&users, std::fs::Permissions::from_mode(0o644))?;
+    let err = Daemon::spawn(&bus, "ipmi-lan", &["--config", &cfg])
+        .err()
+        .map(|e| format!("{e:#}"))
+        .unwrap_or_default();
+    ensure!(err.contains("chmod 600"), "{err}");
+    std::fs::set_permissions(&users, std::fs::Permissions::from_mode(0o600))?;
+    let _ok = Daemon::spawn(&bus, "ipmi-lan", &["--config", &cfg])?;
+    Ok(())
+}

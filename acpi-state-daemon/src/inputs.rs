@@ -23,15 +23,13 @@ const HOST: Target = Target {
     path: path::HOST0,
     iface: iface::STATE_HOST,
 };
-/// x86-power-control serves OperatingSystem.Status under its own name on the host path;
-/// phosphor-state-manager serves it under `State.Host`. We follow both.
+/// POST_COMPLETE: x86-power-control serves OperatingSystem.Status under its own name on the
+/// host path, `Standby` while the POST_COMPLETE GPIO is asserted and `Inactive` otherwise.
+/// phosphor-state-manager also serves the interface (under `State.Host`), but there it holds
+/// what the host last reported and stays `Inactive` when nothing does, so it says nothing about
+/// POST and we do not follow it.
 const OS_X86: Target = Target {
     bus: bus::STATE_OPERATING_SYSTEM,
-    path: path::HOST0,
-    iface: iface::OS_STATUS,
-};
-const OS_PSM: Target = Target {
-    bus: bus::STATE_HOST,
     path: path::HOST0,
     iface: iface::OS_STATUS,
 };
@@ -123,8 +121,9 @@ pub async fn follow_all(
             Update::Gone => feed(&core, &tx, Input::HostState(None)),
         })
     };
-    let os_handler = |core: SharedCore, tx: UnboundedSender<Batch>| {
-        move |u| match u {
+    let os = {
+        let (core, tx) = (core.clone(), tx.clone());
+        watch::watch(&conn, OS_X86, move |u| match u {
             Update::Values(v) => {
                 if let Some(x) = get(&v, prop::OPERATING_SYSTEM_STATE) {
                     let s = watch::enum_value(x);
@@ -134,10 +133,8 @@ pub async fn follow_all(
                 }
             }
             Update::Gone => feed(&core, &tx, Input::OsState(None)),
-        }
+        })
     };
-    let os_x86 = watch::watch(&conn, OS_X86, os_handler(core.clone(), tx.clone()));
-    let os_psm = watch::watch(&conn, OS_PSM, os_handler(core.clone(), tx.clone()));
     let raw = {
         let (core, tx) = (core.clone(), tx.clone());
         // The first read after (re)start is the last code of some earlier moment, not news.
@@ -162,7 +159,7 @@ pub async fn follow_all(
             Update::Gone => primed = false,
         })
     };
-    tokio::try_join!(chassis, host, os_x86, os_psm, raw)?;
+    tokio::try_join!(chassis, host, os, raw)?;
     Ok(())
 }
 

@@ -117,7 +117,8 @@ impl PrivateBus {
             .context("connecting to the private bus")
     }
 
-    /// Stop and restart the daemon at the same address (every client is disconnected).
+    /// Stop the daemon and start a new one on the same socket, as `systemctl restart dbus`
+    /// would: every client is disconnected; the address keeps its path but gets a new GUID.
     pub fn restart(&mut self) -> Result<()> {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -134,6 +135,11 @@ impl PrivateBus {
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line)?;
         self.child = child;
+        let address = line.trim().to_owned();
+        if address.is_empty() {
+            bail!("restarted dbus-daemon printed no address");
+        }
+        self.address = address;
         Ok(())
     }
 }

@@ -58,6 +58,7 @@ pub struct SoakSummary {
     pub power_losses: u64,
     pub acpi_kills: u64,
     pub gate_kills: u64,
+    pub bus_restarts: u64,
     pub dimms_present: u64,
     pub dimms_lost: u64,
     pub collisions: u64,
@@ -73,7 +74,7 @@ impl fmt::Display for SoakSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "soak: boots={} (warm={} late_s2={}) shutdowns={} power_losses={} kills(acpi={} gate={}) \
+            "soak: boots={} (warm={} late_s2={}) shutdowns={} power_losses={} kills(acpi={} gate={}) bus_restarts={} \
              | dimms_present={} dimms_lost={} collisions={} late_bmc_transfers={} max_close_lag_us={} failsafe_entries={} state_errors={} | {} s",
             self.boots,
             self.warm_resets,
@@ -82,6 +83,7 @@ impl fmt::Display for SoakSummary {
             self.power_losses,
             self.acpi_kills,
             self.gate_kills,
+            self.bus_restarts,
             self.dimms_present,
             self.dimms_lost,
             self.collisions,
@@ -156,7 +158,18 @@ pub async fn run(opts: &SoakOptions) -> Result<SoakSummary> {
         // A crash of either daemon at a random point of the boot.
         let kill_acpi_at = rng.chance(0.08).then(|| rng.range(0, 2));
         let kill_gate_at = rng.chance(0.08).then(|| rng.range(0, 2));
-        let maybe_kill = |w: &mut World, point: u64, s: &mut SoakSummary| -> Result<()> {
+        let restart_bus_at = rng.chance(0.03).then(|| rng.range(0, 2));
+        async fn maybe_kill(
+            w: &mut World,
+            point: u64,
+            s: &mut SoakSummary,
+            at: (Option<u64>, Option<u64>, Option<u64>),
+        ) -> Result<()> {
+            let (kill_acpi_at, kill_gate_at, restart_bus_at) = at;
+            if restart_bus_at == Some(point) {
+                s.bus_restarts += 1;
+                w.restart_bus().await?;
+            }
             if kill_acpi_at == Some(point) {
                 s.acpi_kills += 1;
                 w.crash_acpi_daemon()?;
@@ -166,9 +179,10 @@ pub async fn run(opts: &SoakOptions) -> Result<SoakSummary> {
                 w.crash_sensor_gate()?;
             }
             Ok(())
-        };
+        }
+        let at = (kill_acpi_at, kill_gate_at, restart_bus_at);
 
-        maybe_kill(&mut w, 0, &mut s)?;
+        maybe_kill(&mut w, 0, &mut s, at).await?;
         let mut reports = vec![w.cold_boot(&timing).await?];
         boot_no += 1;
         check_state(
@@ -184,7 +198,7 @@ pub async fn run(opts: &SoakOptions) -> Result<SoakSummary> {
             opts.world.settle_ms + rng.range(10, 40),
         ))
         .await;
-        maybe_kill(&mut w, 1, &mut s)?;
+        maybe_kill(&mut w, 1, &mut s, at).await?;
         if boot_no < opts.boots && rng.chance(0.3) {
             reports.push(w.warm_reset(&timing).await?);
             boot_no += 1;
@@ -202,7 +216,7 @@ pub async fn run(opts: &SoakOptions) -> Result<SoakSummary> {
             ))
             .await;
         }
-        maybe_kill(&mut w, 2, &mut s)?;
+        maybe_kill(&mut w, 2, &mut s, at).await?;
         if rng.chance(0.4) {
             w.power_loss().await?;
             s.power_losses += 1;
@@ -273,7 +287,7 @@ pub async fn run(opts: &SoakOptions) -> Result<SoakSummary> {
             );
         }
     }
-    s.failsafe_entries = w.fans.failsafe_entries();
+    s.failsafe_entries = w.failsafe_entries();
     s.wall_secs = started.elapsed().as_secs();
     if !w.acpi_daemon.running() || !w.gate_daemon.running() {
         bail!(

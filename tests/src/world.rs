@@ -92,6 +92,8 @@ pub struct World {
     pub t0: Instant,
     marks: Arc<Mutex<Vec<(Instant, Mark)>>>,
     pub windows: Vec<S0Window>,
+    /// Fail-safe entries counted by fan controllers replaced by a bus restart.
+    failsafe_before: u64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -196,6 +198,7 @@ impl World {
             systemd,
             bus,
             windows: Vec::new(),
+            failsafe_before: 0,
         };
         world.record_signals().await?;
         Ok(world)
@@ -316,6 +319,50 @@ impl World {
         self.mark(Mark::Fault("sensor-gate SIGKILL".into()));
         self.gate_daemon.kill();
         self.gate_daemon.restart(&self.bus, &strs(&self.gate_args))
+    }
+
+    /// Restart the dbus-daemon, and with it every service, as systemd would after
+    /// `systemctl restart dbus`: the platform services and both daemons reconnect from scratch
+    /// (our daemons exit when their bus goes away; `Restart=always` brings them back).
+    pub async fn restart_bus(&mut self) -> Result<()> {
+        self.mark(Mark::Fault("dbus-daemon restart".into()));
+        self.acpi_daemon.kill();
+        self.gate_daemon.kill();
+        self.failsafe_before += self.fans.failsafe_entries();
+        self.bus.restart()?;
+        self.systemd = Systemd::start(&self.bus).await?;
+        self.chassis.appear(&self.bus).await?;
+        self.host = Host::start(
+            &self.bus,
+            HostFlavour::StateManager,
+            if self.chassis.power().is_on() {
+                HostState::Running
+            } else {
+                HostState::Off
+            },
+        )
+        .await?;
+        self.postd = PostCodes::start(&self.bus).await?;
+        self.fans = FanSim::start(&self.bus, self.zone_config(), &PWMS).await?;
+        self.acpi = AcpiClient::new(self.bus.connect().await?);
+        self.acpi_daemon
+            .restart(&self.bus, &strs(&self.acpi_args))?;
+        self.gate_daemon
+            .restart(&self.bus, &strs(&self.gate_args))?;
+        self.record_signals().await
+    }
+
+    fn zone_config(&self) -> Vec<ZoneConfig> {
+        vec![ZoneConfig {
+            zone: 0,
+            inputs: (0..self.opts.dimms).map(sensor_name).collect(),
+            unavailable_as_failed: self.opts.unavailable_as_failed,
+        }]
+    }
+
+    /// Fan fail-safe entries over the whole run (across bus restarts).
+    pub fn failsafe_entries(&self) -> u64 {
+        self.failsafe_before + self.fans.failsafe_entries()
     }
 
     /// The host's power as the simulated chassis reports it.

@@ -10,6 +10,7 @@ pub mod acpi_client;
 pub mod fans;
 pub mod harness;
 pub mod host_firmware;
+pub mod ipmi_sim;
 pub mod platform;
 pub mod smbus;
 pub mod soak;

@@ -9,22 +9,85 @@ pub mod store;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
+use std::collections::HashMap;
+
 use daemon_kit::supervisor;
-use daemon_kit::watch::{self, Target, Update};
+use futures_util::StreamExt;
+use openbmc_vocab::DbusEnum;
 use openbmc_vocab::acpi::AcpiState;
 use openbmc_vocab::names::{bus as busname, iface, path, prop};
 use tokio::sync::mpsc;
+use zbus::fdo::{DBusProxy, NameOwnerChangedStream};
+use zbus::message::Type as MsgType;
+use zbus::{MatchRule, MessageStream, OwnedVariant, Variant};
 
 use crate::core::{Core, CoreConfig};
 use config::Config;
 use server::{App, IpmiServer};
 use store::Store;
 
-const ACPI: Target = Target {
-    bus: busname::ACPI_POWER_STATE,
-    path: path::ACPI_POWER_STATE,
-    iface: iface::ACPI_POWER_STATE,
-};
+/// Follows `SysACPIStatus` of acpi-state-daemon: its PropertiesChanged signals, and a fresh
+/// read whenever the daemon (re)appears on the bus.
+struct AcpiFollower {
+    conn: zbus::Connection,
+    changes: MessageStream,
+    owners: NameOwnerChangedStream,
+}
+
+impl AcpiFollower {
+    async fn subscribe(conn: &zbus::Connection) -> Result<Self> {
+        let rule = MatchRule::builder()
+            .msg_type(MsgType::Signal)
+            .sender(busname::ACPI_POWER_STATE)
+            .path(path::ACPI_POWER_STATE)
+            .interface(iface::PROPERTIES)
+            .member("PropertiesChanged")
+            .arg(0, iface::ACPI_POWER_STATE)
+            .build()?;
+        let changes = MessageStream::for_match_rule(rule, conn, None).await?;
+        let owners = DBusProxy::new(conn)
+            .await?
+            .receive_name_owner_changed_with_args(&[(0, busname::ACPI_POWER_STATE)])
+            .await?;
+        Ok(Self {
+            conn: conn.clone(),
+            changes,
+            owners,
+        })
+    }
+
+    async fn run(mut self, app: Arc<App>) -> Result<()> {
+        loop {
+            tokio::select! {
+                m = self.changes.next() => {
+                    let Some(Ok(m)) = m else { continue };
+                    let Ok((_, changed, _)) = m
+                        .body()
+                        .deserialize::<(String, HashMap<String, OwnedVariant>, Vec<String>)>()
+                    else {
+                        continue;
+                    };
+                    let state = changed.get(prop::SYS_ACPI_STATUS).and_then(|v| match &**v {
+                        Variant::Str(s) => AcpiState::from_dbus_str(s.as_str()).ok(),
+                        _ => None,
+                    });
+                    if let Some(s) = state {
+                        app.acpi_published(s).await;
+                    }
+                }
+                o = self.owners.next() => {
+                    let Some(o) = o else { return Ok(()) };
+                    // (Re)appeared: its state now may differ from the last one we saw.
+                    if o.args().is_ok_and(|a| a.new_owner().is_some())
+                        && let Ok((sys, _)) = bus::read_acpi(&self.conn).await
+                    {
+                        app.acpi_published(sys).await;
+                    }
+                }
+            }
+        }
+    }
+}
 
 /// Build the core from the configuration and the state directory.
 pub fn build_core(cfg: &Config, store: &Store) -> Result<Core> {
@@ -87,32 +150,13 @@ pub async fn run(cfg: Config) -> Result<()> {
         async move { tokio::join!(follow, apply).0.context("following sensors") }
     };
 
-    // ACPI transitions into the SEL. The first value seen is the baseline, not a transition.
-    let acpi_task = {
-        let app2 = app.clone();
-        let (tx, mut rx) = mpsc::unbounded_channel::<AcpiState>();
-        let follow = watch::watch(&conn, ACPI, move |u| {
-            if let Update::Values(v) = u
-                && let Some(s) = v
-                    .get(prop::SYS_ACPI_STATUS)
-                    .and_then(watch::enum_value::<AcpiState>)
-            {
-                let _ = tx.send(s);
-            }
-        });
-        let apply = async move {
-            let mut baseline = true;
-            while let Some(s) = rx.recv().await {
-                app2.acpi_published(s, baseline).await;
-                baseline = false;
-            }
-        };
-        async move {
-            tokio::join!(follow, apply)
-                .0
-                .context("following the ACPI state")
-        }
-    };
+    // ACPI transitions into the SEL. Subscribe, then read the baseline, both before READY: a
+    // transition right after we answer our first command is then never missed.
+    let acpi_follower = AcpiFollower::subscribe(&conn).await?;
+    if let Ok((sys, _)) = bus::read_acpi(&conn).await {
+        app.core.lock().await.acpi_baseline(sys);
+    }
+    let acpi_task = acpi_follower.run(app.clone());
 
     conn.object_server()
         .at(path::IPMI, IpmiServer(app.clone()))

@@ -68,12 +68,8 @@ impl App {
     }
 
     /// acpi-state-daemon published a system state.
-    pub async fn acpi_published(&self, state: AcpiState, baseline: bool) {
+    pub async fn acpi_published(&self, state: AcpiState) {
         let mut core = self.core.lock().await;
-        if baseline {
-            core.acpi_baseline(state);
-            return;
-        }
         if core.acpi_observed(state, now()) {
             log::info!("SEL: System ACPI Power State {state}");
             if let Err(e) = self.store.save_sel(core.sel()) {

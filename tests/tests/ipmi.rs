@@ -1,0 +1,320 @@
+//! Bus tier for ipmi-handlers: the real daemon and the real acpi-state-daemon on a private
+//! dbus-daemon, called the way the KCS bridge calls upstream ipmid (owning
+//! `xyz.openbmc_project.Ipmi.Channel.ipmi_kcs3`).
+
+use std::time::Duration;
+
+use acpigate_tests::acpi_client::AcpiClient;
+use acpigate_tests::harness::{Daemon, PrivateBus, eventually};
+use acpigate_tests::ipmi_sim::{IpmiCaller, TempSensors};
+use acpigate_tests::platform::{Chassis, Systemd};
+use anyhow::{Context, Result};
+use openbmc_vocab::acpi::AcpiState;
+use openbmc_vocab::state::ChassisPowerState;
+
+const APP: u8 = 0x06;
+const CHASSIS: u8 = 0x00;
+const STORAGE: u8 = 0x0A;
+const SENSOR: u8 = 0x04;
+const SET_ACPI: u8 = 0x06;
+const GET_ACPI: u8 = 0x07;
+const WAIT: Duration = Duration::from_secs(10);
+
+struct Rig {
+    bus: PrivateBus,
+    _systemd: Systemd,
+    acpi_daemon: Option<Daemon>,
+    ipmi: Option<Daemon>,
+    ipmi_config: String,
+}
+
+impl Rig {
+    async fn new() -> Result<Self> {
+        let bus = PrivateBus::start()?;
+        let systemd = Systemd::start(&bus).await?;
+        let ipmi_config = bus.dir().join("ipmi.json");
+        std::fs::write(
+            &ipmi_config,
+            format!(
+                "{{ \"state_dir\": \"{}\", \"sel_capacity\": 64 }}",
+                bus.dir().join("state").display()
+            ),
+        )?;
+        Ok(Self {
+            ipmi_config: ipmi_config.to_string_lossy().into_owned(),
+            bus,
+            _systemd: systemd,
+            acpi_daemon: None,
+            ipmi: None,
+        })
+    }
+
+    fn start_acpi(&mut self) -> Result<()> {
+        let cfg = self.bus.dir().join("acpi.json");
+        std::fs::write(
+            &cfg,
+            format!(
+                "{{ \"state_file\": \"{}\" }}",
+                self.bus.dir().join("acpi-state.json").display()
+            ),
+        )?;
+        let cfg = cfg.to_string_lossy().into_owned();
+        self.acpi_daemon = Some(Daemon::spawn(
+            &self.bus,
+            "acpi-state-daemon",
+            &["--config", &cfg],
+        )?);
+        Ok(())
+    }
+
+    fn start_ipmi(&mut self) -> Result<()> {
+        self.ipmi = Some(Daemon::spawn(
+            &self.bus,
+            "ipmi-handlers",
+            &["--config", &self.ipmi_config],
+        )?);
+        Ok(())
+    }
+
+    /// SIGKILL and start again: what a crash and `Restart=always` do.
+    fn crash_ipmi(&mut self) -> Result<()> {
+        let d = self.ipmi.as_mut().context("not started")?;
+        d.kill();
+        d.restart(&self.bus, &["--config", &self.ipmi_config])
+    }
+
+    async fn kcs(&self) -> Result<IpmiCaller> {
+        IpmiCaller::new(&self.bus, Some("ipmi_kcs3")).await
+    }
+}
+
+/// Wait until the SEL holds records whose 0x22 offsets are `want` (in order).
+async fn wait_acpi_records(kcs: &IpmiCaller, want: &[u8]) -> Result<Vec<[u8; 16]>> {
+    let got = eventually(WAIT, &format!("ACPI SEL records {want:02x?}"), || async {
+        let recs = kcs.sel_records().await.ok()?;
+        let acpi: Vec<[u8; 16]> = recs.into_iter().filter(|r| r[10] == 0x22).collect();
+        let offsets: Vec<u8> = acpi.iter().map(|r| r[13] & 0x0F).collect();
+        (offsets.len() >= want.len()).then_some((offsets, acpi))
+    })
+    .await?;
+    anyhow::ensure!(
+        got.0 == want,
+        "ACPI SEL offsets {:02x?}, wanted {want:02x?}",
+        got.0
+    );
+    Ok(got.1)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_and_get_acpi_over_kcs_with_transitions_in_the_sel() -> Result<()> {
+    let mut rig = Rig::new().await?;
+    let _chassis = Chassis::start(&rig.bus, ChassisPowerState::On).await?;
+    rig.start_acpi()?;
+    let acpi = AcpiClient::new(rig.bus.connect().await?);
+    // Chassis on at start: firmware init (S2) until the host says otherwise.
+    acpi.wait_sys(AcpiState::S2D2).await?;
+    rig.start_ipmi()?;
+    let kcs = rig.kcs().await?;
+
+    assert_eq!(
+        kcs.ok(APP, SET_ACPI, &[0x80, 0x80]).await?,
+        Vec::<u8>::new()
+    );
+    assert_eq!(kcs.ok(APP, GET_ACPI, &[]).await?, [0x00, 0x00]);
+    assert_eq!(
+        kcs.ok(APP, SET_ACPI, &[0x82, 0x82]).await?,
+        Vec::<u8>::new()
+    );
+    assert_eq!(kcs.ok(APP, GET_ACPI, &[]).await?, [0x02, 0x02]);
+    assert_eq!(acpi.sys().await?, AcpiState::S2D2);
+
+    // A valid system state with an invalid device state: 0xC9 and NOTHING written.
+    assert_eq!(
+        kcs.cc_data(APP, SET_ACPI, &[0x80, 0x85]).await?,
+        (0xC9, vec![])
+    );
+    assert_eq!(kcs.ok(APP, GET_ACPI, &[]).await?, [0x02, 0x02]);
+    assert_eq!(acpi.sys().await?, AcpiState::S2D2);
+    assert_eq!(kcs.cc_data(APP, SET_ACPI, &[0x80]).await?, (0xC7, vec![]));
+    // Bit 7 clear and 0x7F leave a state alone.
+    kcs.ok(APP, SET_ACPI, &[0x00, 0x83]).await?;
+    kcs.ok(APP, SET_ACPI, &[0xFF, 0xFF]).await?;
+    assert_eq!(kcs.ok(APP, GET_ACPI, &[]).await?, [0x02, 0x03]);
+
+    // S2 (start) → S0 → S2: two transitions, as System ACPI Power State records.
+    let recs = wait_acpi_records(&kcs, &[0x00, 0x02]).await?;
+    let numbers = kcs.sensor_numbers().await?;
+    let acpi_number = *numbers.get("ACPI_STATUS").context("ACPI sensor SDR")?;
+    for r in &recs {
+        assert_eq!(r[2], 0x02, "system event record");
+        assert_eq!(&r[7..10], &[0x20, 0x00, 0x04], "generator 0x0020, EvMRev 4");
+        assert_eq!((r[11], r[12]), (acpi_number, 0x6F));
+        assert_eq!(&r[14..16], &[0xFF, 0xFF]);
+    }
+    // The ACPI sensor reads the current state: offset 2 asserted.
+    let reading = kcs.ok(SENSOR, 0x2D, &[acpi_number]).await?;
+    assert_eq!(reading, [0x00, 0xC0, 0x04, 0x80]);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chassis_control_and_status_drive_the_power_services() -> Result<()> {
+    let mut rig = Rig::new().await?;
+    let _chassis = Chassis::start(&rig.bus, ChassisPowerState::On).await?;
+    rig.start_acpi()?;
+    let acpi = AcpiClient::new(rig.bus.connect().await?);
+    acpi.wait_sys(AcpiState::S2D2).await?;
+    rig.start_ipmi()?;
+    let kcs = rig.kcs().await?;
+    assert_eq!(kcs.ok(CHASSIS, 0x01, &[]).await?[0] & 0x01, 0x01);
+    // Power down → RequestedPowerTransition Off → chassis off → acpi-state-daemon S5.
+    kcs.ok(CHASSIS, 0x02, &[0x00]).await?;
+    assert_eq!(kcs.ok(CHASSIS, 0x01, &[]).await?[0] & 0x01, 0x00);
+    acpi.wait_sys(AcpiState::S5G2).await?;
+    wait_acpi_records(&kcs, &[0x05]).await?;
+    // An action with no D-Bus equivalent.
+    assert_eq!(kcs.cc_data(CHASSIS, 0x02, &[0x04]).await?.0, 0xCC);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channels_and_privileges_follow_the_callers_bus_name() -> Result<()> {
+    let mut rig = Rig::new().await?;
+    // No ACPI object at all: Get answers 0xFF, Set's write fails with 0xFF.
+    rig.start_ipmi()?;
+    let busctl_like = IpmiCaller::new(&rig.bus, None).await?;
+    assert_eq!(busctl_like.cc_data(APP, GET_ACPI, &[]).await?.0, 0xFF);
+    assert_eq!(
+        busctl_like.cc_data(APP, SET_ACPI, &[0x85, 0xFF]).await?.0,
+        0xFF
+    );
+    // Get Device ID works for an unnamed (INTRABMC, Admin) caller.
+    assert_eq!(busctl_like.ok(APP, 0x01, &[]).await?.len(), 15);
+
+    // A LAN session at User privilege may read but not set.
+    let mut lan = IpmiCaller::new(&rig.bus, Some("eth0")).await?;
+    assert_eq!(
+        lan.cc_data(APP, 0x01, &[]).await?.0,
+        0xD4,
+        "no privilege option"
+    );
+    lan.option("privilege", 2);
+    lan.option("userId", 3);
+    lan.option("currentSessionId", 0x1234);
+    assert_eq!(lan.cc_data(APP, 0x01, &[]).await?.0, 0x00);
+    assert_eq!(lan.cc_data(APP, SET_ACPI, &[0x85, 0xFF]).await?.0, 0xD4);
+    assert_eq!(
+        lan.cc_data(STORAGE, 0x47, &[0, 0, b'C', b'L', b'R', 0xAA])
+            .await?
+            .0,
+        0xD4
+    );
+
+    // A channel name nobody configured: destination unavailable.
+    let odd = IpmiCaller::new(&rig.bus, Some("ipmi_bt9")).await?;
+    assert_eq!(odd.cc_data(APP, 0x01, &[]).await?.0, 0xD3);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdr_and_readings_from_bus_sensors_with_stable_numbers() -> Result<()> {
+    let mut rig = Rig::new().await?;
+    let sensors = TempSensors::start(&rig.bus, "xyz.openbmc_project.HwmonTempSensor").await?;
+    for (n, v) in [("DIMM_A0", 31.0), ("DIMM_B0", 33.0), ("Inlet_Temp", 24.0)] {
+        sensors.add(n, v, 85.0).await?;
+    }
+    rig.start_ipmi()?;
+    let kcs = rig.kcs().await?;
+    let first = kcs.sensor_numbers().await?;
+    assert_eq!(first.len(), 4, "{first:?}");
+    let a0 = first["DIMM_A0"];
+    let b0 = first["DIMM_B0"];
+    // Readings: 31 °C on a -128..127 range is raw 159 (1 °C per count from -128).
+    assert_eq!(kcs.ok(SENSOR, 0x2D, &[a0]).await?, [159, 0xC0, 0x00]);
+    assert_eq!(
+        kcs.ok(SENSOR, 0x27, &[a0]).await?,
+        [0x08, 0, 0, 0, 213, 0, 0]
+    );
+
+    // Gated: Available=false reads as "unavailable" (ipmitool: ns).
+    sensors.set_available("DIMM_A0", false).await?;
+    eventually(WAIT, "DIMM_A0 unavailable", || async {
+        let r = kcs.ok(SENSOR, 0x2D, &[a0]).await.ok()?;
+        (r[1] & 0x20 != 0).then_some(())
+    })
+    .await?;
+
+    // DIMM_B0 goes; a new sensor that sorts before the others comes: nobody is renumbered.
+    sensors.remove("DIMM_B0").await?;
+    sensors.add("AAA_New", 20.0, 85.0).await?;
+    let second = eventually(WAIT, "SDRs after the change", || async {
+        let m = kcs.sensor_numbers().await.ok()?;
+        (m.contains_key("AAA_New") && !m.contains_key("DIMM_B0")).then_some(m)
+    })
+    .await?;
+    assert_eq!(second["DIMM_A0"], a0);
+    assert_eq!(second["Inlet_Temp"], first["Inlet_Temp"]);
+    assert_eq!(second["ACPI_STATUS"], first["ACPI_STATUS"]);
+    assert!(
+        !first.values().any(|n| *n == second["AAA_New"]),
+        "{second:?}"
+    );
+    assert_eq!(kcs.cc_data(SENSOR, 0x2D, &[b0]).await?.0, 0xCB);
+
+    // A daemon crash and restart keeps every number; DIMM_B0 comes back to its own.
+    rig.crash_ipmi()?;
+    sensors.add("DIMM_B0", 33.0, 85.0).await?;
+    let third = eventually(WAIT, "DIMM_B0 back", || async {
+        let m = kcs.sensor_numbers().await.ok()?;
+        m.contains_key("DIMM_B0").then_some(m)
+    })
+    .await?;
+    assert_eq!(third["DIMM_B0"], b0);
+    for (k, v) in &second {
+        assert_eq!(third.get(k), Some(v), "{k}");
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sel_survives_a_crash_and_keeps_host_event_types() -> Result<()> {
+    let mut rig = Rig::new().await?;
+    rig.start_ipmi()?;
+    let kcs = rig.kcs().await?;
+    // A host (system interface) Platform Event: System ACPI Power State, S5, kept as sent.
+    kcs.ok(SENSOR, 0x02, &[0x41, 0x04, 0x22, 0x33, 0x6F, 0x05])
+        .await?;
+    let mut rec = [0u8; 16];
+    rec[2] = 0x02;
+    rec[7] = 0x41;
+    rec[9] = 0x04;
+    rec[10] = 0x0F; // System Firmware Progress
+    rec[12] = 0x6F;
+    rec[13] = 0x02;
+    assert_eq!(kcs.ok(STORAGE, 0x44, &rec).await?, [2, 0]);
+    let before = kcs.sel_records().await?;
+    assert_eq!(before.len(), 2);
+    assert_eq!(
+        (before[0][10], before[0][11], before[0][13]),
+        (0x22, 0x33, 0x05)
+    );
+    assert_eq!(&before[0][7..9], &[0x41, 0x00]);
+
+    rig.crash_ipmi()?;
+    let kcs = rig.kcs().await?;
+    assert_eq!(kcs.sel_records().await?, before);
+    let info = kcs.ok(STORAGE, 0x40, &[]).await?;
+    assert_eq!((info[0], info[1], info[2]), (0x51, 2, 0));
+
+    // Clear needs the reservation, then empties the SEL for good.
+    let res = kcs.ok(STORAGE, 0x42, &[]).await?;
+    assert_eq!(
+        kcs.ok(STORAGE, 0x47, &[res[0], res[1], b'C', b'L', b'R', 0xAA])
+            .await?,
+        [0x01]
+    );
+    rig.crash_ipmi()?;
+    let kcs = rig.kcs().await?;
+    assert!(kcs.sel_records().await?.is_empty());
+    Ok(())
+}

@@ -167,6 +167,12 @@ fn validate(path: &Path, text: &str, f: File) -> Result<Settings, ConfigError> {
     if suites.is_empty() {
         return Err(bad("cipher_suites", "no cipher suite offered".into()));
     }
+    if f.max_sessions > 63 {
+        return Err(bad(
+            "max_sessions",
+            "at most 63 (Get Session Info counts sessions in 6 bits)".into(),
+        ));
+    }
     if f.max_privilege < Privilege::User || f.max_privilege > Privilege::Admin {
         return Err(bad(
             "max_privilege",

@@ -200,6 +200,7 @@ pub const NETFN_APP: u8 = 0x06;
 pub const CMD_GET_CHANNEL_AUTH_CAPS: u8 = 0x38;
 pub const CMD_SET_SESSION_PRIVILEGE: u8 = 0x3B;
 pub const CMD_CLOSE_SESSION: u8 = 0x3C;
+pub const CMD_GET_SESSION_INFO: u8 = 0x3D;
 pub const CMD_GET_CHANNEL_CIPHER_SUITES: u8 = 0x54;
 
 /// Largest response data we forward (ipmitool's receive buffer is 1 KiB, whole packet).
@@ -238,6 +239,8 @@ struct Handshake {
 }
 
 struct Active {
+    /// Session handle (Get Session Info), unique among active sessions, 1-based.
+    handle: u8,
     user_id: u8,
     user_name: Vec<u8>,
     keys: SessionKeys,
@@ -839,6 +842,14 @@ impl<R: Random> Core<R> {
             }));
             return rakp4_error(status::INSUFFICIENT_RESOURCES, out);
         }
+        let handle = (1..=u8::MAX)
+            .find(|n| {
+                !self
+                    .sessions
+                    .values()
+                    .any(|o| matches!(&o.state, State::Active(a) if a.handle == *n))
+            })
+            .unwrap_or(u8::MAX);
         let keys = params.session_keys(&h.kuid.0, self.users.kg());
         let icv = params.rakp4_icv(&keys.sik);
         let mut r = vec![tag, status::NO_ERRORS, 0, 0];
@@ -857,6 +868,7 @@ impl<R: Random> Core<R> {
         }));
         let session = Session {
             state: State::Active(Box::new(Active {
+                handle,
                 user_id,
                 user_name: h.name.clone(),
                 keys,
@@ -923,6 +935,10 @@ impl<R: Random> Core<R> {
                 let (code, data) = self.auth_caps(&req);
                 self.send_sealed(id, &req.response(code, &data), out);
             }
+            (NETFN_APP, CMD_GET_SESSION_INFO) => {
+                let (code, data) = self.session_info(id, &req);
+                self.send_sealed(id, &req.response(code, &data), out);
+            }
             (NETFN_APP, CMD_GET_CHANNEL_CIPHER_SUITES) => {
                 let (code, data) = self.cipher_suites(&req);
                 self.send_sealed(id, &req.response(code, &data), out);
@@ -984,6 +1000,58 @@ impl<R: Random> Core<R> {
                 }
             },
         }
+    }
+
+    /// Get Session Info (§22.20): the sessions live here, not in the command server.
+    fn session_info(&self, id: u32, req: &IpmiRequest) -> (u8, Vec<u8>) {
+        let mut active: Vec<(&Session, &Active)> = self
+            .sessions
+            .values()
+            .filter_map(|s| match &s.state {
+                State::Active(a) => Some((s, a.as_ref())),
+                _ => None,
+            })
+            .collect();
+        active.sort_by_key(|(_, a)| a.handle);
+        let slots = (self.cfg.max_sessions.min(63)) as u8;
+        let counts = [slots, active.len().min(63) as u8];
+        let found = match req.data.first() {
+            None => return (cc::REQ_DATA_LEN_INVALID, vec![]),
+            Some(0x00) => active.iter().find(|(s, _)| s.id == id),
+            Some(0xFE) => match req.data.get(1) {
+                Some(h) => active.iter().find(|(_, a)| a.handle == *h),
+                None => return (cc::REQ_DATA_LEN_INVALID, vec![]),
+            },
+            Some(0xFF) => match req.data.get(1..5) {
+                Some(b) => active.iter().find(|(s, _)| s.id == u32_le(b)),
+                None => return (cc::REQ_DATA_LEN_INVALID, vec![]),
+            },
+            Some(&n) => match active.get(usize::from(n) - 1) {
+                Some(x) => Some(x),
+                // An index past the active sessions: handle 0 and the counts only.
+                None => return (cc::OK, vec![0, counts[0], counts[1]]),
+            },
+        };
+        let Some((s, a)) = found else {
+            return (cc::INVALID_DATA_FIELD, vec![]);
+        };
+        let mut d = vec![
+            a.handle,
+            counts[0],
+            counts[1],
+            a.user_id & 0x3F,
+            a.current.level(),
+            // Session protocol auxiliary data 1h = IPMI 2.0 / RMCP+, then the channel.
+            0x10 | (self.cfg.channel_number & 0x0F),
+        ];
+        match s.peer.ip() {
+            IpAddr::V4(v4) => d.extend_from_slice(&v4.octets()),
+            IpAddr::V6(_) => d.extend_from_slice(&[0; 4]),
+        }
+        // The console's MAC address is not known to a UDP socket.
+        d.extend_from_slice(&[0; 6]);
+        d.extend_from_slice(&s.peer.port().to_le_bytes());
+        (cc::OK, d)
     }
 
     /// Close Session (§22.19): one's own session, or any session with Administrator privilege.

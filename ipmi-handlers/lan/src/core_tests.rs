@@ -723,3 +723,41 @@ fn garbage_is_dropped_quietly() {
         assert!(rig.send(d).is_empty(), "{d:?}");
     }
 }
+
+#[test]
+fn get_session_info_describes_the_sessions() -> Result<(), ClientError> {
+    let mut rig = Rig::new(|c| c.max_sessions = 5);
+    let mut a = rig.login(CipherSuite::Suite17, "admin", "0penBmc-secret")?;
+    rig.call(&mut a, 6, CMD_SET_SESSION_PRIVILEGE, &[4])?;
+    let mut v = rig.login(CipherSuite::Suite3, "viewer", "look-only")?;
+    let port = peer().port().to_le_bytes();
+    let mine = |handle: u8, user: u8, privilege: u8| {
+        let mut d = vec![
+            handle, 5, 2, user, privilege, 0x11, 192, 0, 2, 7, 0, 0, 0, 0, 0, 0,
+        ];
+        d.extend_from_slice(&port);
+        d
+    };
+    let vid = v.bmc_id.to_le_bytes();
+    let cases: [(&[u8], u8, Vec<u8>); 7] = [
+        (&[0x00], 0, mine(2, 3, 2)),
+        (&[0x01], 0, mine(1, 2, 4)),
+        (&[0x02], 0, mine(2, 3, 2)),
+        (&[0x03], 0, vec![0, 5, 2]),
+        (&[0xFE, 1], 0, mine(1, 2, 4)),
+        (&[0xFF, vid[0], vid[1], vid[2], vid[3]], 0, mine(2, 3, 2)),
+        (&[0xFE, 9], cc::INVALID_DATA_FIELD, vec![]),
+    ];
+    for (req, code, data) in cases {
+        assert_eq!(
+            rig.call(&mut v, 6, CMD_GET_SESSION_INFO, req)?,
+            (code, data),
+            "{req:02x?}"
+        );
+    }
+    assert_eq!(
+        rig.call(&mut v, 6, CMD_GET_SESSION_INFO, &[])?,
+        (cc::REQ_DATA_LEN_INVALID, vec![])
+    );
+    Ok(())
+}

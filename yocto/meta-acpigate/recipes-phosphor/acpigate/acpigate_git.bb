@@ -36,6 +36,7 @@ PACKAGECONFIG ??= "${ACPIGATE_APPLETS}"
 PACKAGECONFIG[acpi-state-daemon] = "--features acpi-state-daemon,,"
 PACKAGECONFIG[sensor-gate] = "--features sensor-gate,,"
 PACKAGECONFIG[ipmi-handlers] = "--features ipmi-handlers,,"
+PACKAGECONFIG[ipmi-lan] = "--features ipmi-lan,,"
 CARGO_BUILD_FLAGS:append = " --package acpigate --no-default-features"
 
 # The workspace's release profile strips symbols (strip = true) so that developer builds
@@ -51,10 +52,12 @@ PACKAGE_ARCH = "${MACHINE_ARCH}"
 # D-Bus policy files, all taken from units/ in the source tree.
 ACPIGATE_UNITS[acpi-state-daemon] = "acpi-state-daemon.service host-s0-state.target host-s2-state.target host-s5-state.target"
 ACPIGATE_DBUS_POLICY[acpi-state-daemon] = "xyz.openbmc_project.Control.Power.ACPIPowerState.conf"
-ACPIGATE_UNITS[sensor-gate] = ""
-ACPIGATE_DBUS_POLICY[sensor-gate] = ""
-ACPIGATE_UNITS[ipmi-handlers] = ""
-ACPIGATE_DBUS_POLICY[ipmi-handlers] = ""
+ACPIGATE_UNITS[sensor-gate] = "sensor-gate.service"
+ACPIGATE_DBUS_POLICY[sensor-gate] = "xyz.openbmc_project.AcpigateDimmSensor.conf"
+ACPIGATE_UNITS[ipmi-handlers] = "ipmi-handlers.service"
+ACPIGATE_DBUS_POLICY[ipmi-handlers] = "xyz.openbmc_project.Ipmi.Host.conf"
+ACPIGATE_UNITS[ipmi-lan] = "ipmi-lan.service"
+ACPIGATE_DBUS_POLICY[ipmi-lan] = ""
 
 def acpigate_flag_files(d, var, applets=None):
     files = []
@@ -88,7 +91,7 @@ do_install() {
 # Packages: acpigate (the binary, shared by all) and one acpigate-<applet> per applet with
 # its link, units and policy, so an image carries only the daemons it wants. The package of
 # an applet left out of ACPIGATE_APPLETS stays empty and is not created.
-PACKAGE_BEFORE_PN = "${PN}-acpi-state-daemon ${PN}-sensor-gate ${PN}-ipmi-handlers"
+PACKAGE_BEFORE_PN = "${PN}-acpi-state-daemon ${PN}-sensor-gate ${PN}-ipmi-handlers ${PN}-ipmi-lan"
 SYSTEMD_PACKAGES = "${@' '.join('${PN}-' + a for a in (d.getVar('ACPIGATE_APPLETS') or '').split())}"
 
 # What each applet is:
@@ -98,15 +101,22 @@ SYSTEMD_PACKAGES = "${@' '.join('${PN}-' + a for a in (d.getVar('ACPIGATE_APPLET
 #   S0; fans held at a fixed PWM while the sensors are gated.
 # * ipmi-handlers: the IPMI command server (xyz.openbmc_project.Ipmi.Host, method execute)
 #   that kcsbridge and LAN front ends call; it takes the bus name of phosphor-host-ipmid.
+# * ipmi-lan: RMCP+ (IPMI 2.0 LAN) front end for `ipmitool -I lanplus`, forwarding to
+#   whichever Ipmi.Host runs; it takes UDP port 623 like phosphor-ipmi-net (netipmid).
+#   It starts only once /etc/acpigate/ipmi-lan-users.json exists (no built-in users).
 FILES:${PN}-acpi-state-daemon += "${@acpigate_package_files(d, 'acpi-state-daemon')}"
 FILES:${PN}-sensor-gate += "${@acpigate_package_files(d, 'sensor-gate')}"
 FILES:${PN}-ipmi-handlers += "${@acpigate_package_files(d, 'ipmi-handlers')}"
+FILES:${PN}-ipmi-lan += "${@acpigate_package_files(d, 'ipmi-lan')}"
 SYSTEMD_SERVICE:${PN}-acpi-state-daemon = "acpi-state-daemon.service"
-SYSTEMD_SERVICE:${PN}-sensor-gate = ""
-SYSTEMD_SERVICE:${PN}-ipmi-handlers = ""
+SYSTEMD_SERVICE:${PN}-sensor-gate = "sensor-gate.service"
+SYSTEMD_SERVICE:${PN}-ipmi-handlers = "ipmi-handlers.service"
+SYSTEMD_SERVICE:${PN}-ipmi-lan = "ipmi-lan.service"
 RDEPENDS:${PN}-acpi-state-daemon = "${PN}"
 RDEPENDS:${PN}-sensor-gate = "${PN}"
 RDEPENDS:${PN}-ipmi-handlers = "${PN}"
+RDEPENDS:${PN}-ipmi-lan = "${PN}"
 RCONFLICTS:${PN}-acpi-state-daemon = "acpi-power-state-daemon"
 RCONFLICTS:${PN}-ipmi-handlers = "phosphor-ipmi-host"
+RCONFLICTS:${PN}-ipmi-lan = "phosphor-ipmi-net"
 RREPLACES:${PN}-acpi-state-daemon = "acpi-power-state-daemon"

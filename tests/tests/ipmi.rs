@@ -8,6 +8,7 @@ use acpigate_tests::acpi_client::AcpiClient;
 use acpigate_tests::harness::{Daemon, PrivateBus, eventually};
 use acpigate_tests::ipmi_sim::{IpmiCaller, TempSensors};
 use acpigate_tests::platform::{Chassis, Systemd};
+use acpigate_tests::smbus::SimSmbus;
 use anyhow::{Context, Result};
 use openbmc_vocab::acpi::AcpiState;
 use openbmc_vocab::state::ChassisPowerState;
@@ -317,4 +318,105 @@ async fn sel_survives_a_crash_and_keeps_host_event_types() -> Result<()> {
     let kcs = rig.kcs().await?;
     assert!(kcs.sel_records().await?.is_empty());
     Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dimm_sensors_from_sensor_gate_read_unavailable_while_gated() -> Result<()> {
+    let mut rig = Rig::new().await?;
+    let _chassis = Chassis::start(&rig.bus, ChassisPowerState::On).await?;
+    // Two DDR4 DIMMs with TSODs at 40 °C on a simulated SMBus, powered with the host.
+    let smbus = SimSmbus::ddr4_board(2, 40.0);
+    smbus.set_powered(true);
+    let sock = rig.bus.dir().join("smbus.sock");
+    let _server = smbus.serve(&sock)?;
+    rig.start_acpi()?;
+    let acpi = AcpiClient::new(rig.bus.connect().await?);
+    acpi.wait_sys(AcpiState::S2D2).await?;
+    let gate_cfg = rig.bus.dir().join("sensor-gate.json");
+    std::fs::write(
+        &gate_cfg,
+        format!(
+            "{{ \"gate\": {{ \"settle_ms\": 100 }}, \"poll_ms\": 20,\n  \"buses\": [ {{ \"name\": \"dimm\", \"backend\": \"sim:{}\" }} ],\n  \"sensors\": [\n    {{ \"name\": \"DIMM_A0_Temp\", \"bus\": \"dimm\", \"type\": \"jc42\", \"address\": 24, \"min\": 0, \"max\": 125, \"thresholds\": {{ \"warning_high\": 85 }} }},\n    {{ \"name\": \"DIMM_A1_Temp\", \"bus\": \"dimm\", \"type\": \"jc42\", \"address\": 25, \"min\": 0, \"max\": 125 }}\n  ]\n}}\n",
+            sock.display()
+        ),
+    )?;
+    let _gate = Daemon::spawn(
+        &rig.bus,
+        "sensor-gate",
+        &["--config", &gate_cfg.to_string_lossy()],
+    )?;
+    rig.start_ipmi()?;
+    let kcs = rig.kcs().await?;
+
+    // Both DIMMs are in the SDR (with the ACPI sensor), as full temperature records.
+    let numbers = eventually(WAIT, "DIMM SDRs", || async {
+        let m = kcs.sensor_numbers().await.ok()?;
+        (m.len() == 3).then_some(m)
+    })
+    .await?;
+    let a0 = numbers["DIMM_A0_Temp"];
+    let a1 = numbers["DIMM_A1_Temp"];
+    let sdrs = kcs.sdrs().await?;
+    let rec = &sdrs
+        .iter()
+        .find(|(_, r)| r[7] == a0)
+        .context("A0 record")?
+        .1;
+    assert_eq!(
+        (rec[3], rec[12], rec[13], rec[21]),
+        (0x01, 0x01, 0x01, 0x01),
+        "full, temperature, threshold, degrees C"
+    );
+    assert_eq!(rec[18] & 0x08, 0x08, "UNC readable");
+
+    // Firmware init (S2): the gate is closed, the DIMMs read unavailable ("ns").
+    for n in [a0, a1] {
+        let r = kcs.ok(SENSOR, 0x2D, &[n]).await?;
+        assert_eq!(r[1] & 0x20, 0x20, "sensor {n:#x} while gated: {r:02x?}");
+    }
+    // Working (S0) and settled: live readings, which the SDR's factors turn back into 40 °C
+    // (as ipmitool converts them).
+    kcs.ok(APP, SET_ACPI, &[0x80, 0x80]).await?;
+    for n in [a0, a1] {
+        let r = eventually(WAIT, "live DIMM reading", || async {
+            let r = kcs.ok(SENSOR, 0x2D, &[n]).await.ok()?;
+            (r[1] & 0x20 == 0).then_some(r)
+        })
+        .await?;
+        assert_eq!(r[1], 0xC0, "sensor {n:#x}: {r:02x?}");
+        let (value, step) = convert(rec, r[0]);
+        assert!(
+            (value - 40.0).abs() <= step,
+            "sensor {n:#x}: raw {} = {value} °C",
+            r[0]
+        );
+    }
+    // Back to S2: unavailable again.
+    kcs.ok(APP, SET_ACPI, &[0x82, 0x82]).await?;
+    eventually(WAIT, "gated again", || async {
+        let r = kcs.ok(SENSOR, 0x2D, &[a0]).await.ok()?;
+        (r[1] & 0x20 != 0).then_some(())
+    })
+    .await?;
+    Ok(())
+}
+
+/// A full SDR's linear conversion of `raw` (IPMI 2.0 §36.3), and one step of it.
+fn convert(rec: &[u8], raw: u8) -> (f64, f64) {
+    let ten_bits = |lo: u8, hi: u8| {
+        let v = i32::from(lo) | (i32::from(hi >> 6) << 8);
+        if v & 0x200 != 0 { v - 0x400 } else { v }
+    };
+    let nibble = |x: u8| {
+        let v = i32::from(x & 0x0F);
+        if v & 0x8 != 0 { v - 0x10 } else { v }
+    };
+    let m = f64::from(ten_bits(rec[24], rec[25]));
+    let b = f64::from(ten_bits(rec[26], rec[27]));
+    let (r_exp, b_exp) = (nibble(rec[29] >> 4), nibble(rec[29]));
+    let scale = 10f64.powi(r_exp);
+    (
+        (m * f64::from(raw) + b * 10f64.powi(b_exp)) * scale,
+        m * scale,
+    )
 }

@@ -416,9 +416,15 @@ async fn fan_write(conn: &Connection, c: &FanCommand) -> Result<()> {
 /// Follow `org.acpigate.HostPhase` on acpi-state-daemon: its appearance, its changes and
 /// its disappearance, as core events.
 async fn follow_phase(conn: Connection, tx: mpsc::UnboundedSender<Event>) {
-    if let Err(e) = follow_phase_inner(&conn, &tx).await {
-        log::warn!("following the host phase failed: {e:#}; the gate stays closed");
-        let _ = tx.send(Event::PhaseSourceLost);
+    loop {
+        if let Err(e) = follow_phase_inner(&conn, &tx).await {
+            log::warn!("following the host phase failed: {e:#}; gate closed, retrying in 1 s");
+        }
+        // Whatever broke, we no longer know the phase: fail closed until we do again.
+        if tx.send(Event::PhaseSourceLost).is_err() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 

@@ -14,7 +14,7 @@ use acpigate_tests::fans::{FanSim, ZoneConfig};
 use acpigate_tests::harness::{Daemon, PrivateBus, acpigate_bin, eventually};
 use acpigate_tests::platform::{Chassis, PostCodes, Systemd};
 use acpigate_tests::smbus::firmware::{ScanReport, SpdScan};
-use acpigate_tests::smbus::{Faults, Master, SimServer, SimSmbus, Transfer};
+use acpigate_tests::smbus::{Faults, Master, SimServer, SimSmbus, Spd5118, Transfer};
 use anyhow::{Context, Result, ensure};
 use openbmc_vocab::acpi::AcpiState;
 use openbmc_vocab::acpigate::HostPhase;
@@ -509,6 +509,7 @@ async fn faults_give_clear_logs_and_defined_states() -> Result<()> {
     let _chassis = Chassis::start(&rig.bus, ChassisPowerState::On).await?;
     rig.launch_acpi()?;
     rig.wait_phase(HostPhase::FirmwareInit).await?;
+    rig.smbus.add(0x57, Box::new(Spd5118::new(7, 47.25)));
     let dir = rig.bus.dir().to_owned();
     let cfg = format!(
         r#"{{
@@ -524,7 +525,9 @@ async fn faults_give_clear_logs_and_defined_states() -> Result<()> {
     {{ "name": "Good", "bus": "a", "type": "jc42", "address": "0x18" }},
     {{ "name": "Nacking", "bus": "a", "type": "jc42", "address": "0x19" }},
     {{ "name": "OnStuckBus", "bus": "stuck", "type": "jc42", "address": "0x18" }},
-    {{ "name": "NoDevNode", "bus": "missing", "type": "jc42", "address": "0x18" }}
+    {{ "name": "NoDevNode", "bus": "missing", "type": "jc42", "address": "0x18" }},
+    {{ "name": "Ddr5", "bus": "a", "type": "spd5118", "address": "0x57",
+       "thresholds": {{ "warning_high": 50, "critical_high": 60, "hysteresis": 2 }} }}
   ],
   "fans": {{ "retry_ms": 200, "zones": [ {{ "zone": 0, "pwms": [ {{ "name": "Pwm_1", "target": 153 }} ] }} ] }}
 }}
@@ -560,6 +563,40 @@ async fn faults_give_clear_logs_and_defined_states() -> Result<()> {
     ] {
         ensure!(log.contains(want), "missing `{want}` in:\n{log}");
     }
+    // DDR5: SPD5118 decoding end to end, and a threshold crossing with its signal.
+    eventually(WAIT, "Ddr5 live", || async {
+        matches!(rig.sensor("Ddr5").await, Ok((v, true, true)) if v == 47.25).then_some(())
+    })
+    .await?;
+    let rule = zbus::MatchRule::builder()
+        .msg_type(zbus::message::Type::Signal)
+        .interface(iface::THRESHOLD_WARNING)
+        .member("WarningHighAlarmAsserted")
+        .path(path::temperature_sensor("Ddr5"))
+        .build()?;
+    let mut alarms = zbus::MessageStream::for_match_rule(rule, &rig.conn, None).await?;
+    rig.smbus.set_celsius(0x57, 52.5);
+    let msg = tokio::time::timeout(WAIT, futures_util::StreamExt::next(&mut alarms))
+        .await
+        .context("no WarningHighAlarmAsserted")?
+        .context("stream ended")??;
+    let value: f64 = msg.body().deserialize()?;
+    ensure!(value == 52.5, "alarm value {value}");
+    let p = path::temperature_sensor("Ddr5");
+    ensure!(bool::try_from(
+        rig.get(&p, iface::THRESHOLD_WARNING, "WarningAlarmHigh")
+            .await?
+    )?);
+    ensure!(!bool::try_from(
+        rig.get(&p, iface::THRESHOLD_CRITICAL, "CriticalAlarmHigh")
+            .await?
+    )?);
+    ensure!(
+        f64::try_from(
+            rig.get(&p, iface::THRESHOLD_CRITICAL, "CriticalHigh")
+                .await?
+        )? == 60.0
+    );
     // Still serving the good one: a change of temperature shows.
     rig.smbus.set_celsius(0x18, 41.5);
     eventually(WAIT, "Good follows the temperature", || async {
@@ -567,6 +604,8 @@ async fn faults_give_clear_logs_and_defined_states() -> Result<()> {
     })
     .await?;
     ensure!(rig.gate.as_mut().is_some_and(Daemon::running));
+    let status = rig.gate.as_mut().context("gate daemon")?.terminate()?;
+    ensure!(status.success(), "SIGTERM: {status}");
     Ok(())
 }
 

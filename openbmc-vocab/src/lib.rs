@@ -12,6 +12,7 @@ pub mod acpi;
 pub mod acpigate;
 pub mod boot;
 pub mod errors;
+pub mod ipmi;
 pub mod names;
 pub mod sensor;
 pub mod state;

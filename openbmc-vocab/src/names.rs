@@ -106,6 +106,14 @@ pub mod prop {
     pub const MANUAL: &str = "Manual";
     pub const FAIL_SAFE: &str = "FailSafe";
     pub const TARGET: &str = "Target";
+    pub const WARNING_HIGH: &str = "WarningHigh";
+    pub const WARNING_LOW: &str = "WarningLow";
+    pub const WARNING_ALARM_HIGH: &str = "WarningAlarmHigh";
+    pub const WARNING_ALARM_LOW: &str = "WarningAlarmLow";
+    pub const CRITICAL_HIGH: &str = "CriticalHigh";
+    pub const CRITICAL_LOW: &str = "CriticalLow";
+    pub const CRITICAL_ALARM_HIGH: &str = "CriticalAlarmHigh";
+    pub const CRITICAL_ALARM_LOW: &str = "CriticalAlarmLow";
 }
 
 /// D-Bus error names we return or recognise.

@@ -1,65 +1,25 @@
 //! Request, response, completion codes, privileges and channels (IPMI 2.0).
 
-/// Network function codes (requests; the response NetFn is the request's | 1).
-pub mod netfn {
-    pub const CHASSIS: u8 = 0x00;
-    pub const SENSOR_EVENT: u8 = 0x04;
-    pub const APP: u8 = 0x06;
-    pub const STORAGE: u8 = 0x0A;
-}
-
-/// Command codes, per NetFn.
-pub mod cmd {
-    pub mod chassis {
-        pub const GET_CHASSIS_STATUS: u8 = 0x01;
-        pub const CHASSIS_CONTROL: u8 = 0x02;
-    }
-    pub mod sensor {
-        pub const PLATFORM_EVENT: u8 = 0x02;
-        pub const GET_SENSOR_THRESHOLDS: u8 = 0x27;
-        pub const GET_SENSOR_READING: u8 = 0x2D;
-    }
-    pub mod app {
-        pub const GET_DEVICE_ID: u8 = 0x01;
-        pub const GET_SELF_TEST_RESULTS: u8 = 0x04;
-        pub const SET_ACPI_POWER_STATE: u8 = 0x06;
-        pub const GET_ACPI_POWER_STATE: u8 = 0x07;
-        pub const GET_DEVICE_GUID: u8 = 0x08;
-        pub const GET_SYSTEM_GUID: u8 = 0x37;
-    }
-    pub mod storage {
-        pub const GET_SDR_REPOSITORY_INFO: u8 = 0x20;
-        pub const RESERVE_SDR_REPOSITORY: u8 = 0x22;
-        pub const GET_SDR: u8 = 0x23;
-        pub const GET_SEL_INFO: u8 = 0x40;
-        pub const GET_SEL_ALLOCATION_INFO: u8 = 0x41;
-        pub const RESERVE_SEL: u8 = 0x42;
-        pub const GET_SEL_ENTRY: u8 = 0x43;
-        pub const ADD_SEL_ENTRY: u8 = 0x44;
-        pub const DELETE_SEL_ENTRY: u8 = 0x46;
-        pub const CLEAR_SEL: u8 = 0x47;
-        pub const GET_SEL_TIME: u8 = 0x48;
-        pub const SET_SEL_TIME: u8 = 0x49;
-    }
-}
+use openbmc_vocab::ipmi::cc;
+pub use openbmc_vocab::ipmi::{cmd, netfn};
 
 /// Completion codes (IPMI 2.0 table 5-2) that this server returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum Cc {
-    Success = 0x00,
-    InvalidCommand = 0xC1,
-    ReservationCancelled = 0xC5,
-    ReqDataLenInvalid = 0xC7,
-    ParmOutOfRange = 0xC9,
-    CannotReturnRequestedBytes = 0xCA,
-    SensorNotPresent = 0xCB,
-    InvalidFieldRequest = 0xCC,
-    IllegalCommandForSensor = 0xCD,
-    DestinationUnavailable = 0xD3,
-    InsufficientPrivilege = 0xD4,
-    NotSupportedInPresentState = 0xD5,
-    UnspecifiedError = 0xFF,
+    Success = cc::SUCCESS,
+    InvalidCommand = cc::INVALID_COMMAND,
+    ReservationCancelled = cc::RESERVATION_CANCELLED,
+    ReqDataLenInvalid = cc::REQ_DATA_LEN_INVALID,
+    ParmOutOfRange = cc::PARM_OUT_OF_RANGE,
+    CannotReturnRequestedBytes = cc::CANNOT_RETURN_REQUESTED_BYTES,
+    SensorNotPresent = cc::SENSOR_NOT_PRESENT,
+    InvalidFieldRequest = cc::INVALID_FIELD_REQUEST,
+    IllegalCommandForSensor = cc::ILLEGAL_COMMAND_FOR_SENSOR,
+    DestinationUnavailable = cc::DESTINATION_UNAVAILABLE,
+    InsufficientPrivilege = cc::INSUFFICIENT_PRIVILEGE,
+    NotSupportedInPresentState = cc::NOT_SUPPORTED_IN_PRESENT_STATE,
+    UnspecifiedError = cc::UNSPECIFIED_ERROR,
 }
 
 impl Cc {

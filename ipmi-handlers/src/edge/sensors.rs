@@ -106,30 +106,30 @@ fn apply(s: &mut SensorSnapshot, iface_name: &str, props: &HashMap<String, Owned
             }
         }
         iface::THRESHOLD_WARNING => {
-            if let Some(v) = f("WarningHigh") {
+            if let Some(v) = f(prop::WARNING_HIGH) {
                 s.warning_high = v;
             }
-            if let Some(v) = f("WarningLow") {
+            if let Some(v) = f(prop::WARNING_LOW) {
                 s.warning_low = v;
             }
-            if let Some(v) = b("WarningAlarmHigh") {
+            if let Some(v) = b(prop::WARNING_ALARM_HIGH) {
                 s.warning_alarm_high = v;
             }
-            if let Some(v) = b("WarningAlarmLow") {
+            if let Some(v) = b(prop::WARNING_ALARM_LOW) {
                 s.warning_alarm_low = v;
             }
         }
         iface::THRESHOLD_CRITICAL => {
-            if let Some(v) = f("CriticalHigh") {
+            if let Some(v) = f(prop::CRITICAL_HIGH) {
                 s.critical_high = v;
             }
-            if let Some(v) = f("CriticalLow") {
+            if let Some(v) = f(prop::CRITICAL_LOW) {
                 s.critical_low = v;
             }
-            if let Some(v) = b("CriticalAlarmHigh") {
+            if let Some(v) = b(prop::CRITICAL_ALARM_HIGH) {
                 s.critical_alarm_high = v;
             }
-            if let Some(v) = b("CriticalAlarmLow") {
+            if let Some(v) = b(prop::CRITICAL_ALARM_LOW) {
                 s.critical_alarm_low = v;
             }
         }

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use openbmc_vocab::acpi::AcpiState;
+use openbmc_vocab::ipmi::option;
 use serde::Serialize;
 use tokio::sync::Mutex;
 use zbus::message::Header;
@@ -104,7 +105,7 @@ impl App {
         req.privilege = match req.channel.kind {
             ChannelKind::SystemInterface | ChannelKind::SessionLess => Privilege::Admin,
             ChannelKind::SessionBased => {
-                match bus::int_option(options, "privilege").and_then(Privilege::from_level) {
+                match bus::int_option(options, option::PRIVILEGE).and_then(Privilege::from_level) {
                     Some(p) => p,
                     None => {
                         log::warn!(
@@ -115,15 +116,15 @@ impl App {
                 }
             }
         };
-        req.rq_sa = bus::int_option(options, "rqSA").and_then(|v| u8::try_from(v).ok());
+        req.rq_sa = bus::int_option(options, option::RQ_SA).and_then(|v| u8::try_from(v).ok());
         log::debug!(
             "execute netfn={:#04x} cmd={:#04x} channel={} privilege={:?} user={:?} session={:?} data={:02x?}",
             req.netfn,
             req.cmd,
             req.channel.number,
             req.privilege,
-            bus::int_option(options, "userId"),
-            bus::int_option(options, "currentSessionId"),
+            bus::int_option(options, option::USER_ID),
+            bus::int_option(options, option::CURRENT_SESSION_ID),
             req.data
         );
 

@@ -65,7 +65,8 @@ impl Rig {
             "ipmi-handlers",
             &["--config", &ipmi_cfg.to_string_lossy()],
         )?;
-        let (lan, port) = start_lan(&bus, lan_extra)?;
+        // No fixed GUID: the front end must take the command server's.
+        let (lan, port) = start_lan_guid(&bus, lan_extra, false)?;
         Ok(Rig {
             bus,
             _systemd: systemd,
@@ -152,6 +153,37 @@ async fn ipmitool_lanplus_reaches_the_suite_with_suites_17_and_3() -> Result<()>
     let log = rig.lan.log_text();
     has(&log, "cipher suite 17")?;
     has(&log, "cipher suite 3")?;
+    // The GUID in RAKP 2 is the system GUID the command server reports (as with netipmid
+    // and ipmid): compare the captured RAKP 2 with `raw 0x06 0x37`.
+    let relay = Relay::start(rig.port)?;
+    let out = rig
+        .ok(
+            Ipmitool::new(relay.port, ADMIN, ADMIN_PW, Some(17)),
+            &["raw 0x06 0x37"],
+        )
+        .await?;
+    let rakp2 = relay
+        .take()
+        .into_iter()
+        .filter(|(from_client, _)| !from_client)
+        .find_map(|(_, d)| match ipmi_lan::wire::parse(&d) {
+            Ok(ipmi_lan::wire::Packet::Rmcpp(p))
+                if p.payload_type == ipmi_lan::wire::PAYLOAD_RAKP2 && p.payload.len() >= 40 =>
+            {
+                Some(p.payload[24..40].to_vec())
+            }
+            _ => None,
+        })
+        .ok_or_else(|| anyhow::anyhow!("no RAKP 2 captured"))?;
+    let shown: Vec<u8> = out
+        .split_whitespace()
+        .filter_map(|h| u8::from_str_radix(h, 16).ok())
+        .collect();
+    ensure!(
+        shown == rakp2,
+        "Get System GUID {shown:02x?} vs RAKP 2 GUID {rakp2:02x?}"
+    );
+    ensure!(shown.iter().any(|&b| b != 0), "GUID is all zero");
     Ok(())
 }
 

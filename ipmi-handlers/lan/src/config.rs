@@ -6,7 +6,8 @@
 //!   "max_privilege": "admin", "idle_timeout_secs": 60, "setup_timeout_secs": 5,
 //!   "max_sessions": 15, "max_sessions_per_user": 4, "execute_timeout_ms": 5000,
 //!   "lockout": { "user_failures": 5, "source_failures": 10, "duration_secs": 300 },
-//!   "guid": "<32 hex digits; default: derived from /etc/machine-id>" }
+//!   "guid": "<32 hex digits; default: the command server's Get System GUID, else derived
+//!            from /etc/machine-id>" }
 //! ```
 
 use std::net::SocketAddr;
@@ -91,6 +92,10 @@ pub struct Settings {
     pub channel_name: String,
     pub users_file: PathBuf,
     pub execute_timeout: Duration,
+    /// Whether `guid` was configured; if not, the edge asks the command server for the
+    /// system GUID (so RAKP and Get System GUID agree, as with netipmid and ipmid) and keeps
+    /// the machine-id-derived one in `core.guid` as the fallback.
+    pub guid_configured: bool,
     pub core: core::Config,
 }
 
@@ -202,6 +207,7 @@ fn validate(path: &Path, text: &str, f: File) -> Result<Settings, ConfigError> {
         channel_name: f.channel_name,
         users_file: f.users_file,
         execute_timeout: Duration::from_millis(f.execute_timeout_ms),
+        guid_configured: f.guid.is_some(),
         core: core::Config {
             channel_number: f.channel_number,
             guid,

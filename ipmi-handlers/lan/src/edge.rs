@@ -93,7 +93,16 @@ async fn run(settings: Settings, users: users::UserDb) -> Result<()> {
             .map(|s| s.id())
             .collect::<Vec<_>>()
     );
-    let mut core = Core::new(settings.core.clone(), users, OsRandom);
+    let mut core_cfg = settings.core.clone();
+    if !settings.guid_configured {
+        match system_guid(&conn, settings.execute_timeout).await {
+            Ok(g) => core_cfg.guid = g,
+            Err(e) => log::warn!(
+                "no system GUID from the command server ({e:#}); RAKP uses one derived from /etc/machine-id"
+            ),
+        }
+    }
+    let mut core = Core::new(core_cfg, users, OsRandom);
     let (tx, mut rx) = mpsc::unbounded_channel::<(u64, ExecuteReply)>();
     let start = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -195,6 +204,29 @@ async fn call_execute(conn: &zbus::Connection, req: &ExecuteRequest) -> zbus::Re
         Err(_) => body.deserialize::<(u8, u8, u8, u8, Vec<u8>)>()?,
     };
     Ok(ExecuteReply::Ok { cc, data })
+}
+
+/// Get System GUID (App 0x37) from the command server, so the GUID in RAKP 2 is the one
+/// `ipmitool mc guid` shows.
+async fn system_guid(conn: &zbus::Connection, timeout: Duration) -> Result<[u8; 16]> {
+    let req = ExecuteRequest {
+        token: 0,
+        netfn: 0x06,
+        lun: 0,
+        cmd: 0x37,
+        data: Vec::new(),
+        privilege: crate::session::Privilege::User,
+        user_id: 0,
+        session_id: 0,
+    };
+    match tokio::time::timeout(timeout, call_execute(conn, &req)).await {
+        Ok(Ok(ExecuteReply::Ok { cc: 0, data })) => <[u8; 16]>::try_from(data.as_slice())
+            .map_err(|_| anyhow::anyhow!("Get System GUID answered {} bytes", data.len())),
+        Ok(Ok(ExecuteReply::Ok { cc, .. })) => bail!("Get System GUID: completion code {cc:#04x}"),
+        Ok(Ok(ExecuteReply::Failed)) => bail!("Get System GUID failed"),
+        Ok(Err(e)) => Err(e.into()),
+        Err(_) => bail!("no answer within {timeout:?}"),
+    }
 }
 
 fn log_note(n: &Note) {

@@ -32,6 +32,11 @@ pub fn free_udp_port() -> Result<u16> {
 /// The front end (`acpigate ipmi-lan`) on 127.0.0.1:`port`, with a root-only users file.
 /// `extra` is appended to the JSON config (e.g. `, "lockout": {...}`).
 pub fn start_lan(bus: &PrivateBus, extra: &str) -> Result<(Daemon, u16)> {
+    start_lan_guid(bus, extra, true)
+}
+
+/// [`start_lan`]; with `fixed_guid` false the front end takes the command server's GUID.
+pub fn start_lan_guid(bus: &PrivateBus, extra: &str, fixed_guid: bool) -> Result<(Daemon, u16)> {
     let port = free_udp_port()?;
     let users = bus.dir().join("ipmi-lan-users.json");
     std::fs::write(
@@ -48,8 +53,13 @@ pub fn start_lan(bus: &PrivateBus, extra: &str) -> Result<(Daemon, u16)> {
     std::fs::write(
         &config,
         format!(
-            r#"{{ "listen": "127.0.0.1:{port}", "users_file": "{}", "guid": "{GUID_HEX}"{extra} }}"#,
-            users.display()
+            r#"{{ "listen": "127.0.0.1:{port}", "users_file": "{}"{}{extra} }}"#,
+            users.display(),
+            if fixed_guid {
+                format!(r#", "guid": "{GUID_HEX}""#)
+            } else {
+                String::new()
+            }
         ),
     )?;
     let d = Daemon::spawn(bus, "ipmi-lan", &["--config", &config.to_string_lossy()])?;

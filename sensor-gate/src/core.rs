@@ -1718,4 +1718,95 @@ mod tests {
         // Open and reading: reads come and go, but the published status does not change.
         assert_eq!(n, m);
     }
+
+    /// Random event sequences against the invariants that matter, with a tiny deterministic
+    /// generator (no dependency): a read starts only after `Working` has lasted the settle
+    /// delay with no other phase since; never two reads on one bus; a sensor is published
+    /// available only while the gate is open; fans are never held while the gate is open.
+    #[test]
+    fn random_sequences_keep_the_invariants() {
+        struct Xorshift(u64);
+        impl Xorshift {
+            fn next(&mut self) -> u64 {
+                self.0 ^= self.0 << 13;
+                self.0 ^= self.0 >> 7;
+                self.0 ^= self.0 << 17;
+                self.0
+            }
+            fn below(&mut self, n: u64) -> u64 {
+                self.next() % n
+            }
+        }
+        let phases = [Working, FirmwareInit, Sleeping, Off, Unknown];
+        for seed in 1..=200u64 {
+            let mut rng = Xorshift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+            let mut r = Rig::new(policy());
+            let settle = Duration::from_millis(500);
+            // When the current uninterrupted Working stretch began (None: not working).
+            let mut working_since: Option<Duration> = None;
+            let mut in_flight: Vec<usize> = Vec::new();
+            let mut held = false;
+            for step in 0..300 {
+                let acts = match rng.below(10) {
+                    0 | 1 => {
+                        let p = phases[rng.below(5) as usize];
+                        match (p, working_since) {
+                            (Working, None) => working_since = Some(r.at),
+                            (Working, Some(_)) => {}
+                            _ => working_since = None,
+                        }
+                        r.phase(p)
+                    }
+                    2 if !in_flight.is_empty() => {
+                        let i = in_flight.remove(rng.below(in_flight.len() as u64) as usize);
+                        let result = if rng.below(4) == 0 {
+                            Err(SmbusError::Nack)
+                        } else {
+                            Ok(W25)
+                        };
+                        r.ev(Event::ReadDone { sensor: i, result })
+                    }
+                    3 => r.ev(Event::PhaseSourceLost),
+                    _ => r.advance(rng.below(300)),
+                };
+                // PhaseSourceLost means Unknown.
+                if r.core.gate_status().phase != Working {
+                    working_since = None;
+                }
+                for a in &acts {
+                    match a {
+                        Action::StartRead { sensor, .. } => {
+                            let since = working_since.unwrap_or_else(|| {
+                                panic!("seed {seed} step {step}: read while not working")
+                            });
+                            assert!(
+                                r.at >= since + settle,
+                                "seed {seed} step {step}: read {:?} into Working",
+                                r.at - since
+                            );
+                            let bus = usize::from(*sensor == 1);
+                            assert!(
+                                !in_flight.iter().any(|&i| usize::from(i == 1) == bus),
+                                "seed {seed} step {step}: two reads on bus {bus}"
+                            );
+                            in_flight.push(*sensor);
+                        }
+                        Action::PublishSensor { view, .. } if view.available => {
+                            assert!(
+                                r.core.is_open(),
+                                "seed {seed} step {step}: available while closed"
+                            );
+                        }
+                        Action::Fan(FanCommand::ZoneManual { manual, .. }) => held = *manual,
+                        _ => {}
+                    }
+                }
+                assert!(
+                    !(held && r.core.is_open()),
+                    "seed {seed} step {step}: fans held with the gate open"
+                );
+                assert!(r.core.in_flight() <= 2);
+            }
+        }
+    }
 }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use openbmc_vocab::acpi::AcpiState;
+use openbmc_vocab::ipmi::{cmd, netfn};
 use openbmc_vocab::state::ChassisPowerState;
 
 use crate::smbus::firmware::{ScanReport, SpdScan};
@@ -24,6 +25,9 @@ pub struct Timing {
     pub to_s0: Duration,
     /// SPD bytes read per DIMM.
     pub spd_bytes: u16,
+    /// Report states with IPMI Set ACPI Power State over the KCS channel (through the real
+    /// ipmi-handlers) instead of writing the ACPI object as ipmid would.
+    pub via_ipmi: bool,
 }
 
 impl Default for Timing {
@@ -33,6 +37,7 @@ impl Default for Timing {
             s2_first: true,
             to_s0: Duration::from_millis(10),
             spd_bytes: 24,
+            via_ipmi: false,
         }
     }
 }
@@ -55,9 +60,19 @@ impl BootReport {
 }
 
 impl World {
-    /// The firmware reports an ACPI state through the ACPI object, as ipmid's Set ACPI Power
-    /// State handler writes it.
-    async fn report(&self, s: AcpiState) -> Result<()> {
+    /// The firmware reports an ACPI state: through IPMI Set ACPI Power State on the KCS
+    /// channel when `via_ipmi` (and ipmi-handlers runs), else by writing the ACPI object the
+    /// way ipmid's handler does.
+    async fn report(&self, s: AcpiState, via_ipmi: bool) -> Result<()> {
+        if via_ipmi && let Some(kcs) = self.kcs.as_ref() {
+            self.mark(Mark::Host(format!("IPMI Set ACPI {s}")));
+            // Byte 1: bit 7 "set system state" + code; byte 2: bit 7 clear, device unchanged.
+            let data = [0x80 | s.ipmi_system_code(), 0x00];
+            kcs.ok(netfn::APP, cmd::app::SET_ACPI_POWER_STATE, &data)
+                .await
+                .with_context(|| format!("host reporting {s} over IPMI"))?;
+            return Ok(());
+        }
         self.mark(Mark::Host(format!("sends {s}")));
         self.acpi
             .set_sys(s)
@@ -73,7 +88,7 @@ impl World {
         if !t.s2_first {
             // Late S2: the firmware is already on the bus when it says so.
             tokio::time::sleep(Duration::from_millis(2)).await;
-            self.report(AcpiState::S2D2).await?;
+            self.report(AcpiState::S2D2, t.via_ipmi).await?;
         }
         let bus_scan = tokio::task::spawn_blocking(move || handle.join());
         let report = bus_scan
@@ -86,7 +101,7 @@ impl World {
     async fn post_and_enumerate(&mut self, t: &Timing, warm: bool) -> Result<BootReport> {
         self.postd.post(0x01).await?;
         if t.s2_first {
-            self.report(AcpiState::S2D2).await?;
+            self.report(AcpiState::S2D2, t.via_ipmi).await?;
         }
         tokio::time::sleep(t.to_enum).await;
         self.postd.post(0x19).await?;
@@ -94,7 +109,7 @@ impl World {
         self.postd.post(0x62).await?;
         tokio::time::sleep(t.to_s0).await;
         let s0_at = Instant::now();
-        self.report(AcpiState::S0G0D0).await?;
+        self.report(AcpiState::S0G0D0, t.via_ipmi).await?;
         self.open_window(s0_at);
         Ok(BootReport {
             warm,
@@ -121,9 +136,11 @@ impl World {
     }
 
     /// The OS shuts down: S5, then power off.
-    pub async fn shutdown(&mut self) -> Result<()> {
+    pub async fn shutdown(&mut self, via_ipmi: bool) -> Result<()> {
+        // The OS has stopped when the firmware reports S5; from then on the host is not in S0
+        // (KCS is synchronous: the host waits for the BMC's answer before it powers off).
+        self.report(AcpiState::S5G2, via_ipmi).await?;
         self.close_window(Instant::now());
-        self.report(AcpiState::S5G2).await?;
         self.mark(Mark::Host("power off".into()));
         self.chassis.set_power(ChassisPowerState::Off).await?;
         self.smbus.set_powered(false);

@@ -54,6 +54,8 @@ pub struct SoakSummary {
     pub boots: u64,
     pub warm_resets: u64,
     pub late_s2: u64,
+    /// Boots whose firmware reported over IPMI (KCS → ipmi-handlers) rather than the object.
+    pub via_ipmi: u64,
     pub shutdowns: u64,
     pub power_losses: u64,
     pub acpi_kills: u64,
@@ -74,11 +76,12 @@ impl fmt::Display for SoakSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "soak: boots={} (warm={} late_s2={}) shutdowns={} power_losses={} kills(acpi={} gate={}) bus_restarts={} \
+            "soak: boots={} (warm={} late_s2={} via_ipmi={}) shutdowns={} power_losses={} kills(acpi={} gate={}) bus_restarts={} \
              | dimms_present={} dimms_lost={} collisions={} late_bmc_transfers={} max_close_lag_us={} failsafe_entries={} state_errors={} | {} s",
             self.boots,
             self.warm_resets,
             self.late_s2,
+            self.via_ipmi,
             self.shutdowns,
             self.power_losses,
             self.acpi_kills,
@@ -151,7 +154,11 @@ pub async fn run(opts: &SoakOptions) -> Result<SoakSummary> {
             s2_first: !rng.chance(0.3),
             to_s0: Duration::from_millis(rng.range(2, 10)),
             spd_bytes: 16,
+            via_ipmi: opts.world.ipmi && rng.chance(0.5),
         };
+        if timing.via_ipmi {
+            s.via_ipmi += 1;
+        }
         if !timing.s2_first {
             s.late_s2 += 1;
         }
@@ -221,7 +228,7 @@ pub async fn run(opts: &SoakOptions) -> Result<SoakSummary> {
             w.power_loss().await?;
             s.power_losses += 1;
         } else {
-            w.shutdown().await?;
+            w.shutdown(timing.via_ipmi).await?;
             s.shutdowns += 1;
         }
         check_state(

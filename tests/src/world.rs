@@ -18,6 +18,7 @@ use openbmc_vocab::state::{ChassisPowerState, HostState};
 use crate::acpi_client::AcpiClient;
 use crate::fans::{FanSim, ZoneConfig};
 use crate::harness::{Daemon, PrivateBus};
+use crate::ipmi_sim::IpmiCaller;
 use crate::platform::{Chassis, Host, HostFlavour, PostCodes, Systemd};
 use crate::smbus::{Master, SimServer, SimSmbus, Transfer};
 
@@ -34,6 +35,8 @@ pub struct WorldOptions {
     pub poll_ms: u64,
     /// pid-control `InputUnavailableAsFailed` for the DIMM zone.
     pub unavailable_as_failed: bool,
+    /// Also run the real ipmi-handlers, so the host can report its state over IPMI (KCS).
+    pub ipmi: bool,
 }
 
 impl Default for WorldOptions {
@@ -44,6 +47,7 @@ impl Default for WorldOptions {
             settle_ms: 20,
             poll_ms: 10,
             unavailable_as_failed: false,
+            ipmi: false,
         }
     }
 }
@@ -87,6 +91,11 @@ pub struct World {
     pub acpi_daemon: Daemon,
     pub gate_daemon: Daemon,
     pub acpi: AcpiClient,
+    /// ipmi-handlers, when `WorldOptions::ipmi`.
+    pub ipmi_daemon: Option<Daemon>,
+    /// The host's KCS channel into ipmi-handlers (owns `…Ipmi.Channel.ipmi_kcs3`).
+    pub kcs: Option<IpmiCaller>,
+    ipmi_args: Vec<String>,
     acpi_args: Vec<String>,
     gate_args: Vec<String>,
     pub t0: Instant,
@@ -178,6 +187,27 @@ impl World {
         ];
         let acpi_daemon = Daemon::spawn(&bus, "acpi-state-daemon", &strs(&acpi_args))?;
         let gate_daemon = Daemon::spawn(&bus, "sensor-gate", &strs(&gate_args))?;
+        let ipmi_cfg = bus.dir().join("ipmi-handlers.json");
+        std::fs::write(
+            &ipmi_cfg,
+            format!(
+                "{{ \"state_dir\": \"{}\", \"sel_capacity\": 256 }}",
+                bus.dir().join("ipmi-state").display()
+            ),
+        )?;
+        let ipmi_args = vec![
+            "--config".to_owned(),
+            ipmi_cfg.to_string_lossy().into_owned(),
+        ];
+        let (ipmi_daemon, kcs) = if opts.ipmi {
+            let d = Daemon::spawn(&bus, "ipmi-handlers", &strs(&ipmi_args))?;
+            (
+                Some(d),
+                Some(IpmiCaller::new(&bus, Some("ipmi_kcs3")).await?),
+            )
+        } else {
+            (None, None)
+        };
         let acpi = AcpiClient::new(bus.connect().await?);
         let marks = Arc::new(Mutex::new(Vec::new()));
         let world = Self {
@@ -185,6 +215,9 @@ impl World {
             t0: Instant::now(),
             marks,
             acpi,
+            ipmi_daemon,
+            kcs,
+            ipmi_args,
             acpi_daemon,
             gate_daemon,
             acpi_args,
@@ -347,6 +380,10 @@ impl World {
         self.acpi = AcpiClient::new(self.bus.connect().await?);
         self.acpi_daemon
             .restart(&self.bus, &strs(&self.acpi_args))?;
+        if let Some(d) = self.ipmi_daemon.as_mut() {
+            d.restart(&self.bus, &strs(&self.ipmi_args))?;
+            self.kcs = Some(IpmiCaller::new(&self.bus, Some("ipmi_kcs3")).await?);
+        }
         self.gate_daemon
             .restart(&self.bus, &strs(&self.gate_args))?;
         self.record_signals().await

@@ -10,7 +10,10 @@ async fn short_soak_with_the_gate_loses_nothing() -> Result<()> {
     let s = soak::run(&SoakOptions {
         boots: 25,
         seed: 20261124,
-        world: WorldOptions::default(),
+        world: WorldOptions {
+            ipmi: true,
+            ..WorldOptions::default()
+        },
         verbose: false,
     })
     .await?;
@@ -18,6 +21,7 @@ async fn short_soak_with_the_gate_loses_nothing() -> Result<()> {
     assert!(s.boots >= 25, "{s}");
     assert!(s.clean(), "{s}");
     assert_eq!(s.dimms_present, s.boots * 4, "{s}");
+    assert!(s.via_ipmi > 0, "no boot reported over IPMI: {s}");
     Ok(())
 }
 

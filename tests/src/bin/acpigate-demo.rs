@@ -56,7 +56,7 @@ async fn run(gate: bool) -> Result<Run> {
         w.cold_boot(&late).await?,
     ));
     tokio::time::sleep(hold).await;
-    w.shutdown().await?;
+    w.shutdown(false).await?;
     tokio::time::sleep(Duration::from_millis(60)).await;
     Ok(Run {
         end: Instant::now(),

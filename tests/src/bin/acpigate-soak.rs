@@ -1,6 +1,8 @@
-//! `acpigate-soak [--boots N] [--seed S] [--gate-off] [--verbose]`: many boots of the simulated
+//! `acpigate-soak [--boots N] [--seed S] [--gate-off] [--ipmi] [--verbose]`: many boots of the simulated
 //! server around the real daemons; prints one summary line and fails if any counter that
 //! must be zero is not (with `--gate-off`, the control run, it fails if nothing was lost).
+//! `--ipmi` also runs the real ipmi-handlers and has the firmware report half of its boots with
+//! IPMI Set ACPI Power State over the KCS channel.
 
 use acpigate_tests::soak::{self, SoakOptions};
 use acpigate_tests::world::WorldOptions;
@@ -20,6 +22,7 @@ async fn main() -> Result<()> {
             "--boots" => opts.boots = args.next().context("--boots N")?.parse()?,
             "--seed" => opts.seed = args.next().context("--seed S")?.parse()?,
             "--gate-off" => opts.world.gate = false,
+            "--ipmi" => opts.world.ipmi = true,
             "--verbose" => opts.verbose = true,
             other => bail!("unknown argument `{other}`"),
         }

@@ -28,6 +28,10 @@ VAL_IF=xyz.openbmc_project.Sensor.Value
 AV_IF=xyz.openbmc_project.State.Decorator.Availability
 GATE_OBJ=/xyz/openbmc_project/acpigate/gate
 GATE_IF=org.acpigate.Gate
+IPMI=ipmi-handlers.service
+IPMI_SVC=xyz.openbmc_project.Ipmi.Host
+IPMI_OBJ=/xyz/openbmc_project/Ipmi
+IPMI_IF=xyz.openbmc_project.Ipmi.Server
 HOOK=operator-s0-hook.service
 FREEZE=/run/acpigate-test/freeze-acpi-state-daemon
 # the simulated DIMM thermal sensors (i2c-stub chip_addr, see /etc/modprobe.d/i2c-stub.conf)
@@ -113,6 +117,19 @@ else
   say "NOTE: $SG is not installed (the recipe lists no unit for it): the sensor checks below fall back to i2cget"
 fi
 
+HAVE_IPMI=""
+if systemctl cat $IPMI >/dev/null 2>&1; then
+  HAVE_IPMI=1
+  wait_for 20 '[ "$(systemctl is-active $IPMI)" = active ]'
+  check "$IPMI is $(systemctl is-active $IPMI)" [ "$(systemctl is-active $IPMI)" = active ]
+fi
+# ipmi NETFN CMD [DATA BYTES…]: xyz.openbmc_project.Ipmi.Server.execute as the KCS bridge
+# calls it; prints busctl's "(yyyyay) netfn lun cmd cc n data…"
+ipmi() {
+  local netfn=$1 cmd=$2; shift 2
+  busctl call $IPMI_SVC $IPMI_OBJ $IPMI_IF execute 'yyyaya{sv}' "$netfn" 0 "$cmd" $# "$@" 0
+}
+
 head_ "i2c-stub DIMM sensors and kernel tracepoints"
 # JC-42.4 ambient temperature register 0x05, MSB first on the wire; SMBus words are
 # little-endian, so 0x9401 stores 0x0194 = 25.25 °C, 0xc001 stores 0x01c0 = 28.0 °C.
@@ -129,7 +146,14 @@ say "chassis CurrentPowerState = $(getp $CH_SVC $CH_OBJ $CH_IF CurrentPowerState
 wait_for 10 '[ "$(phase)" = org.acpigate.HostPhase.Phase.FirmwareInit ]'
 check "chassis power On alone puts the BMC in firmware init at once: Phase = $(phase)" \
   [ "$(phase)" = org.acpigate.HostPhase.Phase.FirmwareInit ]
-set_acpi S2_D2
+if [ -n "$HAVE_IPMI" ]; then
+  # the way host firmware reports it: IPMI Set ACPI Power State (0x06/0x06), system state
+  # S2 (0x82: bit 7 = set, code 0x02), device state unchanged (0x7f)
+  r=$(ipmi 6 6 130 127 2>&1); say "IPMI Set ACPI Power State [0x82 0x7f] -> $r"
+  check "ipmi-handlers accepted Set ACPI Power State (completion code 0)" [ "$(echo "$r" | awk '{print $5}')" = 0 ]
+else
+  set_acpi S2_D2
+fi
 expect S2_D2 "s0=inactive s2=active s5=inactive" inactive
 [ -n "$HAVE_SG" ] && expect_gated
 say "firmware init: holding S2 for 5 s (the window in which no DIMM SMBus transfer may happen)"
@@ -137,6 +161,11 @@ sleep 5
 S0_TS=$(i2ctrace mark S0 | awk '{print $2}'); say "marker S0 at $S0_TS (CLOCK_MONOTONIC)"
 set_acpi S0_G0_D0
 expect S0_G0_D0 "s0=active s2=inactive s5=inactive" active
+if [ -n "$HAVE_IPMI" ]; then
+  r=$(ipmi 6 7 2>&1); say "IPMI Get ACPI Power State -> $r"
+  check "IPMI Get ACPI Power State answers S0 (completion code 0, system state 0x00)" \
+    [ "$(echo "$r" | awk '{print $5, $6, $7}')" = "0 2 0" ]
+fi
 STATE_FILE=/var/lib/acpigate/acpi-state.json
 check "the daemon persisted the state in its StateDirectory: $STATE_FILE = $(cat $STATE_FILE 2>&1 | head -c 300)" \
   grep -q S0_G0_D0 $STATE_FILE
@@ -233,6 +262,11 @@ policy root allowed "set SysACPIStatus (to the current S0_G0_D0)" busctl set-pro
 # DO_NOT_QUEUE: the daemon keeps the name; reply 3 (EXISTS) means the policy allowed the request
 policy root allowed "own $ACPI_SVC (RequestName DO_NOT_QUEUE, reply 3 = exists)" $REQ
 check "bmcuser's refused write changed nothing: $(acpi)" is_acpi S0_G0_D0
+if [ -n "$HAVE_IPMI" ]; then
+  policy bmcuser denied "call $IPMI_IF.execute (Get ACPI Power State)" as_user busctl call $IPMI_SVC $IPMI_OBJ $IPMI_IF execute 'yyyaya{sv}' 6 0 7 0 0
+  policy root allowed "call $IPMI_IF.execute (Get ACPI Power State)" ipmi 6 7
+  policy bmcuser denied "own $IPMI_SVC" as_user busctl call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus RequestName su $IPMI_SVC 4
+fi
 if [ -n "$HAVE_SG" ]; then
   policy bmcuser allowed "read DIMM_A0_Temp" as_user busctl get-property $SG_SVC $SENS/DIMM_A0_Temp $VAL_IF Value
   policy bmcuser denied "own $SG_SVC" as_user busctl call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus RequestName su $SG_SVC 4

@@ -7,8 +7,9 @@
 //!   cross-built daemon on a private bus under qemu-arm and asks it over D-Bus.
 //! * `cargo xtask test cross` — all of that for the CI (x86_64 is built for the size only: its
 //!   tests already ran natively in the `unit` step).
-//! * `cargo xtask test oelint` — the crates file is current, oelint-adv (pinned) is clean on
-//!   the layer, and the recipe's applet list matches the acpigate crate's features.
+//! * `cargo xtask test oelint` — the crates file is current, the recipe's applet list matches
+//!   the acpigate crate's features and each applet builds alone (what a trimmed
+//!   PACKAGECONFIG builds), and oelint-adv (pinned) is clean on the layer.
 //!
 //! The toolchain is Debian's rustc-web (`/usr/bin/cargo`, `/usr/bin/rustc`), installed by
 //! `scripts/cross/cross-setup.sh` with the ARMv7 std from Debian's armhf package. ARMv6
@@ -599,10 +600,26 @@ mod openbmc_name {
     pub const ACPI_IFACE: &str = "xyz.openbmc_project.Control.Power.ACPIPowerState";
 }
 
-/// CI step `oelint`: crates file current, recipe applets = crate features, oelint-adv clean.
+/// CI step `oelint`: crates file current, recipe applets = crate features, each applet builds
+/// alone, oelint-adv clean.
 pub fn oelint() -> Result<()> {
     crates::run(&["--check".to_string()])?;
     check_recipe_applets()?;
+    // The recipe builds `--no-default-features` plus one feature per applet in
+    // ACPIGATE_APPLETS: every applet must build alone. (After the clippy step the
+    // dependencies are already checked, so this costs seconds.)
+    for a in applet_features()? {
+        sh::run(sh::cargo().args([
+            "check",
+            "--locked",
+            "--quiet",
+            "-p",
+            "acpigate",
+            "--no-default-features",
+            "--features",
+            &a,
+        ]))?;
+    }
     let venv = target_dir(false).with_file_name("oelint-venv");
     let py = venv.join("bin/python3");
     let oelint = venv.join("bin/oelint-adv");

@@ -43,7 +43,7 @@ pub fn steps() -> Vec<Step> {
         },
         Step {
             name: "oelint",
-            what: "Yocto layer: crates file current, applets = features, oelint-adv clean",
+            what: "Yocto layer: crates file current, applets = features and build alone, oelint-adv",
             run: crate::cross::oelint,
         },
         Step {

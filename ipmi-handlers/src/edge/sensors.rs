@@ -200,6 +200,9 @@ async fn owners(conn: &Connection, ignored: &[String], own: &str) -> zbus::Resul
     Ok(owners)
 }
 
+/// Services asked at once during a full scan, so one slow service does not hold up the rest.
+const SCAN_CONCURRENCY: usize = 8;
+
 /// Scan the whole bus once (at start).
 pub async fn full_scan(
     conn: &Connection,
@@ -210,11 +213,21 @@ pub async fn full_scan(
         .unique_name()
         .map(|n| n.to_string())
         .unwrap_or_default();
-    for o in owners(conn, ignored, &own).await? {
-        if let Some(list) = scan_owner(conn, &o).await
+    let found: Vec<(String, Option<Vec<SensorSnapshot>>)> =
+        futures_util::stream::iter(owners(conn, ignored, &own).await?)
+            .map(|o| async move {
+                let list = scan_owner(conn, &o).await;
+                (o, list)
+            })
+            .buffer_unordered(SCAN_CONCURRENCY)
+            .collect()
+            .await;
+    let mut c = lock(cache);
+    for (o, list) in found {
+        if let Some(list) = list
             && !list.is_empty()
         {
-            lock(cache).replace_owner(&o, list);
+            c.replace_owner(&o, list);
         }
     }
     Ok(())

@@ -45,9 +45,13 @@ pub fn now() -> u32 {
     (daemon_kit::time::epoch_usec() / 1_000_000).min(u64::from(u32::MAX)) as u32
 }
 
-fn needs_acpi(netfn_: u8, cmd_: u8) -> bool {
-    (netfn_ == netfn::APP && cmd_ == cmd::app::GET_ACPI_POWER_STATE)
-        || (netfn_ == netfn::SENSOR_EVENT && cmd_ == cmd::sensor::GET_SENSOR_READING)
+/// Get ACPI Power State, and a reading of the ACPI sensor, need the ACPI object read (a
+/// temperature reading does not: `sdr elist` reads every sensor).
+fn needs_acpi(req: &Request, acpi_sensor: u8) -> bool {
+    (req.netfn == netfn::APP && req.cmd == cmd::app::GET_ACPI_POWER_STATE)
+        || (req.netfn == netfn::SENSOR_EVENT
+            && req.cmd == cmd::sensor::GET_SENSOR_READING
+            && req.data.first() == Some(&acpi_sensor))
 }
 
 fn needs_chassis(netfn_: u8, cmd_: u8) -> bool {
@@ -133,7 +137,8 @@ impl App {
             sensors: sensors::lock(&self.sensors).snapshot(),
             ..PlatformView::default()
         };
-        if needs_acpi(req.netfn, req.cmd) {
+        let acpi_sensor = self.core.lock().await.acpi_sensor_number();
+        if needs_acpi(&req, acpi_sensor) {
             view.acpi = bus::read_acpi(&self.conn)
                 .await
                 .map_err(|e| log::warn!("{e:#}"))

@@ -61,6 +61,9 @@ pub mod cc {
     pub const UNSPECIFIED_ERROR: u8 = 0xFF;
 }
 
+/// The method of `xyz.openbmc_project.Ipmi.Server` that carries every request.
+pub const EXECUTE_METHOD: &str = "execute";
+
 /// Keys of the `a{sv}` options of `execute`.
 pub mod option {
     /// Session privilege (int, upstream `ipmi::Privilege`: 1 Callback … 4 Admin, 5 OEM).

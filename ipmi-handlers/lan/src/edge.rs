@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use openbmc_vocab::ipmi::{EXECUTE_METHOD, cmd, netfn, option};
 use openbmc_vocab::names::{bus, iface, path};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
@@ -183,17 +184,20 @@ async fn execute(
 async fn call_execute(conn: &zbus::Connection, req: &ExecuteRequest) -> zbus::Result<ExecuteReply> {
     let mut options: HashMap<&str, zbus::Variant<'_>> = HashMap::new();
     options.insert(
-        "privilege",
+        option::PRIVILEGE,
         zbus::Variant::from(i32::from(req.privilege.level())),
     );
-    options.insert("userId", zbus::Variant::from(i32::from(req.user_id)));
-    options.insert("currentSessionId", zbus::Variant::from(req.session_id));
+    options.insert(option::USER_ID, zbus::Variant::from(i32::from(req.user_id)));
+    options.insert(
+        option::CURRENT_SESSION_ID,
+        zbus::Variant::from(req.session_id),
+    );
     let msg = conn
         .call_method(
             Some(bus::IPMI_HOST),
             path::IPMI,
             Some(iface::IPMI_SERVER),
-            "execute",
+            EXECUTE_METHOD,
             &(req.netfn, req.lun, req.cmd, &req.data, options),
         )
         .await?;
@@ -211,9 +215,9 @@ async fn call_execute(conn: &zbus::Connection, req: &ExecuteRequest) -> zbus::Re
 async fn system_guid(conn: &zbus::Connection, timeout: Duration) -> Result<[u8; 16]> {
     let req = ExecuteRequest {
         token: 0,
-        netfn: 0x06,
+        netfn: netfn::APP,
         lun: 0,
-        cmd: 0x37,
+        cmd: cmd::app::GET_SYSTEM_GUID,
         data: Vec::new(),
         privilege: crate::session::Privilege::User,
         user_id: 0,

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use acpigate_tests::harness::{Daemon, PrivateBus};
 use anyhow::{Context, Result, bail};
+use openbmc_vocab::ipmi::option;
 use openbmc_vocab::names::{bus, path};
 
 pub const ADMIN: &str = "admin";
@@ -225,10 +226,10 @@ impl StubIpmi {
             netfn,
             cmd,
             data: data.clone(),
-            privilege: int("privilege"),
-            user_id: int("userId"),
+            privilege: int(option::PRIVILEGE),
+            user_id: int(option::USER_ID),
             session_id: options
-                .get("currentSessionId")
+                .get(option::CURRENT_SESSION_ID)
                 .and_then(|v| u32::try_from(v).ok()),
         };
         if let Ok(mut g) = self.calls.lock() {

@@ -420,3 +420,52 @@ fn convert(rec: &[u8], raw: u8) -> (f64, f64) {
         m * scale,
     )
 }
+
+/// Not a pass/fail test: prints the `execute` round trip over the bus, as a caller sees it.
+/// Run: `ACPIGATE_BIN=target/release/acpigate cargo test -p acpigate-tests --test ipmi -- \
+///       --ignored --nocapture execute_latency`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement, not a test"]
+async fn execute_latency() -> Result<()> {
+    let mut rig = Rig::new().await?;
+    let sensors = TempSensors::start(&rig.bus, "xyz.openbmc_project.HwmonTempSensor").await?;
+    for i in 0..16 {
+        sensors.add(&format!("DIMM_{i}"), 30.0, 85.0).await?;
+    }
+    rig.start_ipmi()?;
+    let kcs = rig.kcs().await?;
+    let numbers = kcs.sensor_numbers().await?;
+    let mut report = Vec::new();
+    for (what, netfn, cmd, data) in [
+        ("Get Device ID", APP, 0x01u8, vec![]),
+        ("Get Sensor Reading", SENSOR, 0x2D, vec![numbers["DIMM_7"]]),
+        ("Get SEL Info", STORAGE, 0x40, vec![]),
+        (
+            "Platform Event (SEL add, fsync)",
+            SENSOR,
+            0x02,
+            vec![0x41, 0x04, 0x22, 0x01, 0x6F, 0x05],
+        ),
+    ] {
+        let mut t = Vec::new();
+        for _ in 0..300 {
+            let start = std::time::Instant::now();
+            kcs.ok(netfn, cmd, &data).await?;
+            t.push(start.elapsed());
+        }
+        t.sort();
+        report.push(format!(
+            "{what:<34} median {:>7.3} ms  p99 {:>7.3} ms",
+            t[t.len() / 2].as_secs_f64() * 1e3,
+            t[t.len() * 99 / 100].as_secs_f64() * 1e3
+        ));
+    }
+    let start = std::time::Instant::now();
+    let n = kcs.sdrs().await?.len();
+    report.push(format!(
+        "SDR walk ({n} records, reserve + partial reads) {:>7.3} ms",
+        start.elapsed().as_secs_f64() * 1e3
+    ));
+    println!("{}", report.join("\n"));
+    Ok(())
+}

@@ -469,3 +469,27 @@ async fn execute_latency() -> Result<()> {
     println!("{}", report.join("\n"));
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_the_acpi_daemon_refuses_is_0xff_and_changes_nothing() -> Result<()> {
+    let mut rig = Rig::new().await?;
+    let _chassis = Chassis::start(&rig.bus, ChassisPowerState::Off).await?;
+    rig.start_acpi()?;
+    let acpi = AcpiClient::new(rig.bus.connect().await?);
+    acpi.wait_sys(AcpiState::S5G2).await?;
+    rig.start_ipmi()?;
+    let kcs = rig.kcs().await?;
+    let before = kcs.ok(APP, GET_ACPI, &[]).await?;
+    // S0 with chassis power off: acpi-state-daemon answers NotAllowed. The system state is
+    // written first, so its refusal leaves the device state untouched too.
+    assert_eq!(
+        kcs.cc_data(APP, SET_ACPI, &[0x80, 0x83]).await?,
+        (0xFF, vec![])
+    );
+    assert_eq!(kcs.ok(APP, GET_ACPI, &[]).await?, before);
+    assert_eq!(acpi.sys().await?, AcpiState::S5G2);
+    // Nothing happened, so nothing is recorded.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(kcs.sel_records().await?.is_empty());
+    Ok(())
+}

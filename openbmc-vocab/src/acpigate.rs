@@ -44,6 +44,29 @@ pub mod prop {
     pub const GATE_WINDOWS: &str = "GateWindows";
 }
 
+/// Property names of `org.acpigate.Gate`, sensor-gate's gate status (all read-only; see
+/// `sensor-gate/README.md`).
+pub mod gate_prop {
+    /// b: DIMM SMBus reads allowed now.
+    pub const OPEN: &str = "Open";
+    /// b: false only in the gate-disabled control configuration.
+    pub const ENABLED: &str = "Enabled";
+    /// t: last open/close, µs since the epoch.
+    pub const SINCE: &str = "Since";
+    /// s: why, for people.
+    pub const REASON: &str = "Reason";
+    /// s: the last host phase seen.
+    pub const PHASE: &str = "Phase";
+    /// t: reads due while closed and not started.
+    pub const REFUSED: &str = "Refused";
+    /// t: times the gate closed.
+    pub const CLOSES: &str = "Closes";
+    /// t: the phase source's `Since` to the close, µs.
+    pub const LAST_CLOSE_LATENCY_USEC: &str = "LastCloseLatencyUsec";
+    /// t: reads finished after a close and thrown away.
+    pub const DISCARDED: &str = "Discarded";
+}
+
 impl HostPhase {
     /// The phase an ACPI system state puts the host in.
     pub fn for_state(state: AcpiState) -> Self {

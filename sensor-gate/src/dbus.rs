@@ -226,4 +226,42 @@ mod tests {
         assert_eq!(CriticalIface::name().as_str(), iface::THRESHOLD_CRITICAL);
         assert_eq!(GateIface::name().as_str(), iface::ACPIGATE_GATE);
     }
+
+    #[test]
+    fn gate_property_names_match_the_vocabulary() {
+        use openbmc_vocab::acpigate::gate_prop as g;
+        let gate = GateIface {
+            status: GateStatus {
+                open: false,
+                since_us: 0,
+                reason: String::new(),
+                phase: HostPhase::Unknown,
+                refused: 0,
+                closes: 0,
+                last_close_latency_us: 0,
+                discarded: 0,
+                enabled: true,
+            },
+        };
+        let mut xml = String::new();
+        gate.introspect_to_writer(&mut xml, 0);
+        let names = [
+            g::OPEN,
+            g::ENABLED,
+            g::SINCE,
+            g::REASON,
+            g::PHASE,
+            g::REFUSED,
+            g::CLOSES,
+            g::LAST_CLOSE_LATENCY_USEC,
+            g::DISCARDED,
+        ];
+        for n in names {
+            assert!(
+                xml.contains(&format!("name=\"{n}\"")),
+                "{n} missing in {xml}"
+            );
+        }
+        assert_eq!(xml.matches("<property ").count(), names.len(), "{xml}");
+    }
 }

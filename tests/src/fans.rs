@@ -338,7 +338,7 @@ fn apply(i: &mut Input, changed: &HashMap<String, zbus::OwnedVariant>) {
                     i.functional = b;
                 }
             }
-            "CriticalAlarmHigh" | "CriticalAlarmLow" => {
+            prop::CRITICAL_ALARM_HIGH | prop::CRITICAL_ALARM_LOW => {
                 if let Ok(b) = v.downcast_ref::<bool>() {
                     i.critical_alarm = b;
                 }

@@ -17,7 +17,7 @@ use acpigate_tests::smbus::firmware::{ScanReport, SpdScan};
 use acpigate_tests::smbus::{Faults, Master, SimServer, SimSmbus, Spd5118, Transfer};
 use anyhow::{Context, Result, ensure};
 use openbmc_vocab::acpi::AcpiState;
-use openbmc_vocab::acpigate::HostPhase;
+use openbmc_vocab::acpigate::{HostPhase, gate_prop};
 use openbmc_vocab::names::{bus, iface, path, prop};
 use openbmc_vocab::state::ChassisPowerState;
 use zbus::OwnedVariant;
@@ -140,7 +140,7 @@ impl Rig {
 
     async fn gate_open(&self) -> Result<bool> {
         Ok(bool::try_from(
-            self.get(path::ACPIGATE_GATE, iface::ACPIGATE_GATE, "Open")
+            self.get(path::ACPIGATE_GATE, iface::ACPIGATE_GATE, gate_prop::OPEN)
                 .await?,
         )?)
     }
@@ -274,7 +274,7 @@ fn check_window(
 /// The monotonic instant of the gate's last change, from its wall-clock `Since`, given one
 /// (Instant, wall µs) pair taken together.
 async fn gate_since(rig: &Rig, at: Instant, at_wall_us: u64) -> Result<Instant> {
-    let since = rig.gate_u64("Since").await?;
+    let since = rig.gate_u64(gate_prop::SINCE).await?;
     Ok(if since >= at_wall_us {
         at + Duration::from_micros(since - at_wall_us)
     } else {
@@ -366,9 +366,9 @@ async fn cold_boot_and_abrupt_power_loss_gated() -> Result<()> {
             "{n} after power loss: {v} {avail} {func}"
         );
     }
-    ensure!(rig.gate_u64("Closes").await? == 1);
-    ensure!(rig.gate_u64("Refused").await? > 0);
-    let latency = rig.gate_u64("LastCloseLatencyUsec").await?;
+    ensure!(rig.gate_u64(gate_prop::CLOSES).await? == 1);
+    ensure!(rig.gate_u64(gate_prop::REFUSED).await? > 0);
+    let latency = rig.gate_u64(gate_prop::LAST_CLOSE_LATENCY_USEC).await?;
     ensure!(latency < 2_000_000, "close latency {latency} µs");
     ensure!(
         fans.failsafe_entries() == 0,
@@ -415,7 +415,7 @@ async fn warm_reset_in_s0_closes_before_the_firmware_rescans() -> Result<()> {
     rig.wait_all_live().await?;
     ensure!(closed >= t_reset, "closed before the reset?");
     check_window(&rig, closed, 1, t_s0, &scan)?;
-    let discarded = rig.gate_u64("Discarded").await?;
+    let discarded = rig.gate_u64(gate_prop::DISCARDED).await?;
     ensure!(discarded <= 1, "discarded {discarded}");
     ensure!(
         fans.failsafe_entries() == 0,
@@ -444,8 +444,8 @@ async fn warm_reset_in_s0_closes_before_the_firmware_rescans() -> Result<()> {
     );
     eprintln!(
         "warm reset: close latency {} µs, {} reads refused",
-        rig.gate_u64("LastCloseLatencyUsec").await?,
-        rig.gate_u64("Refused").await?
+        rig.gate_u64(gate_prop::LAST_CLOSE_LATENCY_USEC).await?,
+        rig.gate_u64(gate_prop::REFUSED).await?
     );
     Ok(())
 }
@@ -587,16 +587,16 @@ async fn faults_give_clear_logs_and_defined_states() -> Result<()> {
     ensure!(value == 52.5, "alarm value {value}");
     let p = path::temperature_sensor("Ddr5");
     ensure!(bool::try_from(
-        rig.get(&p, iface::THRESHOLD_WARNING, "WarningAlarmHigh")
+        rig.get(&p, iface::THRESHOLD_WARNING, prop::WARNING_ALARM_HIGH)
             .await?
     )?);
     ensure!(!bool::try_from(
-        rig.get(&p, iface::THRESHOLD_CRITICAL, "CriticalAlarmHigh")
+        rig.get(&p, iface::THRESHOLD_CRITICAL, prop::CRITICAL_ALARM_HIGH)
             .await?
     )?);
     ensure!(
         f64::try_from(
-            rig.get(&p, iface::THRESHOLD_CRITICAL, "CriticalHigh")
+            rig.get(&p, iface::THRESHOLD_CRITICAL, prop::CRITICAL_HIGH)
                 .await?
         )? == 60.0
     );

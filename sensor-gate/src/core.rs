@@ -31,7 +31,8 @@
 //!   no value left to alarm on.
 //! * **Fans.** In the hold phases (default: `FirmwareInit`) the configured zones go
 //!   `Manual=true` and their PWMs get the fixed target; the hold lasts through the settle delay
-//!   and ends when the gate opens (`Manual=false`) or the phase becomes one that is not held.
+//!   and through `Unknown` (a phase source lost mid-boot), and ends when the gate opens
+//!   (`Manual=false`) or the phase becomes one that is not held.
 //!   Fan writes never delay the gate; a failed write is retried every `fan_retry` while still
 //!   wanted.
 
@@ -571,7 +572,10 @@ impl Core {
     }
 
     fn update_fan_hold(&mut self, now: Now, out: &mut Vec<Action>) {
-        let hold = self.policy.fan_hold_phases.contains(&self.phase);
+        // Unknown (e.g. the phase source died mid-boot) keeps a hold that is in place: the
+        // last thing known was firmware init, and the fixed PWM is the safe side.
+        let hold = self.policy.fan_hold_phases.contains(&self.phase)
+            || (self.phase == HostPhase::Unknown && self.holding);
         if hold && !self.holding {
             self.holding = true;
             out.push(Action::Log {
@@ -1359,6 +1363,23 @@ mod tests {
     }
 
     #[test]
+    fn losing_the_phase_source_mid_boot_keeps_the_fans_held() {
+        let mut r = Rig::new(policy());
+        r.phase(FirmwareInit);
+        let acts = r.ev(Event::PhaseSourceLost);
+        assert!(fans(&acts).is_empty(), "{acts:?}");
+        r.advance(10_000);
+        assert!(!r.core.is_open());
+        r.generation = 0;
+        r.phase(Working);
+        let acts = r.advance(500);
+        assert!(fans(&acts).contains(&FanCommand::ZoneManual {
+            zone: 0,
+            manual: false
+        }));
+    }
+
+    #[test]
     fn firmware_init_then_off_releases_the_fans() {
         let mut r = Rig::new(policy());
         r.phase(FirmwareInit);
@@ -1483,7 +1504,7 @@ mod tests {
                 } else if from == Working {
                     assert!(reads(&acts) >= 10, "still reading: {from} -> {to}");
                 }
-                let held = to == FirmwareInit;
+                let held = to == FirmwareInit || (from == FirmwareInit && to == Unknown);
                 let last_zone0 = r.log.iter().rev().find_map(|(_, a)| match a {
                     Action::Fan(FanCommand::ZoneManual { zone: 0, manual }) => Some(*manual),
                     _ => None,

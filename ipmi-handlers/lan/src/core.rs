@@ -227,7 +227,8 @@ enum State {
 }
 
 struct Handshake {
-    tag_rakp1: Vec<u8>,
+    /// The RAKP 1 payload and our RAKP 2 datagram, to answer a retransmission identically.
+    rakp1: Vec<u8>,
     rakp2: Vec<u8>,
     rm: [u8; 16],
     rc: [u8; 16],
@@ -657,7 +658,7 @@ impl<R: Random> Core<R> {
         match &s.state {
             State::AwaitRakp1 => {}
             // A retransmitted RAKP 1 gets the same RAKP 2 (and is not charged twice).
-            State::AwaitRakp3(h) if h.tag_rakp1 == p => {
+            State::AwaitRakp3(h) if h.rakp1 == p => {
                 let data = h.rakp2.clone();
                 out.push(Action::Send { to: from, data });
                 return;
@@ -731,7 +732,7 @@ impl<R: Random> Core<R> {
         self.charge(now, &name, from.ip(), out);
         if let Some(s) = self.sessions.get_mut(&id) {
             s.state = State::AwaitRakp3(Box::new(Handshake {
-                tag_rakp1: p.to_vec(),
+                rakp1: p.to_vec(),
                 rakp2: rakp2.clone(),
                 rm,
                 rc,

@@ -175,8 +175,16 @@ pub async fn run(cfg: Config) -> Result<()> {
     );
 
     tokio::select! {
-        r = sensor_task => r?,
-        r = acpi_task => r?,
+        // Both followers only end when the bus connection does: exit non-zero, so systemd
+        // restarts us onto the new bus.
+        r = sensor_task => {
+            r?;
+            anyhow::bail!("the system bus connection ended");
+        }
+        r = acpi_task => {
+            r?;
+            anyhow::bail!("the system bus connection ended");
+        }
         _ = supervisor::watchdog_task() => {}
         sig = supervisor::terminated() => {
             log::info!("{}: stopping", sig.context("signal handlers")?);

@@ -4,6 +4,8 @@
 # with systemd as PID 1 and run guest/scenarios.sh inside. Exit status = failed checks
 # (0 = pass; 124 timeout, 125 the guest wrote no result, 2 setup error).
 # usage: tests/machine/run.sh -b ACPIGATE_BIN -p PLATFORM_BIN [-w WORKDIR] [-t SECS] [-v]
+#        tests/machine/run.sh -P [-w WORKDIR]   only prepare the cached pieces (kernel,
+#                                                initramfs, rootfs), e.g. while cargo builds
 #   -b  the release multi-call binary (cargo build --release -p acpigate --all-features)
 #   -p  the simulated chassis power service (cargo build -p acpigate-tests --bin machine-platform)
 #   -w  cache + work dir (default $VMTEST_DIR or <repo>/.vmtest)   -t  VM timeout (default 240)
@@ -15,18 +17,20 @@ HERE=$(dirname "$(realpath "$0")")
 log() { echo "machine: $*" >&2; }
 die() { log "ERROR: $*"; exit 2; }
 
-WORK=${VMTEST_DIR:-$HERE/../../.vmtest}; BIN=""; PLAT=""; TIMEOUT=240; VERBOSE=()
-while getopts "b:p:w:t:v" o; do case $o in
+WORK=${VMTEST_DIR:-$HERE/../../.vmtest}; BIN=""; PLAT=""; TIMEOUT=240; VERBOSE=(); PREPARE=""
+while getopts "b:p:w:t:vP" o; do case $o in
   b) BIN=$OPTARG;; p) PLAT=$OPTARG;; w) WORK=$OPTARG;; t) TIMEOUT=$OPTARG;; v) VERBOSE=(-v);;
+  P) PREPARE=1;;
   *) awk 'NR > 1 && !/^#/ {exit} NR > 1' "$0" >&2; exit 2;; esac; done
-[ -n "$BIN" ] && [ -n "$PLAT" ] || { awk 'NR > 1 && !/^#/ {exit} NR > 1' "$0" >&2; exit 2; }
+[ -n "$PREPARE" ] || { [ -n "$BIN" ] && [ -n "$PLAT" ]; } || { awk 'NR > 1 && !/^#/ {exit} NR > 1' "$0" >&2; exit 2; }
 WORK=$(realpath -m "$WORK"); export VMTEST_DIR=$WORK
-BIN=$(realpath "$BIN") || die "no binary $BIN"; PLAT=$(realpath "$PLAT") || die "no binary $PLAT"
 
-step() { local t=$(date +%s.%N); "$@"; log "$(basename "$1") took $(echo "$(date +%s.%N) - $t" | bc) s"; }
+step() { local t; t=$(date +%s.%N); "$@"; log "$(basename "$1") took $(echo "$(date +%s.%N) - $t" | bc) s"; }
 step "$HERE/vm/kernel.sh" "$WORK"
 step "$HERE/vm/initramfs.sh" "$WORK"
 step "$HERE/vm/rootfs.sh" "$WORK"
+[ -z "$PREPARE" ] || exit 0
+BIN=$(realpath "$BIN") || die "no binary $BIN"; PLAT=$(realpath "$PLAT") || die "no binary $PLAT"
 step "$HERE/vm/image.sh" -w "$WORK" -b "$BIN" -p "$PLAT"
 
 SHARE=$WORK/share

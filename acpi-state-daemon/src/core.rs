@@ -298,11 +298,11 @@ impl AcpiCore {
                 }
             }
             _ if dev_changed => {
+                out.push(Action::Persist(self.persisted_record()));
                 out.push(Action::PublishAcpi {
                     sys_changed: false,
                     dev_changed: true,
                 });
-                out.push(Action::Persist(self.persisted_record()));
             }
             _ => {}
         }

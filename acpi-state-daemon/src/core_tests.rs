@@ -373,6 +373,7 @@ fn device_state_writes_are_stored_and_published_alone() {
         sys_changed: false,
         dev_changed: true
     }));
+    assert!(matches!(a.first(), Some(Action::Persist(p)) if p.dev == A::S3D3));
     assert!(targets_of(&a).is_empty());
     // Both at once: one publish flags both.
     let a = core

@@ -11,8 +11,8 @@
 # env:   CROSS_DIR   download dir (default ${TMPDIR:-/tmp}/acpigate-cross; removed again when empty)
 #        DEBIAN_MIRROR / DEBIAN_SECURITY_MIRROR  override the archive URIs that are
 #        otherwise read from this machine's apt sources (see apt-repo-uri.sh)
-# Idempotent. Time here: ~40 s from scratch (232 MB of packages), ~0.7 s when done,
-# ~5 s to (re)install only the armv7 std.
+# Idempotent. Time: 39.5 s from scratch on a fresh project machine (232 MB of packages),
+# ~0.7 s when done, ~5 s to (re)install only the armv7 std.
 set -euo pipefail
 HERE=$(dirname "$(realpath "$0")")
 log() { echo "cross-setup: $*" >&2; }

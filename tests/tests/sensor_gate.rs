@@ -822,3 +822,28 @@ async fn phase_source_killed_mid_boot_keeps_gate_closed_and_fans_held() -> Resul
     );
     Ok(())
 }
+
+/// sensor-gate up before acpi-state-daemon: closed (phase unknown) with a clear log line,
+/// then it follows the source once it appears.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn phase_source_missing_at_start_then_appearing() -> Result<()> {
+    let mut rig = Rig::new().await?;
+    rig.smbus.set_powered(true);
+    let _chassis = Chassis::start(&rig.bus, ChassisPowerState::On).await?;
+    rig.launch_gate(GATE, "")?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    ensure!(!rig.gate_open().await?);
+    ensure!(rig.smbus.bmc_transfers().is_empty());
+    ensure!(
+        rig.gate_log().contains("host phase not readable"),
+        "{}",
+        rig.gate_log()
+    );
+    ensure!(rig.gate_u64(gate_prop::REFUSED).await? > 0);
+    rig.launch_acpi()?;
+    rig.wait_phase(HostPhase::FirmwareInit).await?;
+    rig.acpi.set_sys(AcpiState::S0G0D0).await?;
+    rig.wait_gate(true).await?;
+    rig.wait_all_live().await?;
+    Ok(())
+}

@@ -5,12 +5,16 @@
 
 use std::path::PathBuf;
 
+use std::collections::HashMap;
+
 use openbmc_vocab::DbusEnum;
+use openbmc_vocab::acpigate;
 use openbmc_vocab::boot::ProgressStage;
 use openbmc_vocab::names::{bus, iface, path, prop};
 use openbmc_vocab::systemd::{HostTarget, START_MODE_REPLACE};
 use tokio::sync::mpsc::UnboundedReceiver;
 use zbus::Connection;
+use zbus::names::InterfaceName;
 use zbus::object_server::InterfaceRef;
 
 use crate::core::{Action, Persisted, Timeline};
@@ -83,15 +87,34 @@ impl Executor {
                 }
             }
             Action::PublishPhase => {
+                // One PropertiesChanged with all four, so a consumer sees the new phase together
+                // with its reason, time and generation (and needs one wake-up, not four).
                 let Some(r) = self.phase_iface().await else {
                     return;
                 };
-                let i = r.get().await;
-                let e = r.signal_emitter();
-                log_err("Phase changed signal", i.phase_changed(e).await);
-                log_err("Reason changed signal", i.reason_changed(e).await);
-                log_err("Since changed signal", i.since_changed(e).await);
-                log_err("Generation changed signal", i.generation_changed(e).await);
+                let (phase, reason, since, generation) = {
+                    let c = lock(&self.core);
+                    (c.phase(), c.reason(), c.since_usec(), c.generation())
+                };
+                let changed = HashMap::from([
+                    (acpigate::prop::PHASE, zbus::Variant::from(phase.dbus_str())),
+                    (acpigate::prop::REASON, zbus::Variant::from(reason)),
+                    (acpigate::prop::SINCE, zbus::Variant::from(since)),
+                    (acpigate::prop::GENERATION, zbus::Variant::from(generation)),
+                ]);
+                let res = match InterfaceName::try_from(iface::ACPIGATE_HOST_PHASE) {
+                    Ok(name) => {
+                        zbus::fdo::Properties::properties_changed(
+                            r.signal_emitter(),
+                            name,
+                            changed,
+                            std::borrow::Cow::Borrowed(&[]),
+                        )
+                        .await
+                    }
+                    Err(e) => Err(e),
+                };
+                log_err("HostPhase changed signal", res);
             }
             Action::PublishTimeline => {
                 let Some(r) = self.phase_iface().await else {

@@ -500,3 +500,38 @@ async fn busctl_shows_upstream_names_and_refuses_bad_values() -> Result<()> {
     rig.acpi.wait_sys(AcpiState::S0G0D0).await?;
     Ok(())
 }
+
+/// A phase change is one PropertiesChanged carrying the phase with its reason, time and
+/// generation, so consumers never see a new phase with an old reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn phase_change_is_one_signal_with_all_four_properties() -> Result<()> {
+    use futures_util::StreamExt;
+    let mut rig = Rig::new().await?;
+    let mut chassis = Chassis::start(&rig.bus, ChassisPowerState::Off).await?;
+    rig.launch()?;
+    rig.acpi.wait_sys(AcpiState::S5G2).await?;
+    let conn = rig.bus.connect().await?;
+    let rule = zbus::MatchRule::builder()
+        .msg_type(zbus::message::Type::Signal)
+        .path("/xyz/openbmc_project/control/host0/acpi_power_state")
+        .interface("org.freedesktop.DBus.Properties")
+        .member("PropertiesChanged")
+        .arg(0, "org.acpigate.HostPhase")
+        .build()?;
+    let mut stream = zbus::MessageStream::for_match_rule(rule, &conn, None).await?;
+    chassis.set_power(ChassisPowerState::On).await?;
+    let msg = tokio::time::timeout(Duration::from_secs(10), stream.next())
+        .await?
+        .context("stream ended")??;
+    let (_, changed, _): (
+        String,
+        std::collections::HashMap<String, zbus::OwnedVariant>,
+        Vec<String>,
+    ) = msg.body().deserialize()?;
+    let mut keys: Vec<&str> = changed.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["Generation", "Phase", "Reason", "Since"]);
+    let phase: String = changed["Phase"].try_clone()?.try_into()?;
+    assert_eq!(phase, "org.acpigate.HostPhase.Phase.FirmwareInit");
+    Ok(())
+}

@@ -8,7 +8,7 @@
 #                                                initramfs, rootfs), e.g. while cargo builds
 #   -b  the release multi-call binary (cargo build --release -p acpigate --all-features)
 #   -p  the simulated chassis power service (cargo build -p acpigate-tests --bin machine-platform)
-#   -w  cache + work dir (default $VMTEST_DIR or <repo>/.vmtest)   -t  VM timeout (default 240)
+#   -w  cache + work dir (default $VMTEST_DIR or <repo>/.vmtest)   -t  VM timeout (default 480)
 #   -v  show the VM console while it runs
 # Needs root (debootstrap, overlay mount) and the host packages listed in README.md.
 # Time here: ~2 min the first time (debootstrap), then ~45 s (image ~3 s, boot + scenarios).
@@ -17,7 +17,7 @@ HERE=$(dirname "$(realpath "$0")")
 log() { echo "machine: $*" >&2; }
 die() { log "ERROR: $*"; exit 2; }
 
-WORK=${VMTEST_DIR:-$HERE/../../.vmtest}; BIN=""; PLAT=""; TIMEOUT=240; VERBOSE=(); PREPARE=""
+WORK=${VMTEST_DIR:-$HERE/../../.vmtest}; BIN=""; PLAT=""; TIMEOUT=480; VERBOSE=(); PREPARE=""
 while getopts "b:p:w:t:vP" o; do case $o in
   b) BIN=$OPTARG;; p) PLAT=$OPTARG;; w) WORK=$OPTARG;; t) TIMEOUT=$OPTARG;; v) VERBOSE=(-v);;
   P) PREPARE=1;;

@@ -123,6 +123,15 @@ if systemctl cat $IPMI >/dev/null 2>&1; then
   wait_for 20 '[ "$(systemctl is-active $IPMI)" = active ]'
   check "$IPMI is $(systemctl is-active $IPMI)" [ "$(systemctl is-active $IPMI)" = active ]
 fi
+HAVE_LAN=""
+if [ -n "$HAVE_IPMI" ] && systemctl cat ipmi-lan.service >/dev/null 2>&1; then
+  HAVE_LAN=1
+  wait_for 20 '[ "$(systemctl is-active ipmi-lan.service)" = active ]'
+  check "ipmi-lan.service is $(systemctl is-active ipmi-lan.service) (users file /etc/acpigate/ipmi-lan-users.json, mode $(stat -c %a /etc/acpigate/ipmi-lan-users.json))" \
+    [ "$(systemctl is-active ipmi-lan.service)" = active ]
+fi
+# lan ARGS…: the real ipmitool over RMCP+ (cipher suite 17) to the sandboxed LAN front end
+lan() { timeout 60 ipmitool -I lanplus -H 127.0.0.1 -U admin -P machine-tier-pw -C 17 "$@"; }
 # ipmi NETFN CMD [DATA BYTES…]: xyz.openbmc_project.Ipmi.Server.execute as the KCS bridge
 # calls it; prints busctl's "(yyyyay) netfn lun cmd cc n data…"
 ipmi() {
@@ -165,6 +174,10 @@ if [ -n "$HAVE_IPMI" ]; then
   r=$(ipmi 6 7 2>&1); say "IPMI Get ACPI Power State -> $r"
   check "IPMI Get ACPI Power State answers S0 (completion code 0, system state 0x00)" \
     [ "$(echo "$r" | awk '{print $5, $6, $7}')" = "0 2 0" ]
+fi
+if [ -n "$HAVE_LAN" ]; then
+  r=$(lan raw 0x06 0x07 2>&1); say "ipmitool -I lanplus -C 17 raw 0x06 0x07 ->$r"
+  check "ipmitool over LAN reads S0 from the suite: '$(echo $r)'" [ "$(echo $r)" = "00 2a" ]
 fi
 STATE_FILE=/var/lib/acpigate/acpi-state.json
 check "the daemon persisted the state in its StateDirectory: $STATE_FILE = $(cat $STATE_FILE 2>&1 | head -c 300)" \
@@ -278,6 +291,11 @@ head_ "power off: chassis power Off drives S5 by itself (no S5 from the firmware
 chassis Off
 expect S5_G2 "s0=inactive s2=inactive s5=active" inactive
 [ -n "$HAVE_SG" ] && expect_gated
+if [ -n "$HAVE_LAN" ]; then
+  lan sel elist > $OUT/sel.txt 2>&1; grep 'System ACPI Power State' $OUT/sel.txt | tail -8
+  check "ipmitool sel elist shows the ACPI transitions: $(grep -c 'System ACPI Power State' $OUT/sel.txt) record(s)" \
+    grep -q 'System ACPI Power State.*S0/G0' $OUT/sel.txt
+fi
 i2ctrace mark OFF
 sleep 2
 i2ctrace mark OFF_PLUS_2S

@@ -38,6 +38,8 @@ R=$S/merged
 
 # the simulated platform and the test's own units (files laid out as in the image)
 cp -a "$HERE/../image/." "$R/"
+# ipmi-lan refuses a users file that group or others can read (git keeps only 0644/0755)
+chown root:root "$R/etc/acpigate/ipmi-lan-users.json"; chmod 0600 "$R/etc/acpigate/ipmi-lan-users.json"
 install -D -m 0755 "$PLAT" "$R/usr/local/bin/machine-platform"
 strip "$R/usr/local/bin/machine-platform" 2>/dev/null || true
 systemctl --root="$R" enable machine-platform.service operator-s0-hook.service 2>&1 | sed 's/^/image: /' >&2

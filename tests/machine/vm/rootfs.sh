@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # vm/rootfs.sh — build the cached base Debian bookworm rootfs (debootstrap minbase + systemd,
-# dbus, udev, kmod, i2c-tools, procps), add the module subset from vm/kernel.sh, i2ctrace, an
+# dbus, udev, kmod, i2c-tools, procps, ipmitool), add the module subset from vm/kernel.sh, i2ctrace, an
 # unprivileged user "bmcuser", and a test runner (vmtest.service: once boot has finished it
 # runs /mnt/host/run.sh from the 9p share, stores /mnt/host/out/{run.log,rc} and powers off).
 # vm/image.sh packs it (plus the installed suite) into the ext4 image the VM boots.
@@ -23,7 +23,7 @@ ROOT=$WORK/rootfs
 K=$WORK/kernel
 [ -f "$K/kver" ] || die "no kernel in $K: run vm/kernel.sh first (the rootfs gets its modules)"
 KVER=$(cat "$K/kver")
-PKGS=systemd,systemd-sysv,dbus,udev,kmod,i2c-tools,procps${EXTRA_PKGS:+,$EXTRA_PKGS}
+PKGS=systemd,systemd-sysv,dbus,udev,kmod,i2c-tools,procps,ipmitool${EXTRA_PKGS:+,$EXTRA_PKGS}
 mkdir -p "$WORK"
 
 t0=$(date +%s.%N)

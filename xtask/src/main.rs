@@ -3,6 +3,7 @@
 //! Each command lives in its own module; `test` runs a list of steps, each owned by the module
 //! of the tier it tests, so the tiers can grow without touching one another.
 
+mod bench;
 mod crates;
 mod cross;
 mod demo;
@@ -28,6 +29,7 @@ fn usage() -> ! {
          \x20 crates [--check]        write (or check) the Yocto crates file from Cargo.lock\n\
          \x20 cross [--test] [TARGET…] cross-build for the AST2500/AST2600, print sizes\n\
          \x20 vm [-v]                 machine tier: the installed suite in a qemu VM (root)\n\
+         \x20 bench [--quick] [--only S] gate latency, IPMI, footprint → BENCHMARKS.md\n\
          \x20 fuzz [--secs N] [T…]    ipmi-lan fuzz targets, N s each (default 60; needs nightly)\n"
     );
     std::process::exit(2)
@@ -40,6 +42,7 @@ fn main() -> Result<()> {
     };
     match cmd.as_str() {
         "test" => test::run(rest),
+        "bench" => bench::run(rest),
         "demo" => demo::run(rest),
         "soak" => soak::run(rest),
         "setup" => setup::host_packages(setup::BASE_PACKAGES),

@@ -59,17 +59,32 @@ fn get<'a>(values: &'a HashMap<String, OwnedVariant>, name: &str) -> Option<&'a 
     values.get(name)
 }
 
-/// Follow every input until the connection fails.
+/// Follow every input until the connection fails. `ready` fires once every input is
+/// subscribed and its current value (if any) has been fed to the core.
 pub async fn follow_all(
     conn: Connection,
     core: SharedCore,
     tx: UnboundedSender<Batch>,
+    ready: tokio::sync::oneshot::Sender<()>,
 ) -> anyhow::Result<()> {
+    let (r_chassis, w_chassis) = tokio::sync::oneshot::channel();
+    let (r_host, w_host) = tokio::sync::oneshot::channel();
+    let (r_os, w_os) = tokio::sync::oneshot::channel();
+    let (r_raw, w_raw) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        if w_chassis.await.is_ok()
+            && w_host.await.is_ok()
+            && w_os.await.is_ok()
+            && w_raw.await.is_ok()
+        {
+            let _ = ready.send(());
+        }
+    });
     let chassis = {
         let (core, tx) = (core.clone(), tx.clone());
         // LastStateChangeTime rides along with the power state, to judge a saved state.
         let mut last_change_ms: Option<u64> = None;
-        watch::watch(&conn, CHASSIS, move |u| match u {
+        watch::watch_ready(&conn, CHASSIS, Some(r_chassis), move |u| match u {
             Update::Values(v) => {
                 if let Some(ms) =
                     get(&v, prop::LAST_STATE_CHANGE_TIME).and_then(|x| u64::try_from(x).ok())
@@ -109,7 +124,7 @@ pub async fn follow_all(
     };
     let host = {
         let (core, tx) = (core.clone(), tx.clone());
-        watch::watch(&conn, HOST, move |u| match u {
+        watch::watch_ready(&conn, HOST, Some(r_host), move |u| match u {
             Update::Values(v) => {
                 if let Some(x) = get(&v, prop::CURRENT_HOST_STATE) {
                     let s = watch::enum_value(x);
@@ -123,7 +138,7 @@ pub async fn follow_all(
     };
     let os = {
         let (core, tx) = (core.clone(), tx.clone());
-        watch::watch(&conn, OS_X86, move |u| match u {
+        watch::watch_ready(&conn, OS_X86, Some(r_os), move |u| match u {
             Update::Values(v) => {
                 if let Some(x) = get(&v, prop::OPERATING_SYSTEM_STATE) {
                     let s = watch::enum_value(x);
@@ -139,7 +154,7 @@ pub async fn follow_all(
         let (core, tx) = (core.clone(), tx.clone());
         // The first read after (re)start is the last code of some earlier moment, not news.
         let mut primed = false;
-        watch::watch(&conn, BOOT_RAW, move |u| match u {
+        watch::watch_ready(&conn, BOOT_RAW, Some(r_raw), move |u| match u {
             Update::Values(v) => {
                 let Some(x) = get(&v, prop::VALUE) else {
                     return;

@@ -124,13 +124,30 @@ async fn run(cfg: config::Config) -> Result<()> {
 
     let exec = executor::Executor::new(conn.clone(), core.clone(), cfg.state_file.clone());
     let executor_task = tokio::spawn(exec.run(rx));
-    let inputs_task = tokio::spawn(inputs::follow_all(conn.clone(), core.clone(), tx.clone()));
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let mut inputs_task = tokio::spawn(inputs::follow_all(
+        conn.clone(),
+        core.clone(),
+        tx.clone(),
+        ready_tx,
+    ));
 
+    // Ready (for systemd, and for whoever waits on us) only once every input is followed:
+    // a POST code or power change arriving earlier would otherwise be missed.
+    tokio::select! {
+        _ = ready_rx => {}
+        r = &mut inputs_task => {
+            return Err(match r {
+                Ok(Err(e)) => e.context("following inputs failed"),
+                _ => anyhow::anyhow!("input task ended before it was ready"),
+            });
+        }
+    }
     daemon_kit::supervisor::notify_ready();
     let reason = tokio::select! {
         r = daemon_kit::supervisor::terminated() => r.context("cannot install signal handlers")?,
         _ = daemon_kit::supervisor::watchdog_task() => "watchdog task ended",
-        r = inputs_task => {
+        r = &mut inputs_task => {
             match r {
                 Ok(Err(e)) => return Err(e.context("following inputs failed")),
                 _ => "input task ended",

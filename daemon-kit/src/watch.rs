@@ -34,6 +34,18 @@ pub struct Target {
 pub async fn watch(
     conn: &Connection,
     target: Target,
+    report: impl FnMut(Update),
+) -> zbus::Result<()> {
+    watch_ready(conn, target, None, report).await
+}
+
+/// [`watch`], sending on `ready` once the subscriptions are in place and the current values
+/// (if the service is there) have been reported — from then on no change can be missed. A
+/// daemon tells systemd it is ready only after all its inputs are ready.
+pub async fn watch_ready(
+    conn: &Connection,
+    target: Target,
+    ready: Option<tokio::sync::oneshot::Sender<()>>,
     mut report: impl FnMut(Update),
 ) -> zbus::Result<()> {
     let dbus = DBusProxy::new(conn).await?;
@@ -58,6 +70,9 @@ pub async fn watch(
     };
     if owner.is_some() {
         read_all(conn, target, &iface, &mut report).await;
+    }
+    if let Some(r) = ready {
+        let _ = r.send(());
     }
     loop {
         tokio::select! {

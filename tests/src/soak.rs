@@ -240,6 +240,19 @@ pub async fn run(opts: &SoakOptions) -> Result<SoakSummary> {
         )
         .await?;
         for r in &reports {
+            if r.lost() > 0 {
+                // Enough to replay the case: what the firmware did and which faults hit.
+                eprintln!(
+                    "soak: boot {} ({}) lost {} DIMM(s): s2_first={} to_enum={:?} via_ipmi={} \
+                     acpi_kill_at={kill_acpi_at:?} gate_kill_at={kill_gate_at:?} bus_restart_at={restart_bus_at:?}",
+                    s.boots + 1,
+                    if r.warm { "warm" } else { "cold" },
+                    r.lost(),
+                    timing.s2_first,
+                    timing.to_enum,
+                    timing.via_ipmi
+                );
+            }
             s.boots += 1;
             s.dimms_present += r.present as u64;
             s.dimms_lost += r.lost() as u64;

@@ -182,6 +182,11 @@ impl SimSmbus {
             .collect()
     }
 
+    /// Whether a transfer is on the wire now.
+    pub fn busy(&self) -> bool {
+        !lock(&self.state).active.is_empty()
+    }
+
     /// Bus time of one transaction: S, address+W, command, Sr, address+R, data bytes, P,
     /// each byte with its ACK bit.
     fn duration(&self, word: bool) -> Duration {
@@ -370,10 +375,20 @@ mod tests {
 
     #[test]
     fn an_overlapping_start_clobbers_the_transfer_on_the_wire() {
-        let bus = SimSmbus::ddr4_board(1, 25.0);
+        // Slow bits, and wait until the firmware's transfer is on the wire: on a loaded machine
+        // a fixed sleep could start the BMC's first.
+        let mut bus = SimSmbus::ddr4_board(1, 25.0);
+        bus.bit_time = Duration::from_millis(2);
         let b2 = bus.clone();
         let fw = thread::spawn(move || b2.transfer(Master::Firmware, 0x50, 0, false));
-        thread::sleep(bus.duration(false) / 4);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !bus.busy() {
+            assert!(
+                Instant::now() < deadline,
+                "the firmware transfer never started"
+            );
+            thread::yield_now();
+        }
         let bmc = bus.transfer(Master::Bmc(1), 0x18, 5, true);
         let fw = fw.join().expect("firmware thread");
         assert_eq!(

@@ -106,15 +106,16 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     toolchain()?;
     let started = Instant::now();
+    let bins = build_release(&targets)?;
     let mut sizes = Vec::new();
-    for t in &targets {
-        let bin = build_release(t)?;
-        sizes.push(measure(t, &bin)?);
+    for (t, bin) in targets.iter().zip(&bins) {
+        let bin = bin.as_path();
+        sizes.push(measure(t, bin)?);
         if test && t.qemu.is_some() {
             unit_tests(t)?;
         }
         if daemon && t.qemu.is_some() {
-            daemon_on_private_bus(t, &bin)?;
+            daemon_on_private_bus(t, bin)?;
         }
     }
     let table = size_table(&sizes);
@@ -133,18 +134,22 @@ pub fn run(args: &[String]) -> Result<()> {
 pub fn ci() -> Result<()> {
     let t0 = Instant::now();
     toolchain()?;
-    let setup_s = t0.elapsed().as_secs_f64();
+    let mut timings = vec![("toolchain".to_string(), t0.elapsed().as_secs_f64())];
+    let s = Instant::now();
+    let bins = build_release(&TARGETS)?;
+    timings.push((
+        "release builds, 3 targets".to_string(),
+        s.elapsed().as_secs_f64(),
+    ));
     let mut sizes = Vec::new();
-    let mut timings = vec![("toolchain".to_string(), setup_s)];
-    for t in TARGETS {
-        let s = Instant::now();
-        let bin = build_release(t)?;
-        timings.push((format!("build {}", t.triple), s.elapsed().as_secs_f64()));
-        sizes.push(measure(t, &bin)?);
+    for (t, bin) in TARGETS.iter().zip(&bins) {
+        sizes.push(measure(t, bin)?);
+    }
+    for (t, bin) in TARGETS.iter().zip(&bins) {
         if t.qemu.is_some() {
             let s = Instant::now();
             unit_tests(t)?;
-            daemon_on_private_bus(t, &bin)?;
+            daemon_on_private_bus(t, bin)?;
             timings.push((
                 format!("qemu tests {}", t.triple),
                 s.elapsed().as_secs_f64(),
@@ -195,72 +200,99 @@ fn has_prebuilt_std(triple: &str) -> Result<bool> {
         .is_dir())
 }
 
-/// Target directory for the cross builds. Debian's rustc is not rustup's, and
-/// `RUSTC_BOOTSTRAP=1` is part of cargo's fingerprint, so each kind gets its own directory:
-/// sharing one would rebuild every host proc-macro at each switch.
-fn target_dir(build_std: bool) -> PathBuf {
-    let base = std::env::var_os("CARGO_TARGET_DIR")
+/// Target directory for every cross build (all with Debian's rustc, which is not rustup's).
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| sh::root().join("target"));
-    base.join(if build_std {
-        "cross-build-std"
-    } else {
-        "cross"
-    })
+        .unwrap_or_else(|| sh::root().join("target"))
+        .join("cross")
 }
 
-/// `/usr/bin/cargo SUB --target T …` with the linker, qemu runner and, where the target has
-/// no prebuilt std, `-Zbuild-std`.
-fn cargo_for(t: &Target, sub: &str) -> Result<(Command, PathBuf)> {
-    let build_std = !has_prebuilt_std(t.triple)?;
-    let dir = target_dir(build_std);
+/// `/usr/bin/cargo SUB --target T1 --target T2 …` with the linkers, qemu runners and, when
+/// the targets have no prebuilt std, `-Zbuild-std`. All targets of one call must agree on
+/// that (cargo builds std for every target of a `-Zbuild-std` call).
+fn cargo_for(targets: &[&Target], sub: &str) -> Result<Command> {
+    let mut build_std = None;
+    for t in targets {
+        let b = !has_prebuilt_std(t.triple)?;
+        if build_std.is_some_and(|x| x != b) {
+            bail!("cannot mix targets with and without a prebuilt std in one cargo call");
+        }
+        build_std = Some(b);
+    }
     let mut c = Command::new(DEBIAN_CARGO);
     c.current_dir(sh::root())
         .env("RUSTC", DEBIAN_RUSTC)
         .env("RUSTDOC", DEBIAN_RUSTDOC)
-        .env("CARGO_TARGET_DIR", &dir)
+        .env("CARGO_TARGET_DIR", target_dir())
+        // -Zbuild-std needs it, and cargo fingerprints it: setting it for every cross build
+        // lets all targets share one directory and so build the host's proc-macros and build
+        // scripts once, not once per kind of target (CI time). Our code uses no unstable
+        // feature; the lints would reject one anyway.
+        .env("RUSTC_BOOTSTRAP", "1")
         // rustup's proxies would otherwise pick their own toolchain for nested tools.
         .env_remove("RUSTUP_TOOLCHAIN")
         .env_remove("RUSTC_WRAPPER")
         .env_remove("CARGO_BUILD_RUSTC_WRAPPER");
-    let var = t.triple.to_uppercase().replace('-', "_");
-    if let Some(l) = t.linker {
-        c.env(format!("CARGO_TARGET_{var}_LINKER"), l);
-    }
-    if let Some((cpu, lib)) = t.qemu {
-        c.env(
-            format!("CARGO_TARGET_{var}_RUNNER"),
-            format!("qemu-arm -cpu {cpu} -L {lib}"),
-        );
+    for t in targets {
+        let var = t.triple.to_uppercase().replace('-', "_");
+        if let Some(l) = t.linker {
+            c.env(format!("CARGO_TARGET_{var}_LINKER"), l);
+        }
+        if let Some((cpu, lib)) = t.qemu {
+            c.env(
+                format!("CARGO_TARGET_{var}_RUNNER"),
+                format!("qemu-arm -cpu {cpu} -L {lib}"),
+            );
+        }
     }
     c.arg(sub);
-    if build_std {
+    if build_std == Some(true) {
         // The test harness needs unwinding and the `test` crate; the release binary aborts.
         let std = if sub == "test" {
             "std,panic_unwind,test"
         } else {
             "std,panic_abort"
         };
-        c.env("RUSTC_BOOTSTRAP", "1")
-            .arg(format!("-Zbuild-std={std}"));
+        c.arg(format!("-Zbuild-std={std}"));
     }
-    c.args(["--locked", "--target", t.triple]);
-    Ok((c, dir))
+    c.arg("--locked");
+    for t in targets {
+        c.args(["--target", t.triple]);
+    }
+    Ok(c)
 }
 
-/// Release build of the multi-call binary with every applet; returns its path.
-pub fn build_release(t: &Target) -> Result<PathBuf> {
-    eprintln!(
-        "\n--- xtask cross: release build for {} ({})",
-        t.triple, t.board
-    );
-    let (mut c, dir) = cargo_for(t, "build")?;
-    sh::run(c.args(["--release", "-p", "acpigate", "--all-features"]))?;
-    let bin = dir.join(t.triple).join("release/acpigate");
-    if !bin.is_file() {
-        bail!("{} was not produced", bin.display());
+/// Release builds of the multi-call binary with every applet; returns the binaries' paths.
+/// Targets with a prebuilt std go into one cargo call, so that their single-threaded fat-LTO
+/// links run side by side on a two-core machine.
+pub fn build_release(targets: &[&Target]) -> Result<Vec<PathBuf>> {
+    let mut groups: Vec<(bool, Vec<&Target>)> = Vec::new();
+    for t in targets {
+        let b = !has_prebuilt_std(t.triple)?;
+        match groups.iter_mut().find(|(x, _)| *x == b) {
+            Some((_, g)) => g.push(t),
+            None => groups.push((b, vec![t])),
+        }
     }
-    Ok(bin)
+    for (_, g) in &groups {
+        let names: Vec<String> = g
+            .iter()
+            .map(|t| format!("{} ({})", t.triple, t.board))
+            .collect();
+        eprintln!("\n--- xtask cross: release build for {}", names.join(", "));
+        let mut c = cargo_for(g, "build")?;
+        sh::run(c.args(["--release", "-p", "acpigate", "--all-features"]))?;
+    }
+    let mut bins = Vec::new();
+    for t in targets {
+        let bin = target_dir().join(t.triple).join("release/acpigate");
+        if !bin.is_file() {
+            bail!("{} was not produced", bin.display());
+        }
+        bins.push(bin);
+    }
+    Ok(bins)
 }
 
 /// The pure crates' tests (dev profile), run under qemu-arm by cargo's target runner.
@@ -269,7 +301,7 @@ pub fn unit_tests(t: &Target) -> Result<()> {
         "\n--- xtask cross: unit tests for {} under qemu-arm",
         t.triple
     );
-    let (mut c, _) = cargo_for(t, "test")?;
+    let mut c = cargo_for(&[t], "test")?;
     let root = sh::root();
     let mut any = false;
     for p in PURE_CRATES {
@@ -620,7 +652,7 @@ pub fn oelint() -> Result<()> {
             &a,
         ]))?;
     }
-    let venv = target_dir(false).with_file_name("oelint-venv");
+    let venv = target_dir().with_file_name("oelint-venv");
     let py = venv.join("bin/python3");
     let oelint = venv.join("bin/oelint-adv");
     let pinned = venv.join(".pinned");

@@ -110,10 +110,9 @@ async fn run(cfg: config::Config) -> Result<()> {
             HostPhaseIface { core: core.clone() },
         )
         .serve_at(path::ACPI_POWER_STATE, zbus::fdo::ObjectManager)
-        .name(bus::ACPI_POWER_STATE)
         .build()
         .await
-        .with_context(|| format!("cannot serve {} on the system bus", bus::ACPI_POWER_STATE))?;
+        .context("cannot connect to the system bus")?;
 
     log::info!(
         "serving {} at {} (saved state: {})",
@@ -143,6 +142,12 @@ async fn run(cfg: config::Config) -> Result<()> {
             });
         }
     }
+    // Take the well-known name only now, with the state derived from the inputs: whoever
+    // follows the name (ipmid, ipmi-handlers' SEL, sensor-gate) never sees a start-up Unknown
+    // that is not the truth.
+    conn.request_name(bus::ACPI_POWER_STATE)
+        .await
+        .with_context(|| format!("cannot own {} on the system bus", bus::ACPI_POWER_STATE))?;
     daemon_kit::supervisor::notify_ready();
     let reason = tokio::select! {
         r = daemon_kit::supervisor::terminated() => r.context("cannot install signal handlers")?,

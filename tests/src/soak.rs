@@ -252,6 +252,36 @@ pub async fn run(opts: &SoakOptions) -> Result<SoakSummary> {
                     timing.to_enum,
                     timing.via_ipmi
                 );
+                let from = r
+                    .scan
+                    .start
+                    .checked_sub(Duration::from_millis(400))
+                    .unwrap_or(r.scan.start);
+                for (t, m) in w
+                    .marks()
+                    .iter()
+                    .filter(|(t, _)| *t >= from && *t <= r.scan.end)
+                {
+                    eprintln!("  {:.4} {m:?}", w.secs(*t));
+                }
+                for t in w
+                    .smbus
+                    .bmc_transfers()
+                    .iter()
+                    .filter(|t| t.overlaps(r.scan.start, r.scan.end))
+                {
+                    eprintln!(
+                        "  {:.4} BMC transfer {:#04x} {:?}",
+                        w.secs(t.start),
+                        t.addr,
+                        t.outcome
+                    );
+                }
+                eprintln!(
+                    "  {:.4}..{:.4} SPD scan",
+                    w.secs(r.scan.start),
+                    w.secs(r.scan.end)
+                );
             }
             s.boots += 1;
             s.dimms_present += r.present as u64;

@@ -312,7 +312,9 @@ async fn restart_mid_boot_restores_agreeing_state_and_rejects_stale_state() -> R
 
     // Killed in S0, power unchanged: S0 again, from the saved state.
     rig.crash_and_restart()?;
-    rig.acpi.wait_sys(AcpiState::S0G0D0).await?;
+    // The name appears (and READY comes) only with the state already derived: no Unknown for
+    // followers such as the SEL to record.
+    assert_eq!(rig.acpi.sys().await?, AcpiState::S0G0D0);
     assert_eq!(
         rig.acpi.reason().await?,
         "restored saved state (chassis power agrees)"

@@ -77,7 +77,7 @@ impl App {
         let mut core = self.core.lock().await;
         if core.acpi_observed(state, now()) {
             log::info!("SEL: System ACPI Power State {state}");
-            if let Err(e) = self.store.save_sel(core.sel()) {
+            if let Err(e) = self.store.save_sel_off_loop(core.sel()).await {
                 log::error!("cannot save the SEL: {e}");
             }
         }
@@ -174,7 +174,7 @@ impl App {
             let mut staged = core.clone();
             staged.commit(&internal);
             if staged.sel() != core.sel()
-                && let Err(e) = self.store.save_sel(staged.sel())
+                && let Err(e) = self.store.save_sel_off_loop(staged.sel()).await
             {
                 log::error!("cannot save the SEL: {e}");
                 return fail(&req, Cc::UnspecifiedError);

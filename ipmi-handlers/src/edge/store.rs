@@ -71,6 +71,17 @@ impl Store {
         state_file::write_atomic(&self.sel_path(), &sel.encode())
     }
 
+    /// [`Store::save_sel`] on a blocking thread: the fsync can take long on a busy flash, and
+    /// the event loop must keep serving D-Bus (and petting the watchdog) meanwhile. The caller
+    /// still waits for it, so only a SEL that reached the disk is answered for.
+    pub async fn save_sel_off_loop(&self, sel: &SelStore) -> std::io::Result<()> {
+        let path = self.sel_path();
+        let bytes = sel.encode();
+        tokio::task::spawn_blocking(move || state_file::write_atomic(&path, &bytes))
+            .await
+            .map_err(std::io::Error::other)?
+    }
+
     pub fn load_numbers(&self) -> Result<SensorNumbers> {
         let path = self.numbers_path();
         let Some(bytes) = state_file::read(&path)? else {

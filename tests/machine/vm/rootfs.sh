@@ -28,7 +28,7 @@ mkdir -p "$WORK"
 
 t0=$(date +%s.%N)
 if [ -n "${REBUILD:-}" ] || [ "$(cat "$WORK/rootfs.stamp" 2>/dev/null)" != "$PKGS" ] || [ ! -x "$ROOT/usr/lib/systemd/systemd" ]; then
-  MIRROR=$("$HERE/../apt-repo-uri.sh" bookworm) || die "no Debian mirror for bookworm (set DEBIAN_MIRROR)"
+  MIRROR=$("$HERE/../../../scripts/cross/apt-repo-uri.sh" bookworm) || die "no Debian mirror for bookworm (set DEBIAN_MIRROR)"
   eval "$(apt-config shell APT_HTTP_PROXY Acquire::http::Proxy)"
   [ -n "${APT_HTTP_PROXY:-}" ] && [ -z "${http_proxy:-}" ] && export http_proxy=$APT_HTTP_PROXY
   rm -rf "$ROOT" "$WORK/rootfs.stamp"

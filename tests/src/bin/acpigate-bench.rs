@@ -476,16 +476,17 @@ async fn gate(opts: &Opts) -> Result<String> {
          the PropertiesChanged signals; \"gate closed\" is sensor-gate's own `Since` (the wall \
          clock at which its core handled the phase update and stopped starting reads). A \
          negative latency ({early} of {} closes) means sensor-gate handled the signal before \
-         the observer was scheduled. The second row starts earlier, when acpi-state-daemon \
-         decided the phase, and so also holds its state-file save before it announces \
-         (the ~0.5–0.7 ms floor) and the bus delivery.",
+         the observer received it (dbus-daemon writes a signal to its subscribers one after \
+         the other). The second row starts earlier, when acpi-state-daemon decided the phase, \
+         and so also holds its state-file save before it announces (its minimum is that floor) \
+         and the bus delivery.\n",
         lat_obs.len()
     );
     if p99 > 1000 {
         md.push_str(
             "Latency limit: nothing in the path waits on a timer; the tail is the wake-up and \
              run-queue delay of dbus-daemon and sensor-gate on 2 cores shared with other \
-             engineers' builds (load average above).\n",
+             engineers' builds (load average above).\n\n",
         );
     }
     if late > 0 {
@@ -494,7 +495,7 @@ async fn gate(opts: &Opts) -> Result<String> {
              had already handed to its bus thread before the close (one transfer per bus at a \
              time; its result is discarded). The close cannot recall a request already queued \
              to the bus thread; the bus thread does not re-check the gate just before the \
-             transfer, so under load the queued request reaches the wire after the close.\n",
+             transfer, so under load the queued request reaches the wire after the close.\n\n",
         );
     }
     Ok(md)
@@ -722,7 +723,7 @@ async fn ipmi(opts: &Opts) -> Result<String> {
     let worst = ratios.iter().copied().fold(0.0_f64, f64::max);
     let _ = writeln!(
         md,
-        "\nGoal: ratio ≤ 1.0 — {} (worst {worst:.2}).",
+        "\nGoal: ratio ≤ 1.0 — {} (worst {worst:.2}).\n",
         met(worst <= 1.0)
     );
     if worst > 1.0 {
@@ -1166,7 +1167,7 @@ async fn footprint(opts: &Opts) -> Result<String> {
     md.push_str(&rows);
     let _ = writeln!(
         md,
-        "\nGoals: RSS ≤ 3 MiB per daemon — {}; 0 wakeups/s while off — {}{}.",
+        "\nGoals: RSS ≤ 3 MiB per daemon — {}; 0 wakeups/s while off — {}{}.\n",
         met(rss_ok),
         met(wake_ok),
         if wakers.is_empty() {
@@ -1180,7 +1181,7 @@ async fn footprint(opts: &Opts) -> Result<String> {
             "RSS limit: VmRSS counts every resident page the process maps, most of them \
              file-backed pages of the one multi-call binary and of libc that all four daemons \
              share; Pss (shared pages split among the processes mapping them) and RssAnon (the \
-             daemon's own heap and stacks) are the per-daemon cost, ~1 MiB and ~0.4 MiB here.\n",
+             daemon's own heap and stacks) are the per-daemon cost (table above).\n\n",
         );
     }
     for w in &wakers {
@@ -1188,12 +1189,12 @@ async fn footprint(opts: &Opts) -> Result<String> {
             md.push_str(
                 "Wakeup limit (sensor-gate): while the gate is closed its core still keeps a \
                  due time per sensor (every poll period) to count refused reads in `Refused`, \
-                 so the daemon wakes each poll period although it touches no bus.\n",
+                 so the daemon wakes each poll period although it touches no bus.\n\n",
             );
         } else if w.starts_with("ipmi-lan") {
             md.push_str(
                 "Wakeup limit (ipmi-lan): its edge runs a 1 s housekeeping interval (session \
-                 and lockout timeouts) even with no session open.\n",
+                 and lockout timeouts) even with no session open.\n\n",
             );
         } else {
             let _ = writeln!(md, "Wakeups: {w} — not analysed.");

@@ -16,7 +16,7 @@ use crate::core::{Action, Core, Direction, Event, FanCommand, Now, PhaseUpdate, 
 use crate::dbus::{
     AvailabilityIface, CriticalIface, GateIface, OperationalIface, ValueIface, WarningIface,
 };
-use crate::smbus::worker::{BusHandle, Op};
+use crate::smbus::worker::{BusHandle, Latch, Op};
 
 /// A fan write that takes longer than this counts as failed (the gate never waits on it).
 const FAN_WRITE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -104,10 +104,11 @@ pub async fn run(cfg: Config) -> Result<()> {
         .await
         .with_context(|| format!("requesting bus name {}", bus::DIMM_TEMP_SENSOR))?;
 
+    let latch = Latch::default();
     let mut buses = Vec::new();
     for b in &cfg.buses {
         log::info!("bus {}: {}", b.name, b.backend.describe());
-        buses.push(BusHandle::spawn(&b.name, b.backend.open())?);
+        buses.push(BusHandle::spawn(&b.name, b.backend.open(), latch.clone())?);
     }
     let sensor_bus: Vec<BusHandle> = cfg.sensors.iter().map(|s| buses[s.bus].clone()).collect();
 
@@ -121,6 +122,7 @@ pub async fn run(cfg: Config) -> Result<()> {
         names: cfg.sensors.iter().map(|s| s.spec.name.clone()).collect(),
         sensor_bus,
         tx: tx.clone(),
+        latch: latch.clone(),
     };
     let first = core.start(now());
     ex.execute(first).await;
@@ -154,7 +156,12 @@ pub async fn run(cfg: Config) -> Result<()> {
                 break;
             }
         };
+        let was_open = core.is_open();
         let actions = core.handle(now(), ev);
+        if was_open && !core.is_open() {
+            // Before anything else is done for this close: queued reads must not start.
+            latch.close();
+        }
         ex.execute(actions).await;
     }
     daemon_kit::supervisor::notify_stopping();
@@ -167,6 +174,7 @@ struct Executor {
     names: Vec<String>,
     sensor_bus: Vec<BusHandle>,
     tx: mpsc::UnboundedSender<Event>,
+    latch: Latch,
 }
 
 impl Executor {
@@ -229,8 +237,13 @@ impl Executor {
             Action::StartRead { sensor, addr, reg } => {
                 let bus = self.sensor_bus[sensor].clone();
                 let tx = self.tx.clone();
+                // The read is issued now, while the gate is open; the bus thread refuses it if
+                // the gate closes before it reaches the wire.
+                let generation = self.latch.generation();
                 tokio::spawn(async move {
-                    let result = bus.transfer(Op::ReadWord { addr, reg }).await;
+                    let result = bus
+                        .transfer_under(Op::ReadWord { addr, reg }, generation)
+                        .await;
                     let _ = tx.send(Event::ReadDone { sensor, result });
                 });
             }

@@ -1226,9 +1226,9 @@ mod tests {
 
     #[test]
     fn options_take_values_and_flags() {
-        let o = Opts::parse(&["--transitions".into(), "5".into(), "--load".into()]).unwrap();
-        assert_eq!(o.num("transitions", 1).unwrap(), 5);
-        assert_eq!(o.num("poll-ms", 10).unwrap(), 10);
+        let o = Opts::parse(&["--transitions".into(), "5".into(), "--load".into()]).expect("options parse");
+        assert_eq!(o.num("transitions", 1).expect("transitions"), 5);
+        assert_eq!(o.num("poll-ms", 10).expect("poll-ms"), 10);
         assert!(o.flag("load"));
         assert!(Opts::parse(&["--poll-ms".into()]).is_err());
         assert!(Opts::parse(&["x".into()]).is_err());

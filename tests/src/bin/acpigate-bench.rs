@@ -1226,7 +1226,8 @@ mod tests {
 
     #[test]
     fn options_take_values_and_flags() {
-        let o = Opts::parse(&["--transitions".into(), "5".into(), "--load".into()]).expect("options parse");
+        let o = Opts::parse(&["--transitions".into(), "5".into(), "--load".into()])
+            .expect("options parse");
         assert_eq!(o.num("transitions", 1).expect("transitions"), 5);
         assert_eq!(o.num("poll-ms", 10).expect("poll-ms"), 10);
         assert!(o.flag("load"));

@@ -491,11 +491,10 @@ async fn gate(opts: &Opts) -> Result<String> {
     }
     if late > 0 {
         md.push_str(
-            "Late-transfer limit: never more than one per close, which is the one read sensor-gate \
-             had already handed to its bus thread before the close (one transfer per bus at a \
-             time; its result is discarded). The close cannot recall a request already queued \
-             to the bus thread; the bus thread does not re-check the gate just before the \
-             transfer, so under load the queued request reaches the wire after the close.\n\n",
+            "Late-transfer limit: at most one per close means the read sensor-gate had already \
+             handed to its bus thread before the close (one transfer per bus at a time) and \
+             that reached the wire only after it; more than one per close would mean reads \
+             started while closed.\n\n",
         );
     }
     Ok(md)

@@ -401,13 +401,27 @@ fn record_sizes(table: &str) -> Result<()> {
     let path = sh::root().join("BENCHMARKS.md");
     let rustc = sh::output(Command::new(DEBIAN_RUSTC).arg("--version"))?;
     let features = applet_features()?.join(", ");
+    // Which source the figures belong to: the checkout's commit, or (for an exported tree)
+    // what ACPIGATE_COMMIT says.
+    let commit = sh::output(Command::new("git").current_dir(sh::root()).args([
+        "rev-parse",
+        "--short",
+        "HEAD",
+    ]))
+    .map(|c| c.trim().to_string())
+    .or_else(|_| std::env::var("ACPIGATE_COMMIT"))
+    .unwrap_or_else(|_| "unknown".to_string());
+    let date = sh::output(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"]))?;
     let section = format!(
         "{SECTION_START}\n## Footprint: binary size\n\n\
+         Command: `cargo xtask cross --record` — {}, commit {commit}; sizes do not depend on \
+         the machine. CI prints the same table in step `cross`.\n\n\
          The one multi-call binary `acpigate` with every applet ({features}), release profile \
-         (opt-level z, fat LTO, one codegen unit, panic=abort), built with {} and stripped \
-         with the target's binutils. xz is what a compressed image roughly pays. Produced by \
-         `cargo xtask cross --record` (CI prints the same table in step `cross`).\n\n{table}\
+         (opt-level z, fat LTO, one codegen unit, panic=abort; it strips, so `stripped` — \
+         after the target's binutils strip — equals the build), built with {}. xz -9e is \
+         what a compressed flash image roughly pays.\n\n{table}\
          {SECTION_END}\n",
+        date.trim(),
         rustc.trim()
     );
     let old = fs::read_to_string(&path).unwrap_or_else(|_| "# Benchmarks\n".to_string());

@@ -148,6 +148,10 @@ pub struct Persisted {
     pub dev: AcpiState,
     /// When the system state last changed, µs since the epoch.
     pub since_usec: u64,
+    /// The phase generation, so `Generation` keeps counting up across restarts (consumers
+    /// drop an update whose generation is lower than one they have seen).
+    #[serde(default)]
+    pub generation: u64,
 }
 
 /// Per-boot timing, published on D-Bus and logged at S0.
@@ -203,7 +207,7 @@ impl AcpiCore {
             phase: HostPhase::Unknown,
             reason: None,
             since_usec: 0,
-            generation: 0,
+            generation: persisted.map_or(0, |p| p.generation),
             chassis: None,
             chassis_seen: false,
             host: None,
@@ -479,17 +483,19 @@ impl AcpiCore {
         }
         self.sys = to;
         // Saved before it is announced: a crash after the signal must not restore the old state.
+        let phase = HostPhase::for_state(to);
+        let next_generation = self.generation + u64::from(phase != self.phase);
         out.push(Action::Persist(Persisted {
             sys: self.sys,
             dev: self.dev,
             since_usec: now.wall_usec,
+            generation: next_generation,
         }));
         out.push(Action::PublishAcpi {
             sys_changed: true,
             dev_changed: false,
         });
         out.push(Action::LogTransition { from, to, reason });
-        let phase = HostPhase::for_state(to);
         let old_phase = self.phase;
         if phase != old_phase {
             self.phase = phase;
@@ -518,6 +524,7 @@ impl AcpiCore {
             sys: self.sys,
             dev: self.dev,
             since_usec: self.since_usec,
+            generation: self.generation,
         }
     }
 

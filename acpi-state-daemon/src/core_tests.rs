@@ -396,7 +396,27 @@ fn saved(sys: AcpiState, since_usec: u64) -> Option<Persisted> {
         sys,
         dev: A::Unknown,
         since_usec,
+        generation: 40,
     })
+}
+
+#[test]
+fn generation_keeps_counting_across_restarts() {
+    let mut core = AcpiCore::new(Policy::default(), saved(A::S0G0D0, 1));
+    assert_eq!(core.generation(), 40);
+    let a = core.handle(Clock(0).tick(), off()).expect("ok");
+    assert_eq!(core.generation(), 41);
+    // What is saved is what is announced, so the next restart continues from it.
+    assert!(
+        a.iter()
+            .any(|x| matches!(x, Action::Persist(p) if p.generation == 41))
+    );
+    // A file from before generations were saved reads as 0.
+    let old: Persisted = serde_json::from_str(
+        r#"{"sys":"xyz.openbmc_project.Control.Power.ACPIPowerState.ACPI.S5_G2","dev":"xyz.openbmc_project.Control.Power.ACPIPowerState.ACPI.Unknown","since_usec":5}"#,
+    )
+    .expect("old file");
+    assert_eq!(old.generation, 0);
 }
 
 #[test]

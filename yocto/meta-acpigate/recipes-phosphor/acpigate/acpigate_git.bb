@@ -7,10 +7,8 @@ HOMEPAGE = "https://github.com/acpigate/acpigate"
 BUGTRACKER = "https://github.com/acpigate/acpigate/issues"
 SECTION = "bmc"
 LICENSE = "Apache-2.0"
-# The source tree declares its licence in Cargo.toml (license = "Apache-2.0") and carries no
-# licence file of its own yet, so the checksum is taken from oe-core's copy of the text.
-# nooelint: oelint.var.licenseremotefile
-LIC_FILES_CHKSUM = "file://${COMMON_LICENSE_DIR}/Apache-2.0;md5=89aea4e17d99a7cacdbeed46a0096b10"
+# The licence text at the top of the source tree (Cargo.toml: license = "Apache-2.0").
+LIC_FILES_CHKSUM = "file://LICENSE;md5=3b83ef96387f14655fc854ddc3c6bd57"
 
 CVE_PRODUCT = "acpigate"
 

@@ -76,23 +76,7 @@ impl PrivateBus {
         let sock = dir.path().join("bus");
         let cfg = dir.path().join("bus.conf");
         std::fs::write(&cfg, BUS_CONFIG.replace("@SOCK@", &sock.to_string_lossy()))?;
-        let mut child = Command::new("dbus-daemon")
-            .arg(format!("--config-file={}", cfg.display()))
-            .args(["--nofork", "--print-address=1", "--nopidfile"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("cannot start dbus-daemon (install the dbus-daemon package, or run `cargo xtask test` as root)")?;
-        let stdout = child.stdout.take().context("dbus-daemon stdout")?;
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .context("reading the bus address")?;
-        let address = line.trim().to_owned();
-        if address.is_empty() {
-            let _ = child.kill();
-            bail!("dbus-daemon printed no address");
-        }
+        let (child, address) = spawn_bus(&cfg)?;
         Ok(Self {
             child,
             address,
@@ -124,24 +108,33 @@ impl PrivateBus {
         let _ = self.child.wait();
         let _ = std::fs::remove_file(self.dir.path().join("bus"));
         let cfg = self.dir.path().join("bus.conf");
-        let mut child = Command::new("dbus-daemon")
-            .arg(format!("--config-file={}", cfg.display()))
-            .args(["--nofork", "--print-address=1", "--nopidfile"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("cannot restart dbus-daemon")?;
-        let stdout = child.stdout.take().context("dbus-daemon stdout")?;
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line)?;
+        let (child, address) = spawn_bus(&cfg)?;
         self.child = child;
-        let address = line.trim().to_owned();
-        if address.is_empty() {
-            bail!("restarted dbus-daemon printed no address");
-        }
         self.address = address;
         Ok(())
     }
+}
+
+/// Start `dbus-daemon` on `cfg` and read the address it prints.
+fn spawn_bus(cfg: &Path) -> Result<(Child, String)> {
+    let mut child = Command::new("dbus-daemon")
+        .arg(format!("--config-file={}", cfg.display()))
+        .args(["--nofork", "--print-address=1", "--nopidfile"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("cannot start dbus-daemon (install the dbus-daemon package, or run `cargo xtask test` as root)")?;
+    let stdout = child.stdout.take().context("dbus-daemon stdout")?;
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .context("reading the bus address")?;
+    let address = line.trim().to_owned();
+    if address.is_empty() {
+        let _ = child.kill();
+        bail!("dbus-daemon printed no address");
+    }
+    Ok((child, address))
 }
 
 impl Drop for PrivateBus {

@@ -11,7 +11,10 @@
 //!   `Sleeping`, `Off`, `Unknown`) closes it at once, as does losing the phase source. At
 //!   start the phase is unknown: closed. With the gate disabled by configuration (the control
 //!   experiment), reads run whatever the phase, and nothing else of the gate applies.
-//! * **Transfers.** No read starts while closed; a due read is refused and counted. A read in
+//! * **Transfers.** No read starts while closed; a read that falls due is refused and counted.
+//!   The count is kept from elapsed time, brought up to date by the next event (a phase update,
+//!   the gate opening, any tick), so a closed gate needs no timer: the daemon sleeps while the
+//!   host is off. A read in
 //!   flight when the gate closes finishes on the wire (we cannot abort an SMBus transfer), but
 //!   its result is **discarded**: it was taken across a phase change, and publishing it would
 //!   flip `Available` back to true while the host may be enumerating memory. Reads carry the
@@ -195,7 +198,8 @@ pub struct GateStatus {
     pub since_us: u64,
     pub reason: String,
     pub phase: HostPhase,
-    /// Reads that were due while closed and not started.
+    /// Reads that fell due while closed and were not started, counted up to the last event
+    /// (not a running clock: a closed gate sets no timer).
     pub refused: u64,
     /// Times the gate closed.
     pub closes: u64,
@@ -394,12 +398,13 @@ impl Core {
         if let Gate::Settling { opens_at } = self.gate {
             consider(opens_at);
         }
-        let open = self.gate == Gate::Open;
-        for s in &self.sensors {
-            // Due reads matter open (to read) and closed (to count refusals). A sensor whose
-            // bus is busy is started when that bus's read finishes, not by a timer.
-            if s.in_flight.is_none() && !(open && self.bus_busy(s.spec.bus)) {
-                consider(s.next_due);
+        if self.gate == Gate::Open {
+            for s in &self.sensors {
+                // A sensor whose bus is busy is started when that bus's read finishes, not by
+                // a timer. Closed, due reads need no timer: they are counted from elapsed time.
+                if s.in_flight.is_none() && !self.bus_busy(s.spec.bus) {
+                    consider(s.next_due);
+                }
             }
         }
         for f in &self.fans {
@@ -412,6 +417,10 @@ impl Core {
 
     pub fn handle(&mut self, now: Now, event: Event) -> Vec<Action> {
         let mut out = Vec::new();
+        if self.gate != Gate::Open {
+            // Before the event can open the gate (which restarts the poll cadence).
+            self.count_refused(now);
+        }
         match event {
             Event::Phase(u) => self.on_phase(now, u, &mut out),
             Event::PhaseSourceLost => {
@@ -679,13 +688,6 @@ impl Core {
         }
         if self.gate == Gate::Open {
             self.start_due_reads(now, out);
-        } else {
-            for s in &mut self.sensors {
-                if s.in_flight.is_none() && s.next_due <= now.mono {
-                    self.status.refused += 1;
-                    s.next_due = advance(s.next_due, now.mono, self.policy.poll_interval);
-                }
-            }
         }
         for f in &mut self.fans {
             if let FanState::Failed { retry_at } = f.state
@@ -695,6 +697,25 @@ impl Core {
                 f.state = FanState::InFlight;
                 out.push(Action::Fan(c));
             }
+        }
+    }
+
+    /// Count the reads that fell due while closed, strictly before `now`, and move each
+    /// sensor's due time past them. A sensor with a read in flight is not due.
+    fn count_refused(&mut self, now: Now) {
+        let every = self.policy.poll_interval;
+        if every.is_zero() {
+            return; // rejected by the config; no division by zero here either way
+        }
+        for s in &mut self.sensors {
+            if s.in_flight.is_some() || s.next_due >= now.mono {
+                continue;
+            }
+            let late = now.mono - s.next_due;
+            // Slots at next_due, next_due + every, ... that lie before now.
+            let slots = late.as_nanos().div_ceil(every.as_nanos());
+            self.status.refused += u64::try_from(slots).unwrap_or(u64::MAX);
+            s.next_due += every * u32::try_from(slots).unwrap_or(u32::MAX);
         }
     }
 
@@ -1086,9 +1107,10 @@ mod tests {
         assert_eq!(published.len(), 2);
         let acts = r.advance(5_000);
         assert_eq!(reads(&acts), 0, "no read before the phase is known");
-        // Two sensors refused every 100 ms.
+        // Any event brings the count up to date: two sensors refused every 100 ms.
+        r.ev(Event::Tick);
         assert!(
-            r.core.gate_status().refused >= 100,
+            (100..=102).contains(&r.core.gate_status().refused),
             "{:?}",
             r.core.gate_status()
         );
@@ -1715,9 +1737,33 @@ mod tests {
         r.phase(FirmwareInit);
         let before = r.core.gate_status().refused;
         r.advance(1_000);
+        // Nothing happened meanwhile, so nothing was counted yet...
+        assert_eq!(r.core.gate_status().refused, before);
+        // ...until the next event: 2 sensors × 10 polls (± the boundary poll).
+        r.phase(Working);
         let refused = r.core.gate_status().refused - before;
-        // 2 sensors × 10 polls (± the boundary poll).
         assert!((20..=22).contains(&refused), "{refused}");
+        // Counting stops once open: the settle delay passes and reads start.
+        r.run(1_000, Ok(W25));
+        let settled = r.core.gate_status().refused;
+        r.run(1_000, Ok(W25));
+        assert_eq!(r.core.gate_status().refused, settled);
+    }
+
+    #[test]
+    fn a_closed_gate_sets_no_timer() {
+        // While the host is off the daemon must sleep: no deadline, whatever the phase.
+        for p in [Off, Sleeping, FirmwareInit, Unknown] {
+            let mut r = Rig::new(policy());
+            r.phase(Working);
+            r.run(1_000, Ok(W25));
+            assert!(r.core.is_open());
+            r.phase(p);
+            // Reads in flight at the close still report back; after that, nothing is due.
+            r.run(10, Ok(W25));
+            let fan_retry = r.core.next_deadline();
+            assert_eq!(fan_retry, None, "{p:?}: deadline {fan_retry:?}");
+        }
     }
 
     #[test]

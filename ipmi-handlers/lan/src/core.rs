@@ -366,6 +366,25 @@ impl<R: Random> Core<R> {
         out
     }
 
+    /// When [`Core::on_tick`] next has something to expire, if anything: the edge sleeps
+    /// until then, so an idle channel (no sessions, no failures remembered) never wakes.
+    pub fn next_deadline(&self) -> Option<Duration> {
+        let (idle, setup) = (self.cfg.idle_timeout, self.cfg.setup_timeout);
+        let d = self.cfg.lockout.duration;
+        self.sessions
+            .values()
+            .map(|s| {
+                s.last_activity
+                    + match s.state {
+                        State::Active(_) => idle,
+                        _ => setup,
+                    }
+            })
+            .chain(self.user_locks.next_expiry(d))
+            .chain(self.source_locks.next_expiry(d))
+            .min()
+    }
+
     /// Time passed: expire sessions and locks.
     pub fn on_tick(&mut self, now: Duration) -> Vec<Action> {
         let mut out = Vec::new();

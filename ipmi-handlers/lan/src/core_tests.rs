@@ -654,6 +654,45 @@ fn timeouts() -> Result<(), ClientError> {
 }
 
 #[test]
+fn the_core_wants_a_tick_only_while_something_can_expire() -> Result<(), ClientError> {
+    let mut rig = Rig::new(|c| {
+        c.idle_timeout = 10 * S;
+        c.setup_timeout = 3 * S;
+        c.lockout.duration = 60 * S;
+    });
+    // An idle channel sets no timer at all.
+    assert_eq!(rig.core.next_deadline(), None);
+    rig.now = 5 * S;
+    let _c = rig.login(CipherSuite::Suite17, "admin", "0penBmc-secret")?;
+    assert_eq!(rig.core.next_deadline(), Some(15 * S), "idle timeout");
+    rig.now = 7 * S;
+    let (_, r) = rig.handshake_to_rakp2(CipherSuite::Suite17, "viewer", "wrong");
+    assert_eq!(r, Err(ClientError::Rakp2Mismatch));
+    assert_eq!(
+        rig.core.next_deadline(),
+        Some(10 * S),
+        "setup timeout first"
+    );
+    // Ticking at each deadline, the way the edge does, empties the core and the timer stops.
+    let mut closed = 0;
+    while let Some(d) = rig.core.next_deadline() {
+        assert!(
+            d > rig.now,
+            "a deadline that does not move would spin the edge"
+        );
+        rig.now = d;
+        closed += notes(&rig.core.on_tick(d))
+            .iter()
+            .filter(|n| matches!(n, Note::SessionClosed { .. }))
+            .count();
+    }
+    assert_eq!(closed, 2);
+    // The failed RAKP 2 was charged at 7 s and is forgotten 60 s later: the last deadline.
+    assert_eq!(rig.now, 67 * S);
+    Ok(())
+}
+
+#[test]
 fn session_limits() -> Result<(), ClientError> {
     let mut rig = Rig::new(|c| {
         c.max_sessions = 2;

@@ -106,8 +106,6 @@ async fn run(settings: Settings, users: users::UserDb) -> Result<()> {
     let mut core = Core::new(core_cfg, users, OsRandom);
     let (tx, mut rx) = mpsc::unbounded_channel::<(u64, ExecuteReply)>();
     let start = Instant::now();
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut buf = vec![0u8; 2048];
     daemon_kit::supervisor::notify_ready();
     let watchdog = daemon_kit::supervisor::watchdog_task();
@@ -115,6 +113,16 @@ async fn run(settings: Settings, users: users::UserDb) -> Result<()> {
     let terminated = daemon_kit::supervisor::terminated();
     tokio::pin!(terminated);
     loop {
+        // Sleep until the core has something to expire; with nothing to expire, no timer.
+        let deadline = core.next_deadline();
+        let expiry = async {
+            match deadline {
+                Some(d) => {
+                    tokio::time::sleep_until(tokio::time::Instant::from_std(start + d)).await
+                }
+                None => std::future::pending().await,
+            }
+        };
         let actions = tokio::select! {
             r = sock.recv_from(&mut buf) => match r {
                 Ok((n, from)) => core.on_datagram(start.elapsed(), from, &buf[..n]),
@@ -125,7 +133,7 @@ async fn run(settings: Settings, users: users::UserDb) -> Result<()> {
                 }
             },
             Some((token, reply)) = rx.recv() => core.on_execute_reply(token, reply),
-            _ = tick.tick() => core.on_tick(start.elapsed()),
+            () = expiry => core.on_tick(start.elapsed()),
             () = &mut watchdog => continue,
             sig = &mut terminated => {
                 let sig = sig.context("cannot install signal handlers")?;

@@ -111,6 +111,15 @@ impl<K: Eq + Hash + Clone> LockTable<K> {
         released
     }
 
+    /// When [`LockTable::expire`] next has something to drop: a lock running out, or failures
+    /// being forgotten.
+    pub fn next_expiry(&self, duration: Duration) -> Option<Duration> {
+        self.entries
+            .values()
+            .map(|e| e.locked_until.unwrap_or(e.last_failure + duration))
+            .min()
+    }
+
     /// When the next lock runs out.
     pub fn next_release(&self) -> Option<Duration> {
         self.entries.values().filter_map(|e| e.locked_until).min()

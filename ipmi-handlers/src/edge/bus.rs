@@ -2,7 +2,7 @@
 //! channel. Every call has a deadline: a stuck service costs one command 0xFF, never the
 //! whole IPMI server.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
@@ -130,39 +130,99 @@ pub enum CallerChannel {
     Unknown(String),
 }
 
-/// The channel of `sender` (a unique name): the configured channel whose
-/// `xyz.openbmc_project.Ipmi.Channel.<name>` it owns, else INTRABMC.
+/// Which connection owns which IPMI channel name (`xyz.openbmc_project.Ipmi.Channel.<name>`),
+/// kept from `NameOwnerChanged` so that `execute` does not ask the bus on every request.
+///
+/// Only ever consulted for a sender it knows: a sender it does not know gets the full lookup
+/// from the bus ([`caller_channel`]). That matters for privilege: a front end that acquired a
+/// session-based channel name a moment ago, before its signal reached us, must not pass for an
+/// unnamed (INTRABMC, Admin) caller.
+#[derive(Debug, Default)]
+pub struct ChannelOwners {
+    /// Unique name → the channel names (short form) it owns.
+    by_owner: HashMap<String, BTreeSet<String>>,
+}
+
+impl ChannelOwners {
+    /// A `NameOwnerChanged` for `name`; other names are ignored.
+    pub fn owner_changed(&mut self, name: &str, old: Option<&str>, new: Option<&str>) {
+        let Some(short) = name.strip_prefix(bus::IPMI_CHANNEL_PREFIX) else {
+            return;
+        };
+        if let Some(old) = old
+            && let Some(names) = self.by_owner.get_mut(old)
+        {
+            names.remove(short);
+            if names.is_empty() {
+                self.by_owner.remove(old);
+            }
+        }
+        if let Some(new) = new {
+            self.by_owner
+                .entry(new.to_owned())
+                .or_default()
+                .insert(short.to_owned());
+        }
+    }
+
+    /// The channel of `sender`, if it owns a channel name.
+    pub fn channel_of(&self, sender: &str, cfg: &Config) -> Option<CallerChannel> {
+        // One connection owning two channel names is a misconfiguration; the first in name
+        // order wins, the same on every lookup.
+        let short = self.by_owner.get(sender)?.first()?;
+        Some(match cfg.channels.iter().find(|c| &c.name == short) {
+            Some(c) => CallerChannel::Known(Channel {
+                number: c.number,
+                kind: c.session.kind(),
+            }),
+            None => CallerChannel::Unknown(short.clone()),
+        })
+    }
+}
+
+pub fn lock_owners(
+    m: &std::sync::Mutex<ChannelOwners>,
+) -> std::sync::MutexGuard<'_, ChannelOwners> {
+    // A poisoned lock only means a panic elsewhere mid-update; the map is still a valid map.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The channel of an unnamed caller (owning no channel name): INTRABMC.
+fn intrabmc(cfg: &Config) -> CallerChannel {
+    CallerChannel::Known(Channel {
+        number: cfg.intrabmc_channel,
+        kind: ChannelKind::SessionLess,
+    })
+}
+
+/// The channel of `sender` (a unique name): from `known` if it is there, else from the bus:
+/// the configured channel whose `xyz.openbmc_project.Ipmi.Channel.<name>` it owns, else
+/// INTRABMC.
 pub async fn caller_channel(
     conn: &Connection,
     cfg: &Config,
+    known: &std::sync::Mutex<ChannelOwners>,
     sender: &str,
 ) -> Result<CallerChannel> {
+    if let Some(c) = lock_owners(known).channel_of(sender, cfg) {
+        return Ok(c);
+    }
     with_deadline("resolving the caller's channel", async {
         let dbus = DBusProxy::new(conn).await?;
-        let names = dbus.list_names().await?;
-        for n in names
-            .iter()
-            .filter(|n| n.starts_with(bus::IPMI_CHANNEL_PREFIX))
-        {
-            let Ok(owner) = dbus.get_name_owner(n.as_ref()).await else {
-                continue;
-            };
-            if owner.as_str() != sender {
+        let mut owned = ChannelOwners::default();
+        for n in dbus.list_names().await? {
+            if !n.starts_with(bus::IPMI_CHANNEL_PREFIX) {
                 continue;
             }
-            let short = &n[bus::IPMI_CHANNEL_PREFIX.len()..];
-            return Ok(match cfg.channels.iter().find(|c| c.name == short) {
-                Some(c) => CallerChannel::Known(Channel {
-                    number: c.number,
-                    kind: c.session.kind(),
-                }),
-                None => CallerChannel::Unknown(short.to_owned()),
-            });
+            if let Ok(owner) = dbus.get_name_owner(n.as_ref()).await
+                && owner.as_str() == sender
+            {
+                owned.owner_changed(n.as_str(), None, Some(sender));
+            }
         }
-        Ok(CallerChannel::Known(Channel {
-            number: cfg.intrabmc_channel,
-            kind: ChannelKind::SessionLess,
-        }))
+        Ok(owned
+            .channel_of(sender, cfg)
+            .unwrap_or_else(|| intrabmc(cfg)))
     })
     .await
 }
@@ -178,5 +238,76 @@ pub fn int_option(options: &HashMap<String, OwnedVariant>, key: &str) -> Option<
         Variant::I64(x) => Some(*x),
         Variant::U64(x) => i64::try_from(*x).ok(),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LAN: &str = "xyz.openbmc_project.Ipmi.Channel.eth0";
+    const KCS: &str = "xyz.openbmc_project.Ipmi.Channel.ipmi_kcs3";
+
+    fn known(number: u8, kind: ChannelKind) -> Option<CallerChannel> {
+        Some(CallerChannel::Known(Channel { number, kind }))
+    }
+
+    #[test]
+    fn owners_follow_acquire_move_and_release() {
+        let cfg = Config::default();
+        let mut o = ChannelOwners::default();
+        assert_eq!(o.channel_of(":1.5", &cfg), None, "unknown: ask the bus");
+        o.owner_changed(LAN, None, Some(":1.5"));
+        o.owner_changed(KCS, None, Some(":1.6"));
+        assert_eq!(
+            o.channel_of(":1.5", &cfg),
+            known(1, ChannelKind::SessionBased)
+        );
+        assert_eq!(
+            o.channel_of(":1.6", &cfg),
+            known(15, ChannelKind::SystemInterface)
+        );
+        // The LAN name moves to a restarted front end: the old connection is no longer LAN.
+        o.owner_changed(LAN, Some(":1.5"), Some(":1.9"));
+        assert_eq!(o.channel_of(":1.5", &cfg), None);
+        assert_eq!(
+            o.channel_of(":1.9", &cfg),
+            known(1, ChannelKind::SessionBased)
+        );
+        // Released: forgotten, so the next request from it is looked up afresh.
+        o.owner_changed(KCS, Some(":1.6"), None);
+        assert_eq!(o.channel_of(":1.6", &cfg), None);
+        assert!(o.by_owner.get(":1.6").is_none(), "no empty entries left");
+    }
+
+    #[test]
+    fn unconfigured_and_unrelated_names() {
+        let cfg = Config::default();
+        let mut o = ChannelOwners::default();
+        o.owner_changed(
+            "xyz.openbmc_project.Ipmi.Channel.ipmi_bt9",
+            None,
+            Some(":1.7"),
+        );
+        assert_eq!(
+            o.channel_of(":1.7", &cfg),
+            Some(CallerChannel::Unknown("ipmi_bt9".to_owned()))
+        );
+        // Not a channel name at all (the arg0 namespace also matches the bare prefix).
+        o.owner_changed("xyz.openbmc_project.Ipmi.Channel", None, Some(":1.8"));
+        o.owner_changed("org.example.Other", None, Some(":1.8"));
+        assert_eq!(o.channel_of(":1.8", &cfg), None);
+    }
+
+    #[test]
+    fn two_names_on_one_connection_resolve_the_same_way_every_time() {
+        let cfg = Config::default();
+        let mut o = ChannelOwners::default();
+        o.owner_changed("xyz.openbmc_project.Ipmi.Channel.eth1", None, Some(":1.3"));
+        o.owner_changed(LAN, None, Some(":1.3"));
+        assert_eq!(
+            o.channel_of(":1.3", &cfg),
+            known(1, ChannelKind::SessionBased)
+        );
     }
 }

@@ -89,6 +89,53 @@ impl AcpiFollower {
     }
 }
 
+/// Keeps [`bus::ChannelOwners`] current: subscribe to `NameOwnerChanged` for the channel
+/// names first, then read who owns them now, so no change falls between the two.
+struct ChannelFollower {
+    changes: MessageStream,
+    owners: Arc<std::sync::Mutex<bus::ChannelOwners>>,
+}
+
+impl ChannelFollower {
+    async fn subscribe(conn: &zbus::Connection) -> Result<Self> {
+        let namespace = busname::IPMI_CHANNEL_PREFIX.trim_end_matches('.');
+        let rule = MatchRule::builder()
+            .msg_type(MsgType::Signal)
+            .sender(busname::DBUS)
+            .interface(busname::DBUS)
+            .member("NameOwnerChanged")
+            .arg0ns(namespace)
+            .build()?;
+        let changes = MessageStream::for_match_rule(rule, conn, None).await?;
+        let owners = Arc::new(std::sync::Mutex::new(bus::ChannelOwners::default()));
+        let dbus = DBusProxy::new(conn).await?;
+        for n in dbus.list_names().await? {
+            if n.starts_with(busname::IPMI_CHANNEL_PREFIX)
+                && let Ok(owner) = dbus.get_name_owner(n.as_ref()).await
+            {
+                bus::lock_owners(&owners).owner_changed(n.as_str(), None, Some(owner.as_str()));
+            }
+        }
+        Ok(Self { changes, owners })
+    }
+
+    async fn run(mut self) -> Result<()> {
+        while let Some(m) = self.changes.next().await {
+            let Ok(m) = m else { continue };
+            let Ok((name, old, new)) = m.body().deserialize::<(String, String, String)>() else {
+                continue;
+            };
+            let some = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+            bus::lock_owners(&self.owners).owner_changed(
+                &name,
+                some(&old).as_deref(),
+                some(&new).as_deref(),
+            );
+        }
+        Ok(())
+    }
+}
+
 /// Build the core from the configuration and the state directory.
 pub fn build_core(cfg: &Config, store: &Store) -> Result<Core> {
     let device_id = config::load_device_id(cfg.dev_id.as_deref())?;
@@ -118,13 +165,18 @@ pub async fn run(cfg: Config) -> Result<()> {
         .build()
         .await
         .context("cannot connect to the system bus")?;
+    let channels = ChannelFollower::subscribe(&conn)
+        .await
+        .context("following the IPMI channel names")?;
     let app = Arc::new(App {
         conn: conn.clone(),
         cfg: cfg.clone(),
         store,
         core: tokio::sync::Mutex::new(core),
         sensors: Arc::new(Mutex::new(sensors::SensorCache::default())),
+        channel_owners: channels.owners.clone(),
     });
+    let channel_task = channels.run();
 
     // Sensors first: once we answer, the SDR repository is complete.
     sensors::full_scan(&conn, &app.sensors, &cfg.sensor_services_ignored)
@@ -182,6 +234,10 @@ pub async fn run(cfg: Config) -> Result<()> {
             anyhow::bail!("the system bus connection ended");
         }
         r = acpi_task => {
+            r?;
+            anyhow::bail!("the system bus connection ended");
+        }
+        r = channel_task => {
             r?;
             anyhow::bail!("the system bus connection ended");
         }

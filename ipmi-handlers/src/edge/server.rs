@@ -38,6 +38,8 @@ pub struct App {
     /// Held for a whole command, so commands run one at a time, as in upstream ipmid.
     pub core: Mutex<Core>,
     pub sensors: SharedCache,
+    /// Who owns which channel name, followed from the bus.
+    pub channel_owners: Arc<std::sync::Mutex<bus::ChannelOwners>>,
 }
 
 /// The edge's wall clock, in the core's unit.
@@ -93,7 +95,7 @@ impl App {
         let Some(sender) = sender else {
             return fail(&req, Cc::UnspecifiedError);
         };
-        match bus::caller_channel(&self.conn, &self.cfg, sender).await {
+        match bus::caller_channel(&self.conn, &self.cfg, &self.channel_owners, sender).await {
             Ok(CallerChannel::Known(ch)) => req.channel = ch,
             Ok(CallerChannel::Unknown(name)) => {
                 log::warn!("caller {sender} owns unconfigured channel name `{name}`");

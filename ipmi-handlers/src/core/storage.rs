@@ -80,24 +80,31 @@ pub(super) fn sel_alloc_info(core: &Core, req: &Request, _: &PlatformView) -> Re
 }
 
 pub(super) fn reserve_sel(core: &Core, req: &Request, _: &PlatformView) -> Result<Reply, Cc> {
+    reserve(core, req, Effect::SelReserve)
+}
+
+/// Reserve SEL / Reserve SDR Repository: a fresh ID, remembered by the effect.
+fn reserve(core: &Core, req: &Request, remember: fn(u16) -> Effect) -> Result<Reply, Cc> {
     no_data(req)?;
     let id = core.next_reservation();
-    Ok(Reply::with(
-        id.to_le_bytes().to_vec(),
-        vec![Effect::SelReserve(id)],
-    ))
+    Ok(Reply::with(id.to_le_bytes().to_vec(), vec![remember(id)]))
+}
+
+/// The request of Get SEL Entry and Get SDR: reservation, record ID, offset, byte count.
+fn record_read(req: &Request) -> Result<(u16, u16, u8, u8), Cc> {
+    match req.data[..] {
+        [r0, r1, i0, i1, offset, count] => Ok((
+            u16::from_le_bytes([r0, r1]),
+            u16::from_le_bytes([i0, i1]),
+            offset,
+            count,
+        )),
+        _ => Err(Cc::ReqDataLenInvalid),
+    }
 }
 
 pub(super) fn get_sel_entry(core: &Core, req: &Request, _: &PlatformView) -> Result<Reply, Cc> {
-    if req.data.len() != 6 {
-        return Err(Cc::ReqDataLenInvalid);
-    }
-    let (res, id, offset, count) = (
-        le16(&req.data[0..]),
-        le16(&req.data[2..]),
-        req.data[4],
-        req.data[5],
-    );
+    let (res, id, offset, count) = record_read(req)?;
     // The reservation matters only for partial reads (spec: "use 0000h otherwise").
     let partial = offset != 0 || (count != READ_ALL && usize::from(count) < RECORD_LEN);
     if partial {
@@ -192,24 +199,11 @@ pub(super) fn sdr_info(core: &Core, req: &Request, view: &PlatformView) -> Resul
 }
 
 pub(super) fn reserve_sdr(core: &Core, req: &Request, _: &PlatformView) -> Result<Reply, Cc> {
-    no_data(req)?;
-    let id = core.next_reservation();
-    Ok(Reply::with(
-        id.to_le_bytes().to_vec(),
-        vec![Effect::SdrReserve(id)],
-    ))
+    reserve(core, req, Effect::SdrReserve)
 }
 
 pub(super) fn get_sdr(core: &Core, req: &Request, view: &PlatformView) -> Result<Reply, Cc> {
-    if req.data.len() != 6 {
-        return Err(Cc::ReqDataLenInvalid);
-    }
-    let (res, id, offset, count) = (
-        le16(&req.data[0..]),
-        le16(&req.data[2..]),
-        req.data[4],
-        req.data[5],
-    );
+    let (res, id, offset, count) = record_read(req)?;
     // Spec: the reservation is required only for reads at a non-zero offset.
     if offset != 0 {
         check_reservation(core.sdr_reservation, res)?;

@@ -277,7 +277,7 @@ mod tests {
         // Released: forgotten, so the next request from it is looked up afresh.
         o.owner_changed(KCS, Some(":1.6"), None);
         assert_eq!(o.channel_of(":1.6", &cfg), None);
-        assert!(o.by_owner.get(":1.6").is_none(), "no empty entries left");
+        assert!(!o.by_owner.contains_key(":1.6"), "no empty entries left");
     }
 
     #[test]

@@ -62,26 +62,30 @@ pub enum Input {
 /// What the edge must do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
-    /// Publish new ACPI property values (emit PropertiesChanged for the flagged ones).
+    /// Announce new ACPI property values (PropertiesChanged with the ones that changed).
+    /// The values travel with the action: a second transition decided before this one is
+    /// announced must not make observers see its value twice and this one never.
     PublishAcpi {
-        sys_changed: bool,
-        dev_changed: bool,
+        sys: Option<AcpiState>,
+        dev: Option<AcpiState>,
     },
-    /// Publish the host phase interface (phase, reason, since, generation).
-    PublishPhase,
-    /// Publish the boot timeline properties.
-    PublishTimeline,
+    /// Announce the host phase (one PropertiesChanged with all four), values as decided.
+    PublishPhase(PhaseView),
+    /// Announce the boot timeline properties, values as decided.
+    PublishTimeline(Timeline),
     /// `StartUnit(target, "replace")`.
     StartTarget(HostTarget),
     /// Write `BootProgress` on the host object.
     SetBootProgress(ProgressStage),
     /// Save this record to the state file.
     Persist(Persisted),
-    /// Log a state change (structured fields come from the current snapshot).
+    /// Log a state change.
     LogTransition {
         from: AcpiState,
         to: AcpiState,
         reason: Reason,
+        phase: HostPhase,
+        generation: u64,
     },
     /// A boot reached S0: log the one-line boot summary.
     LogBootSummary(Timeline),
@@ -151,6 +155,17 @@ pub struct Persisted {
     /// The phase generation, so `Generation` keeps counting up across restarts (consumers
     /// drop an update whose generation is lower than one they have seen).
     #[serde(default)]
+    pub generation: u64,
+}
+
+/// The `org.acpigate.HostPhase` properties that change together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PhaseView {
+    pub phase: HostPhase,
+    /// The reason text ("" before the first change).
+    pub reason: &'static str,
+    /// When the phase last changed, µs since the epoch.
+    pub since_usec: u64,
     pub generation: u64,
 }
 
@@ -239,6 +254,14 @@ impl AcpiCore {
     pub fn generation(&self) -> u64 {
         self.generation
     }
+    pub fn phase_view(&self) -> PhaseView {
+        PhaseView {
+            phase: self.phase,
+            reason: self.reason(),
+            since_usec: self.since_usec,
+            generation: self.generation,
+        }
+    }
     pub fn timeline(&self) -> Timeline {
         self.timeline
     }
@@ -293,19 +316,19 @@ impl AcpiCore {
                 self.transition(now, s, Reason::HostWrite, out);
                 if dev_changed {
                     // transition() published sys; add dev.
-                    if let Some(Action::PublishAcpi { dev_changed: d, .. }) = out
+                    if let Some(Action::PublishAcpi { dev: d, .. }) = out
                         .iter_mut()
                         .find(|a| matches!(a, Action::PublishAcpi { .. }))
                     {
-                        *d = true;
+                        *d = Some(self.dev);
                     }
                 }
             }
             _ if dev_changed => {
                 out.push(Action::Persist(self.persisted_record()));
                 out.push(Action::PublishAcpi {
-                    sys_changed: false,
-                    dev_changed: true,
+                    sys: None,
+                    dev: Some(self.dev),
                 });
             }
             _ => {}
@@ -492,17 +515,23 @@ impl AcpiCore {
             generation: next_generation,
         }));
         out.push(Action::PublishAcpi {
-            sys_changed: true,
-            dev_changed: false,
+            sys: Some(to),
+            dev: None,
         });
-        out.push(Action::LogTransition { from, to, reason });
+        out.push(Action::LogTransition {
+            from,
+            to,
+            reason,
+            phase,
+            generation: next_generation,
+        });
         let old_phase = self.phase;
         if phase != old_phase {
             self.phase = phase;
             self.reason = Some(reason);
             self.since_usec = now.wall_usec;
-            self.generation += 1;
-            out.push(Action::PublishPhase);
+            self.generation = next_generation;
+            out.push(Action::PublishPhase(self.phase_view()));
             self.track_boot(now, old_phase, phase, out);
             match phase {
                 HostPhase::FirmwareInit => self.set_progress(self.policy.firmware_init_stage, out),
@@ -559,7 +588,7 @@ impl AcpiCore {
                         time_to_working_usec: now.mono_usec.saturating_sub(b.started_mono),
                         gate_windows: b.windows,
                     };
-                    out.push(Action::PublishTimeline);
+                    out.push(Action::PublishTimeline(self.timeline));
                     out.push(Action::LogBootSummary(self.timeline));
                 }
             }

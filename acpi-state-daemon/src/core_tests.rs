@@ -87,6 +87,20 @@ fn run(name: &str, policy: Policy, persisted: Option<Persisted>, steps: &[Step])
             let saved = actions.iter().position(|a| matches!(a, Action::Persist(_)));
             assert!(saved.is_some_and(|q| q < p), "{name} step {i}: {actions:?}");
         }
+        // What is announced is what was decided: the last values match the core after it.
+        let last_sys = actions.iter().rev().find_map(|a| match a {
+            Action::PublishAcpi { sys, .. } => *sys,
+            _ => None,
+        });
+        if let Some(sys) = last_sys {
+            assert_eq!(sys, core.sys(), "{name} step {i}");
+        }
+        if let Some(v) = actions.iter().rev().find_map(|a| match a {
+            Action::PublishPhase(v) => Some(*v),
+            _ => None,
+        }) {
+            assert_eq!(v, core.phase_view(), "{name} step {i}");
+        }
     }
     core
 }
@@ -370,8 +384,8 @@ fn device_state_writes_are_stored_and_published_alone() {
     assert_eq!(core.dev(), A::S3D3);
     assert_eq!(core.sys(), A::Unknown);
     assert!(a.contains(&Action::PublishAcpi {
-        sys_changed: false,
-        dev_changed: true
+        sys: None,
+        dev: Some(A::S3D3)
     }));
     assert!(matches!(a.first(), Some(Action::Persist(p)) if p.dev == A::S3D3));
     assert!(targets_of(&a).is_empty());
@@ -386,9 +400,65 @@ fn device_state_writes_are_stored_and_published_alone() {
         )
         .expect("ok");
     assert!(a.contains(&Action::PublishAcpi {
-        sys_changed: true,
-        dev_changed: true
+        sys: Some(A::S0G0D0),
+        dev: Some(A::S0G0D0)
     }));
+}
+
+/// Two transitions decided before the first is announced (a power cycle with a short off
+/// time): each announcement carries its own values, so observers see S5 and then S2, with
+/// generations counting up, never the later state twice.
+#[test]
+fn each_transition_announces_its_own_values() {
+    let mut core = AcpiCore::new(Policy::default(), None);
+    let power = |on: bool| Input::ChassisPower {
+        state: Some(if on {
+            ChassisPowerState::On
+        } else {
+            ChassisPowerState::Off
+        }),
+        last_change_ms: None,
+    };
+    core.handle(Clock(0).tick(), power(true)).expect("ok");
+    let g = core.generation();
+    let off = core.handle(Clock(10).tick(), power(false)).expect("ok");
+    let on = core.handle(Clock(20).tick(), power(true)).expect("ok");
+    let announced = |acts: &[Action]| {
+        let sys = acts.iter().find_map(|a| match a {
+            Action::PublishAcpi { sys, .. } => *sys,
+            _ => None,
+        });
+        let phase = acts.iter().find_map(|a| match a {
+            Action::PublishPhase(v) => Some((v.phase, v.generation)),
+            _ => None,
+        });
+        let logged = acts.iter().find_map(|a| match a {
+            Action::LogTransition {
+                to,
+                phase,
+                generation,
+                ..
+            } => Some((*to, *phase, *generation)),
+            _ => None,
+        });
+        (sys, phase, logged)
+    };
+    assert_eq!(
+        announced(&off),
+        (
+            Some(A::S5G2),
+            Some((HostPhase::Off, g + 1)),
+            Some((A::S5G2, HostPhase::Off, g + 1))
+        )
+    );
+    assert_eq!(
+        announced(&on),
+        (
+            Some(A::S2D2),
+            Some((HostPhase::FirmwareInit, g + 2)),
+            Some((A::S2D2, HostPhase::FirmwareInit, g + 2))
+        )
+    );
 }
 
 fn saved(sys: AcpiState, since_usec: u64) -> Option<Persisted> {
@@ -602,7 +672,7 @@ fn timeline_counts_windows_and_times_with_virtual_time() {
         }
     );
     assert!(a.contains(&Action::LogBootSummary(t)));
-    assert!(a.contains(&Action::PublishTimeline));
+    assert!(a.contains(&Action::PublishTimeline(t)));
     // Resume from sleep is not a boot.
     core.handle(at(2_000), write(A::S3D3)).expect("ok");
     core.handle(at(2_500), write(A::S0G0D0)).expect("ok");
@@ -678,13 +748,9 @@ fn exhaustive_pairs_of_inputs_keep_invariants() {
                         }
                         if core.sys() == before {
                             assert!(
-                                !actions.iter().any(|x| matches!(
-                                    x,
-                                    Action::PublishAcpi {
-                                        sys_changed: true,
-                                        ..
-                                    }
-                                )),
+                                !actions
+                                    .iter()
+                                    .any(|x| matches!(x, Action::PublishAcpi { sys: Some(_), .. })),
                                 "publish without change"
                             );
                         }

@@ -15,24 +15,22 @@ use openbmc_vocab::systemd::{HostTarget, START_MODE_REPLACE};
 use tokio::sync::mpsc::UnboundedReceiver;
 use zbus::Connection;
 use zbus::names::InterfaceName;
-use zbus::object_server::InterfaceRef;
+use zbus::object_server::SignalEmitter;
 
 use crate::core::{Action, Persisted, Timeline};
-use crate::dbus::{AcpiPowerState, AcpiProp, Batch, HostPhaseIface, SharedCore, lock};
+use crate::dbus::{AcpiProp, Batch};
 
 pub struct Executor {
     conn: Connection,
-    core: SharedCore,
     state_file: PathBuf,
     /// Set once we learned host0 has no Boot.Progress, so we warn once, not per boot.
     boot_progress_unsupported: bool,
 }
 
 impl Executor {
-    pub fn new(conn: Connection, core: SharedCore, state_file: PathBuf) -> Self {
+    pub fn new(conn: Connection, state_file: PathBuf) -> Self {
         Self {
             conn,
-            core,
             state_file,
             boot_progress_unsupported: false,
         }
@@ -46,101 +44,94 @@ impl Executor {
         }
     }
 
-    async fn acpi_iface(&self) -> Option<InterfaceRef<AcpiPowerState>> {
-        self.conn
-            .object_server()
-            .interface::<_, AcpiPowerState>(path::ACPI_POWER_STATE)
+    /// One PropertiesChanged on our object, with the values given (never re-read from the
+    /// core: it may already have moved on to a later state).
+    async fn announce(&self, interface: &'static str, changed: HashMap<&str, zbus::Variant<'_>>) {
+        if changed.is_empty() {
+            return;
+        }
+        let res = async {
+            let emitter = SignalEmitter::new(&self.conn, path::ACPI_POWER_STATE)?;
+            zbus::fdo::Properties::properties_changed(
+                &emitter,
+                InterfaceName::try_from(interface)?,
+                changed,
+                std::borrow::Cow::Borrowed(&[]),
+            )
             .await
-            .ok()
-    }
-
-    async fn phase_iface(&self) -> Option<InterfaceRef<HostPhaseIface>> {
-        self.conn
-            .object_server()
-            .interface::<_, HostPhaseIface>(path::ACPI_POWER_STATE)
-            .await
-            .ok()
+        }
+        .await;
+        log_err(interface, res);
     }
 
     async fn carry_out(&mut self, action: Action, already: Option<AcpiProp>) {
         match action {
-            Action::PublishAcpi {
-                sys_changed,
-                dev_changed,
-            } => {
-                let Some(r) = self.acpi_iface().await else {
-                    return;
-                };
-                let i = r.get().await;
-                let e = r.signal_emitter();
-                if sys_changed && already != Some(AcpiProp::Sys) {
-                    log_err(
-                        "SysACPIStatus changed signal",
-                        i.sys_a_c_p_i_status_changed(e).await,
-                    );
+            Action::PublishAcpi { sys, dev } => {
+                // A property written over D-Bus was announced by the write itself.
+                let mut changed = HashMap::new();
+                if let Some(s) = sys
+                    && already != Some(AcpiProp::Sys)
+                {
+                    changed.insert(prop::SYS_ACPI_STATUS, zbus::Variant::from(s.dbus_str()));
                 }
-                if dev_changed && already != Some(AcpiProp::Dev) {
-                    log_err(
-                        "DevACPIStatus changed signal",
-                        i.dev_a_c_p_i_status_changed(e).await,
-                    );
+                if let Some(d) = dev
+                    && already != Some(AcpiProp::Dev)
+                {
+                    changed.insert(prop::DEV_ACPI_STATUS, zbus::Variant::from(d.dbus_str()));
                 }
+                self.announce(iface::ACPI_POWER_STATE, changed).await;
             }
-            Action::PublishPhase => {
-                // One PropertiesChanged with all four, so a consumer sees the new phase together
-                // with its reason, time and generation (and needs one wake-up, not four).
-                let Some(r) = self.phase_iface().await else {
-                    return;
-                };
-                let (phase, reason, since, generation) = {
-                    let c = lock(&self.core);
-                    (c.phase(), c.reason(), c.since_usec(), c.generation())
-                };
+            Action::PublishPhase(v) => {
+                // All four together, so a consumer sees the new phase with its reason, time and
+                // generation (and needs one wake-up, not four).
                 let changed = HashMap::from([
-                    (acpigate::prop::PHASE, zbus::Variant::from(phase.dbus_str())),
-                    (acpigate::prop::REASON, zbus::Variant::from(reason)),
-                    (acpigate::prop::SINCE, zbus::Variant::from(since)),
-                    (acpigate::prop::GENERATION, zbus::Variant::from(generation)),
+                    (
+                        acpigate::prop::PHASE,
+                        zbus::Variant::from(v.phase.dbus_str()),
+                    ),
+                    (acpigate::prop::REASON, zbus::Variant::from(v.reason)),
+                    (acpigate::prop::SINCE, zbus::Variant::from(v.since_usec)),
+                    (
+                        acpigate::prop::GENERATION,
+                        zbus::Variant::from(v.generation),
+                    ),
                 ]);
-                let res = match InterfaceName::try_from(iface::ACPIGATE_HOST_PHASE) {
-                    Ok(name) => {
-                        zbus::fdo::Properties::properties_changed(
-                            r.signal_emitter(),
-                            name,
-                            changed,
-                            std::borrow::Cow::Borrowed(&[]),
-                        )
-                        .await
-                    }
-                    Err(e) => Err(e),
-                };
-                log_err("HostPhase changed signal", res);
+                self.announce(iface::ACPIGATE_HOST_PHASE, changed).await;
             }
-            Action::PublishTimeline => {
-                let Some(r) = self.phase_iface().await else {
-                    return;
-                };
-                let i = r.get().await;
-                let e = r.signal_emitter();
-                log_err("BootCount signal", i.boot_count_changed(e).await);
-                log_err(
-                    "FirmwareInitUsec signal",
-                    i.firmware_init_usec_changed(e).await,
-                );
-                log_err(
-                    "TimeToWorkingUsec signal",
-                    i.time_to_working_usec_changed(e).await,
-                );
-                log_err("GateWindows signal", i.gate_windows_changed(e).await);
+            Action::PublishTimeline(t) => {
+                let changed = HashMap::from([
+                    (
+                        acpigate::prop::BOOT_COUNT,
+                        zbus::Variant::from(t.boot_count),
+                    ),
+                    (
+                        acpigate::prop::FIRMWARE_INIT_USEC,
+                        zbus::Variant::from(t.firmware_init_usec),
+                    ),
+                    (
+                        acpigate::prop::TIME_TO_WORKING_USEC,
+                        zbus::Variant::from(t.time_to_working_usec),
+                    ),
+                    (
+                        acpigate::prop::GATE_WINDOWS,
+                        zbus::Variant::from(t.gate_windows),
+                    ),
+                ]);
+                self.announce(iface::ACPIGATE_HOST_PHASE, changed).await;
             }
             Action::StartTarget(t) => self.start_target(t).await,
             Action::SetBootProgress(stage) => self.set_boot_progress(stage).await,
             Action::Persist(p) => self.persist(p).await,
-            Action::LogTransition { from, to, reason } => {
-                let c = lock(&self.core);
+            Action::LogTransition {
+                from,
+                to,
+                reason,
+                phase,
+                generation,
+            } => {
                 log::info!(
-                    from = from.short(), to = to.short(), phase = c.phase().short(),
-                    reason = reason.text(), generation = c.generation();
+                    from = from.short(), to = to.short(), phase = phase.short(),
+                    reason = reason.text(), generation = generation;
                     "ACPI state {} -> {} ({})", from.short(), to.short(), reason
                 );
             }

@@ -121,7 +121,7 @@ async fn run(cfg: config::Config) -> Result<()> {
         persisted.map_or("none".to_owned(), |p| p.sys.to_string())
     );
 
-    let exec = executor::Executor::new(conn.clone(), core.clone(), cfg.state_file.clone());
+    let exec = executor::Executor::new(conn.clone(), cfg.state_file.clone());
     let executor_task = tokio::spawn(exec.run(rx));
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     let mut inputs_task = tokio::spawn(inputs::follow_all(

@@ -42,6 +42,7 @@ pub mod prop {
     pub const FIRMWARE_INIT_USEC: &str = "FirmwareInitUsec";
     pub const BOOT_COUNT: &str = "BootCount";
     pub const GATE_WINDOWS: &str = "GateWindows";
+    pub const TIME_TO_WORKING_USEC: &str = "TimeToWorkingUsec";
 }
 
 /// Property names of `org.acpigate.Gate`, sensor-gate's gate status (all read-only; see

@@ -457,6 +457,23 @@ impl Core {
             });
             return;
         }
+        // The generation counts phase changes. Working again with a higher generation means
+        // the host left Working and came back between two updates we saw (a reset faster than
+        // the updates reached us): the firmware may have touched the bus meanwhile, so this is
+        // a fresh entry into Working, not a repeat.
+        let missed_change = u.phase == HostPhase::Working
+            && self.phase == HostPhase::Working
+            && matches!((self.generation, u.generation), (Some(seen), Some(got)) if got > seen);
+        if missed_change {
+            out.push(Action::Log {
+                warn: true,
+                message: format!(
+                    "host phase generation went from {} to {} while working: a reset came and                      went unseen; closing the gate and settling again",
+                    self.generation.unwrap_or_default(),
+                    u.generation.unwrap_or_default()
+                ),
+            });
+        }
         if u.generation.is_some() {
             self.generation = u.generation;
         }
@@ -476,21 +493,11 @@ impl Core {
         if !self.policy.gate_enabled {
             return;
         }
-        if u.phase == HostPhase::Working {
+        if u.phase == HostPhase::Working && !missed_change {
             if self.gate == Gate::Closed {
-                if self.policy.settle.is_zero() {
-                    self.open(now, out);
-                } else {
-                    self.gate = Gate::Settling {
-                        opens_at: now.mono + self.policy.settle,
-                    };
-                    self.status.reason = format!(
-                        "host working, settling for {} ms",
-                        self.policy.settle.as_millis()
-                    );
-                }
+                self.settle(now, out);
             }
-            // Working → Working (a repeated or generation-only update) changes nothing.
+            // Working → Working (a repeated update) changes nothing.
             return;
         }
         let was_open = self.gate == Gate::Open;
@@ -514,6 +521,24 @@ impl Core {
             self.mark_gated(out);
         }
         self.update_fan_hold(now, out);
+        if missed_change {
+            self.settle(now, out);
+        }
+    }
+
+    /// Working, gate closed: open after the settle delay.
+    fn settle(&mut self, now: Now, out: &mut Vec<Action>) {
+        if self.policy.settle.is_zero() {
+            self.open(now, out);
+        } else {
+            self.gate = Gate::Settling {
+                opens_at: now.mono + self.policy.settle,
+            };
+            self.status.reason = format!(
+                "host working, settling for {} ms",
+                self.policy.settle.as_millis()
+            );
+        }
     }
 
     fn open(&mut self, now: Now, out: &mut Vec<Action>) {
@@ -1748,6 +1773,38 @@ mod tests {
         let settled = r.core.gate_status().refused;
         r.run(1_000, Ok(W25));
         assert_eq!(r.core.gate_status().refused, settled);
+    }
+
+    #[test]
+    fn working_again_with_a_higher_generation_is_a_fresh_entry() {
+        let mut r = Rig::new(policy());
+        r.phase(Working);
+        r.run(1_000, Ok(W25));
+        assert!(r.core.is_open());
+        let closes = r.core.gate_status().closes;
+        // The same update again (same generation) changes nothing.
+        let g = r.generation;
+        let acts = r.ev(Event::Phase(PhaseUpdate {
+            phase: Working,
+            since_us: 0,
+            generation: Some(g),
+            reason: "repeat".to_owned(),
+        }));
+        assert!(r.core.is_open(), "{acts:?}");
+        // A reset came and went between two updates: Working, two generations on.
+        r.generation += 1;
+        let acts = r.phase(Working);
+        assert!(!r.core.is_open(), "{acts:?}");
+        assert_eq!(r.core.gate_status().closes, closes + 1);
+        assert_eq!(r.view(0), unavailable());
+        assert!(
+            acts.iter()
+                .any(|a| matches!(a, Action::Log { warn: true, .. }))
+        );
+        // Closed for the whole settle delay, then open again.
+        assert_eq!(reads(&r.run(499, Ok(W25))), 0);
+        assert!(reads(&r.run(2, Ok(W25))) > 0);
+        assert!(r.core.is_open());
     }
 
     #[test]

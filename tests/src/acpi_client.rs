@@ -91,7 +91,7 @@ impl AcpiClient {
         Ok((
             self.get_u64(acpigate::prop::BOOT_COUNT).await?,
             self.get_u64(acpigate::prop::FIRMWARE_INIT_USEC).await?,
-            self.get_u64("TimeToWorkingUsec").await?,
+            self.get_u64(acpigate::prop::TIME_TO_WORKING_USEC).await?,
             self.get_u64(acpigate::prop::GATE_WINDOWS).await?,
         ))
     }

@@ -22,7 +22,7 @@ use zbus::{Connection, OwnedObjectPath, interface};
 
 use crate::harness::PrivateBus;
 
-fn epoch_ms() -> u64 {
+pub fn epoch_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
@@ -48,28 +48,48 @@ impl ChassisIface {
     fn requested_power_transition(&self) -> ChassisTransition {
         self.requested
     }
-    /// Like x86-power-control: a request moves the power state at once.
+    /// Like x86-power-control once power-good follows: a request moves the power state at
+    /// once; `PowerCycle` goes off and on again, each step signalled.
     #[zbus(property)]
     async fn set_requested_power_transition(
         &mut self,
         t: ChassisTransition,
         #[zbus(signal_emitter)] e: SignalEmitter<'_>,
-    ) {
+    ) -> zbus::Result<()> {
         self.requested = t;
-        let to = match t {
-            ChassisTransition::Off => ChassisPowerState::Off,
-            ChassisTransition::On | ChassisTransition::PowerCycle => ChassisPowerState::On,
+        let steps: &[ChassisPowerState] = match t {
+            ChassisTransition::Off => &[ChassisPowerState::Off],
+            ChassisTransition::On => &[ChassisPowerState::On],
+            ChassisTransition::PowerCycle => &[ChassisPowerState::Off, ChassisPowerState::On],
         };
-        if to != self.power {
-            self.power = to;
-            self.last_change_ms = epoch_ms();
-            let _ = self.current_power_state_changed(&e).await;
-            let _ = self.last_state_change_time_changed(&e).await;
+        for &to in steps {
+            if to != self.power {
+                self.power = to;
+                self.last_change_ms = epoch_ms();
+                self.current_power_state_changed(&e).await?;
+                self.last_state_change_time_changed(&e).await?;
+            }
         }
+        Ok(())
     }
     #[zbus(property)]
     fn last_state_change_time(&self) -> u64 {
         self.last_change_ms
+    }
+}
+
+impl ChassisIface {
+    /// At rest in `power` since `last_change_ms` (ms since the epoch).
+    pub fn new(power: ChassisPowerState, last_change_ms: u64) -> Self {
+        Self {
+            power,
+            requested: if power.is_on() {
+                ChassisTransition::On
+            } else {
+                ChassisTransition::Off
+            },
+            last_change_ms,
+        }
     }
 }
 
@@ -96,15 +116,7 @@ impl Chassis {
         let conn = zbus::connection::Builder::address(bus.address())
             .serve_at(
                 path::CHASSIS0,
-                ChassisIface {
-                    power: self.power,
-                    requested: if self.power.is_on() {
-                        ChassisTransition::On
-                    } else {
-                        ChassisTransition::Off
-                    },
-                    last_change_ms: self.last_change_ms,
-                },
+                ChassisIface::new(self.power, self.last_change_ms),
             )
             .name(bus::STATE_CHASSIS)
             .build()
@@ -180,6 +192,17 @@ pub struct BootProgressIface {
     progress: ProgressStage,
     last_update: u64,
     writes: Arc<Mutex<Vec<ProgressStage>>>,
+}
+
+impl BootProgressIface {
+    /// `Unspecified`, never written; writes are recorded in `writes`.
+    pub fn new(writes: Arc<Mutex<Vec<ProgressStage>>>) -> Self {
+        Self {
+            progress: ProgressStage::Unspecified,
+            last_update: 0,
+            writes,
+        }
+    }
 }
 
 #[interface(name = "xyz.openbmc_project.State.Boot.Progress")]
@@ -260,14 +283,7 @@ impl Host {
             .name(bus::STATE_HOST);
         match flavour {
             HostFlavour::StateManager => {
-                b = b.serve_at(
-                    path::HOST0,
-                    BootProgressIface {
-                        progress: ProgressStage::Unspecified,
-                        last_update: 0,
-                        writes: writes.clone(),
-                    },
-                );
+                b = b.serve_at(path::HOST0, BootProgressIface::new(writes.clone()));
             }
             HostFlavour::X86PowerControl => {
                 b = b.name(bus::STATE_OPERATING_SYSTEM);

@@ -168,11 +168,16 @@ async fn chassis_control_and_status_drive_the_power_services() -> Result<()> {
     rig.start_ipmi()?;
     let kcs = rig.kcs().await?;
     assert_eq!(kcs.ok(CHASSIS, 0x01, &[]).await?[0] & 0x01, 0x01);
+    // Power cycle (RequestedPowerTransition PowerCycle): off (S5) and on again (firmware init,
+    // S2), both seen by acpi-state-daemon and logged.
+    kcs.ok(CHASSIS, 0x02, &[0x02]).await?;
+    wait_acpi_records(&kcs, &[0x05, 0x02]).await?;
+    assert_eq!(kcs.ok(CHASSIS, 0x01, &[]).await?[0] & 0x01, 0x01);
     // Power down → RequestedPowerTransition Off → chassis off → acpi-state-daemon S5.
     kcs.ok(CHASSIS, 0x02, &[0x00]).await?;
     assert_eq!(kcs.ok(CHASSIS, 0x01, &[]).await?[0] & 0x01, 0x00);
     acpi.wait_sys(AcpiState::S5G2).await?;
-    wait_acpi_records(&kcs, &[0x05]).await?;
+    wait_acpi_records(&kcs, &[0x05, 0x02, 0x05]).await?;
     // An action with no D-Bus equivalent.
     assert_eq!(kcs.cc_data(CHASSIS, 0x02, &[0x04]).await?.0, 0xCC);
     Ok(())

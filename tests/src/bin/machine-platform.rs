@@ -7,7 +7,8 @@
 //! `RequestedPowerTransition` at `/xyz/openbmc_project/state/chassis0`. A write of
 //! `RequestedPowerTransition` (as `busctl set-property` or obmcutil do) moves
 //! `CurrentPowerState` at once and emits PropertiesChanged, as the real services do once
-//! power-good follows; `PowerCycle` goes Off and then On.
+//! power-good follows; `PowerCycle` goes Off and then On. The objects are the bus tier's
+//! (`acpigate_tests::platform`); only the connection differs: the VM's real system bus.
 //!
 //! It also owns `xyz.openbmc_project.State.Host` with only `xyz.openbmc_project.State.Boot.Progress`
 //! at `/xyz/openbmc_project/state/host0` (writable, as phosphor-state-manager's), so the test
@@ -15,84 +16,12 @@
 //!
 //! usage: machine-platform [--power on|off]   (initial chassis power, default off)
 
+use std::sync::{Arc, Mutex};
+
+use acpigate_tests::platform::{BootProgressIface, ChassisIface, epoch_ms};
 use anyhow::{Context, Result, bail};
-use openbmc_vocab::boot::ProgressStage;
 use openbmc_vocab::names::{bus, path};
-use openbmc_vocab::state::{ChassisPowerState, ChassisTransition};
-use zbus::object_server::SignalEmitter;
-
-struct Chassis {
-    current: ChassisPowerState,
-    requested: ChassisTransition,
-}
-
-#[zbus::interface(name = "xyz.openbmc_project.State.Chassis", introspection_docs = false)]
-impl Chassis {
-    #[zbus(property)]
-    fn current_power_state(&self) -> ChassisPowerState {
-        self.current
-    }
-
-    #[zbus(property)]
-    fn requested_power_transition(&self) -> ChassisTransition {
-        self.requested
-    }
-
-    #[zbus(property)]
-    async fn set_requested_power_transition(
-        &mut self,
-        value: ChassisTransition,
-        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
-    ) -> zbus::Result<()> {
-        eprintln!("machine-platform: RequestedPowerTransition = {value}");
-        self.requested = value;
-        let steps: &[ChassisPowerState] = match value {
-            ChassisTransition::On => &[ChassisPowerState::On],
-            ChassisTransition::Off => &[ChassisPowerState::Off],
-            ChassisTransition::PowerCycle => &[ChassisPowerState::Off, ChassisPowerState::On],
-        };
-        for &s in steps {
-            if self.current != s {
-                self.current = s;
-                eprintln!("machine-platform: CurrentPowerState = {s}");
-                self.current_power_state_changed(&emitter).await?;
-            }
-        }
-        Ok(())
-    }
-}
-
-struct BootProgress {
-    stage: ProgressStage,
-    last_update: u64,
-}
-
-#[zbus::interface(
-    name = "xyz.openbmc_project.State.Boot.Progress",
-    introspection_docs = false
-)]
-impl BootProgress {
-    #[zbus(property)]
-    fn boot_progress(&self) -> ProgressStage {
-        self.stage
-    }
-
-    #[zbus(property)]
-    fn set_boot_progress(&mut self, value: ProgressStage) {
-        eprintln!("machine-platform: BootProgress = {value}");
-        self.stage = value;
-    }
-
-    #[zbus(property)]
-    fn boot_progress_last_update(&self) -> u64 {
-        self.last_update
-    }
-
-    #[zbus(property)]
-    fn set_boot_progress_last_update(&mut self, value: u64) {
-        self.last_update = value;
-    }
-}
+use openbmc_vocab::state::ChassisPowerState;
 
 fn parse_args(args: &[String]) -> Result<ChassisPowerState> {
     match args {
@@ -109,11 +38,6 @@ fn parse_args(args: &[String]) -> Result<ChassisPowerState> {
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let current = parse_args(&args)?;
-    let requested = if current.is_on() {
-        ChassisTransition::On
-    } else {
-        ChassisTransition::Off
-    };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -122,13 +46,10 @@ fn main() -> Result<()> {
         let _conn = zbus::connection::Builder::system()
             .name(bus::STATE_CHASSIS)
             .name(bus::STATE_HOST)
-            .serve_at(path::CHASSIS0, Chassis { current, requested })
+            .serve_at(path::CHASSIS0, ChassisIface::new(current, epoch_ms()))
             .serve_at(
                 path::HOST0,
-                BootProgress {
-                    stage: ProgressStage::Unspecified,
-                    last_update: 0,
-                },
+                BootProgressIface::new(Arc::new(Mutex::new(Vec::new()))),
             )
             .build()
             .await

@@ -93,6 +93,13 @@ impl PrivateBus {
         self.dir.path()
     }
 
+    /// Write a daemon's config file `name` into the bus directory; its path, for `--config`.
+    pub fn write_config(&self, name: &str, contents: &str) -> Result<PathBuf> {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, contents).with_context(|| format!("writing {}", path.display()))?;
+        Ok(path)
+    }
+
     /// A new client connection to the bus.
     pub async fn connect(&self) -> Result<zbus::Connection> {
         zbus::connection::Builder::address(self.address.as_str())
@@ -166,10 +173,55 @@ pub fn acpigate_bin() -> Result<PathBuf> {
     Ok(bin)
 }
 
+/// acpi-state-daemon's saved-state file in the bus directory, as the rigs configure it.
+pub const ACPI_STATE_FILE: &str = "acpi-state.json";
+
+/// The acpi-state-daemon config of the rigs, written to `name` in the bus directory: the saved
+/// state in [`ACPI_STATE_FILE`] there, plus `extra` members (`, "key": value`).
+pub fn acpi_state_config(bus: &PrivateBus, name: &str, extra: &str) -> Result<PathBuf> {
+    let state = bus.dir().join(ACPI_STATE_FILE);
+    bus.write_config(
+        name,
+        &format!("{{ \"state_file\": \"{}\"{extra} }}", state.display()),
+    )
+}
+
+/// acpi-state-daemon as most rigs run it: [`acpi_state_config`] in `acpi.json`, started and
+/// READY. [`Daemon::restart_as_before`] brings it back on the same config and state file.
+pub fn spawn_acpi_state_daemon(bus: &PrivateBus) -> Result<Daemon> {
+    let config = acpi_state_config(bus, "acpi.json", "")?;
+    Daemon::spawn_with_config(bus, "acpi-state-daemon", &config)
+}
+
+/// The ipmi-handlers config of the rigs, written to `name` in the bus directory: its state
+/// (SEL, sensor numbers) in the folder `state_dir` there, plus `extra` members.
+pub fn ipmi_handlers_config(
+    bus: &PrivateBus,
+    name: &str,
+    state_dir: &str,
+    extra: &str,
+) -> Result<PathBuf> {
+    let state = bus.dir().join(state_dir);
+    bus.write_config(
+        name,
+        &format!("{{ \"state_dir\": \"{}\"{extra} }}", state.display()),
+    )
+}
+
+/// ipmi-handlers as the KCS and LAN rigs run it: state in `state/`, a 64-entry SEL, config in
+/// `ipmi.json`; started and READY.
+pub fn spawn_ipmi_handlers(bus: &PrivateBus) -> Result<Daemon> {
+    let config = ipmi_handlers_config(bus, "ipmi.json", "state", ", \"sel_capacity\": 64")?;
+    Daemon::spawn_with_config(bus, "ipmi-handlers", &config)
+}
+
 /// A daemon applet of the real binary, running on a private bus.
 pub struct Daemon {
     child: Option<Child>,
     applet: String,
+    /// The arguments and extra environment of the first start, for [`Daemon::restart_as_before`].
+    args: Vec<String>,
+    env: Vec<(String, String)>,
     log: PathBuf,
     notify: UnixDatagram,
     notify_path: PathBuf,
@@ -182,6 +234,11 @@ impl Daemon {
     /// and wait until it reports `READY=1` (as systemd's `Type=notify` would).
     pub fn spawn(bus: &PrivateBus, applet: &str, args: &[&str]) -> Result<Self> {
         Self::spawn_env(bus, applet, args, &[])
+    }
+
+    /// `acpigate <applet> --config <config>`, as the systemd units start every applet.
+    pub fn spawn_with_config(bus: &PrivateBus, applet: &str, config: &Path) -> Result<Self> {
+        Self::spawn(bus, applet, &["--config", &config.to_string_lossy()])
     }
 
     /// [`Daemon::spawn`] with extra environment.
@@ -199,6 +256,11 @@ impl Daemon {
         let mut d = Self {
             child: None,
             applet: applet.to_owned(),
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
             log,
             notify,
             notify_path,
@@ -301,6 +363,17 @@ impl Daemon {
     pub fn restart(&mut self, bus: &PrivateBus, args: &[&str]) -> Result<()> {
         self.kill();
         self.start(bus, args, &[])
+    }
+
+    /// SIGKILL if running, and start again with the arguments and environment of the first
+    /// start: what a crash and `Restart=always` do.
+    pub fn restart_as_before(&mut self, bus: &PrivateBus) -> Result<()> {
+        self.kill();
+        let args = self.args.clone();
+        let env = self.env.clone();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        self.start(bus, &args, &env)
     }
 
     /// The process id, while running.

@@ -17,7 +17,7 @@ use openbmc_vocab::state::{ChassisPowerState, HostState};
 
 use crate::acpi_client::AcpiClient;
 use crate::fans::{FanSim, ZoneConfig};
-use crate::harness::{Daemon, PrivateBus};
+use crate::harness::{Daemon, PrivateBus, acpi_state_config, ipmi_handlers_config};
 use crate::ipmi_sim::IpmiCaller;
 use crate::platform::{Chassis, Host, HostFlavour, PostCodes, Systemd};
 use crate::smbus::{Master, SimServer, SimSmbus, Transfer};
@@ -138,14 +138,7 @@ impl World {
         )
         .await?;
 
-        let acpi_cfg = bus.dir().join("acpi-state-daemon.json");
-        std::fs::write(
-            &acpi_cfg,
-            format!(
-                "{{ \"state_file\": \"{}\" }}",
-                bus.dir().join("acpi-state.json").display()
-            ),
-        )?;
+        let acpi_cfg = acpi_state_config(&bus, "acpi-state-daemon.json", "")?;
         let sensors: Vec<String> = (0..opts.dimms)
             .map(|i| {
                 format!(
@@ -156,10 +149,9 @@ impl World {
                 )
             })
             .collect();
-        let gate_cfg = bus.dir().join("sensor-gate.json");
-        std::fs::write(
-            &gate_cfg,
-            format!(
+        let gate_cfg = bus.write_config(
+            "sensor-gate.json",
+            &format!(
                 r#"{{
   "gate": {{ "enabled": {}, "settle_ms": {} }},
   "poll_ms": {},
@@ -187,13 +179,11 @@ impl World {
         ];
         let acpi_daemon = Daemon::spawn(&bus, "acpi-state-daemon", &strs(&acpi_args))?;
         let gate_daemon = Daemon::spawn(&bus, "sensor-gate", &strs(&gate_args))?;
-        let ipmi_cfg = bus.dir().join("ipmi-handlers.json");
-        std::fs::write(
-            &ipmi_cfg,
-            format!(
-                "{{ \"state_dir\": \"{}\", \"sel_capacity\": 256 }}",
-                bus.dir().join("ipmi-state").display()
-            ),
+        let ipmi_cfg = ipmi_handlers_config(
+            &bus,
+            "ipmi-handlers.json",
+            "ipmi-state",
+            ", \"sel_capacity\": 256",
         )?;
         let ipmi_args = vec![
             "--config".to_owned(),

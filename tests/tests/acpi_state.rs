@@ -1,10 +1,13 @@
 //! Bus tier: the real acpi-state-daemon on a real (private) dbus-daemon with simulated
 //! platform services.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use acpigate_tests::acpi_client::AcpiClient;
-use acpigate_tests::harness::{Daemon, PrivateBus, acpigate_bin, eventually};
+use acpigate_tests::harness::{
+    ACPI_STATE_FILE, Daemon, PrivateBus, acpi_state_config, acpigate_bin, eventually,
+};
 use acpigate_tests::platform::{Chassis, Host, HostFlavour, PostCodes, Systemd};
 use anyhow::{Context, Result};
 use openbmc_vocab::DbusEnum;
@@ -22,7 +25,7 @@ struct Rig {
     bus: PrivateBus,
     systemd: Systemd,
     acpi: AcpiClient,
-    config: String,
+    config: PathBuf,
     daemon: Option<Daemon>,
 }
 
@@ -34,15 +37,10 @@ impl Rig {
     async fn with_config(extra: &str) -> Result<Self> {
         let bus = PrivateBus::start()?;
         let systemd = Systemd::start(&bus).await?;
-        let state_file = bus.dir().join("acpi-state.json");
-        let config = bus.dir().join("acpi.json");
-        std::fs::write(
-            &config,
-            format!("{{ \"state_file\": \"{}\"{extra} }}", state_file.display()),
-        )?;
+        let config = acpi_state_config(&bus, "acpi.json", extra)?;
         Ok(Self {
             acpi: AcpiClient::new(bus.connect().await?),
-            config: config.to_string_lossy().into_owned(),
+            config,
             bus,
             systemd,
             daemon: None,
@@ -50,10 +48,10 @@ impl Rig {
     }
 
     fn launch(&mut self) -> Result<()> {
-        self.daemon = Some(Daemon::spawn(
+        self.daemon = Some(Daemon::spawn_with_config(
             &self.bus,
             "acpi-state-daemon",
-            &["--config", &self.config],
+            &self.config,
         )?);
         Ok(())
     }
@@ -65,7 +63,7 @@ impl Rig {
     /// Wait until the state file records `want` (it is written just before the change is
     /// announced, so a kill right after the announcement can still find the old one).
     async fn wait_saved(&self, want: AcpiState) -> Result<()> {
-        let file = self.bus.dir().join("acpi-state.json");
+        let file = self.bus.dir().join(ACPI_STATE_FILE);
         eventually(Duration::from_secs(5), &format!("saved {want}"), || async {
             let text = std::fs::read_to_string(&file).unwrap_or_default();
             text.contains(&want.dbus_str()).then_some(())
@@ -75,9 +73,10 @@ impl Rig {
 
     /// SIGKILL the daemon and start it again with the same configuration.
     fn crash_and_restart(&mut self) -> Result<()> {
-        let d = self.daemon.as_mut().expect("launched");
-        d.kill();
-        d.restart(&self.bus, &["--config", &self.config])
+        self.daemon
+            .as_mut()
+            .expect("launched")
+            .restart_as_before(&self.bus)
     }
 
     /// Wait until systemd has been asked for exactly `want` (in order).

@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use acpigate_tests::acpi_client::AcpiClient;
-use acpigate_tests::harness::{Daemon, PrivateBus, eventually};
+use acpigate_tests::harness::{
+    Daemon, PrivateBus, eventually, spawn_acpi_state_daemon, spawn_ipmi_handlers,
+};
 use acpigate_tests::ipmi_sim::{IpmiCaller, TempSensors};
 use acpigate_tests::platform::{Chassis, Systemd};
 use acpigate_tests::smbus::SimSmbus;
@@ -26,23 +28,13 @@ struct Rig {
     _systemd: Systemd,
     acpi_daemon: Option<Daemon>,
     ipmi: Option<Daemon>,
-    ipmi_config: String,
 }
 
 impl Rig {
     async fn new() -> Result<Self> {
         let bus = PrivateBus::start()?;
         let systemd = Systemd::start(&bus).await?;
-        let ipmi_config = bus.dir().join("ipmi.json");
-        std::fs::write(
-            &ipmi_config,
-            format!(
-                "{{ \"state_dir\": \"{}\", \"sel_capacity\": 64 }}",
-                bus.dir().join("state").display()
-            ),
-        )?;
         Ok(Self {
-            ipmi_config: ipmi_config.to_string_lossy().into_owned(),
             bus,
             _systemd: systemd,
             acpi_daemon: None,
@@ -51,37 +43,21 @@ impl Rig {
     }
 
     fn start_acpi(&mut self) -> Result<()> {
-        let cfg = self.bus.dir().join("acpi.json");
-        std::fs::write(
-            &cfg,
-            format!(
-                "{{ \"state_file\": \"{}\" }}",
-                self.bus.dir().join("acpi-state.json").display()
-            ),
-        )?;
-        let cfg = cfg.to_string_lossy().into_owned();
-        self.acpi_daemon = Some(Daemon::spawn(
-            &self.bus,
-            "acpi-state-daemon",
-            &["--config", &cfg],
-        )?);
+        self.acpi_daemon = Some(spawn_acpi_state_daemon(&self.bus)?);
         Ok(())
     }
 
     fn start_ipmi(&mut self) -> Result<()> {
-        self.ipmi = Some(Daemon::spawn(
-            &self.bus,
-            "ipmi-handlers",
-            &["--config", &self.ipmi_config],
-        )?);
+        self.ipmi = Some(spawn_ipmi_handlers(&self.bus)?);
         Ok(())
     }
 
     /// SIGKILL and start again: what a crash and `Restart=always` do.
     fn crash_ipmi(&mut self) -> Result<()> {
-        let d = self.ipmi.as_mut().context("not started")?;
-        d.kill();
-        d.restart(&self.bus, &["--config", &self.ipmi_config])
+        self.ipmi
+            .as_mut()
+            .context("not started")?
+            .restart_as_before(&self.bus)
     }
 
     async fn kcs(&self) -> Result<IpmiCaller> {
@@ -337,19 +313,14 @@ async fn dimm_sensors_from_sensor_gate_read_unavailable_while_gated() -> Result<
     rig.start_acpi()?;
     let acpi = AcpiClient::new(rig.bus.connect().await?);
     acpi.wait_sys(AcpiState::S2D2).await?;
-    let gate_cfg = rig.bus.dir().join("sensor-gate.json");
-    std::fs::write(
-        &gate_cfg,
-        format!(
+    let gate_cfg = rig.bus.write_config(
+        "sensor-gate.json",
+        &format!(
             "{{ \"gate\": {{ \"settle_ms\": 100 }}, \"poll_ms\": 20,\n  \"buses\": [ {{ \"name\": \"dimm\", \"backend\": \"sim:{}\" }} ],\n  \"sensors\": [\n    {{ \"name\": \"DIMM_A0_Temp\", \"bus\": \"dimm\", \"type\": \"jc42\", \"address\": 24, \"min\": 0, \"max\": 125, \"thresholds\": {{ \"warning_high\": 85 }} }},\n    {{ \"name\": \"DIMM_A1_Temp\", \"bus\": \"dimm\", \"type\": \"jc42\", \"address\": 25, \"min\": 0, \"max\": 125 }}\n  ]\n}}\n",
             sock.display()
         ),
     )?;
-    let _gate = Daemon::spawn(
-        &rig.bus,
-        "sensor-gate",
-        &["--config", &gate_cfg.to_string_lossy()],
-    )?;
+    let _gate = Daemon::spawn_with_config(&rig.bus, "sensor-gate", &gate_cfg)?;
     rig.start_ipmi()?;
     let kcs = rig.kcs().await?;
 

@@ -8,7 +8,9 @@ mod lan_common;
 use std::time::Duration;
 
 use acpigate_tests::acpi_client::AcpiClient;
-use acpigate_tests::harness::{Daemon, PrivateBus, eventually};
+use acpigate_tests::harness::{
+    Daemon, PrivateBus, eventually, spawn_acpi_state_daemon, spawn_ipmi_handlers,
+};
 use acpigate_tests::ipmi_sim::{IpmiCaller, TempSensors};
 use acpigate_tests::platform::{Chassis, Systemd};
 use anyhow::{Result, ensure};
@@ -36,35 +38,11 @@ impl Rig {
         let chassis = Chassis::start(&bus, ChassisPowerState::On).await?;
         let sensors = TempSensors::start(&bus, "xyz.openbmc_project.HwmonTempSensor").await?;
         sensors.add("DIMM_A0", 31.0, 85.0).await?;
-        let acpi_cfg = bus.dir().join("acpi.json");
-        std::fs::write(
-            &acpi_cfg,
-            format!(
-                "{{ \"state_file\": \"{}\" }}",
-                bus.dir().join("acpi-state.json").display()
-            ),
-        )?;
-        let acpi = Daemon::spawn(
-            &bus,
-            "acpi-state-daemon",
-            &["--config", &acpi_cfg.to_string_lossy()],
-        )?;
+        let acpi = spawn_acpi_state_daemon(&bus)?;
         AcpiClient::new(bus.connect().await?)
             .wait_sys(AcpiState::S2D2)
             .await?;
-        let ipmi_cfg = bus.dir().join("ipmi.json");
-        std::fs::write(
-            &ipmi_cfg,
-            format!(
-                "{{ \"state_dir\": \"{}\", \"sel_capacity\": 64 }}",
-                bus.dir().join("state").display()
-            ),
-        )?;
-        let ipmi = Daemon::spawn(
-            &bus,
-            "ipmi-handlers",
-            &["--config", &ipmi_cfg.to_string_lossy()],
-        )?;
+        let ipmi = spawn_ipmi_handlers(&bus)?;
         // No fixed GUID: the front end must take the command server's.
         let (lan, port) = start_lan_guid(&bus, lan_extra, false)?;
         Ok(Rig {

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use acpigate_tests::acpi_client::AcpiClient;
 use acpigate_tests::fans::{FanSim, ZoneConfig};
-use acpigate_tests::harness::{Daemon, PrivateBus, acpigate_bin, eventually};
+use acpigate_tests::harness::{
+    Daemon, PrivateBus, acpigate_bin, eventually, spawn_acpi_state_daemon,
+};
 use acpigate_tests::platform::{Chassis, PostCodes, Systemd};
 use acpigate_tests::smbus::firmware::{ScanReport, SpdScan};
 use acpigate_tests::smbus::{Faults, Master, SimServer, SimSmbus, Spd5118, Transfer};
@@ -62,18 +64,22 @@ impl Rig {
     }
 
     fn launch_acpi(&mut self) -> Result<()> {
-        let state = self.bus.dir().join("acpi-state.json");
-        let cfg = self.bus.dir().join("acpi.json");
-        std::fs::write(
-            &cfg,
-            format!("{{ \"state_file\": \"{}\" }}", state.display()),
-        )?;
-        self.acpi_daemon = Some(Daemon::spawn(
-            &self.bus,
-            "acpi-state-daemon",
-            &["--config", &cfg.to_string_lossy()],
-        )?);
+        self.acpi_daemon = Some(spawn_acpi_state_daemon(&self.bus)?);
         Ok(())
+    }
+
+    /// SIGKILL acpi-state-daemon (the phase source).
+    fn kill_acpi(&mut self) -> Result<()> {
+        self.acpi_daemon.as_mut().context("acpi daemon")?.kill();
+        Ok(())
+    }
+
+    /// Start the killed acpi-state-daemon again on the same config and state file.
+    fn restart_acpi(&mut self) -> Result<()> {
+        self.acpi_daemon
+            .as_mut()
+            .context("acpi daemon")?
+            .restart_as_before(&self.bus)
     }
 
     /// sensor-gate with DIMMS TSODs on the simulated bus; `gate` is the `"gate"` object,
@@ -99,13 +105,8 @@ impl Rig {
     }
 
     fn launch_gate_with(&mut self, cfg: &str) -> Result<()> {
-        let file = self.bus.dir().join("sensor-gate.json");
-        std::fs::write(&file, cfg)?;
-        self.gate = Some(Daemon::spawn(
-            &self.bus,
-            "sensor-gate",
-            &["--config", &file.to_string_lossy()],
-        )?);
+        let file = self.bus.write_config("sensor-gate.json", cfg)?;
+        self.gate = Some(Daemon::spawn_with_config(&self.bus, "sensor-gate", &file)?);
         Ok(())
     }
 
@@ -657,7 +658,7 @@ async fn phase_source_killed_and_restarted_closes_then_reopens() -> Result<()> {
     rig.wait_all_live().await?;
 
     let (t_kill, t_kill_wall) = (Instant::now(), wall_us());
-    rig.acpi_daemon.as_mut().context("acpi daemon")?.kill();
+    rig.kill_acpi()?;
     rig.wait_gate(false).await?;
     // The close happens when the name's owner change reaches sensor-gate; reads before it
     // are legitimate (the host works), after it at most the one in flight.
@@ -669,12 +670,7 @@ async fn phase_source_killed_and_restarted_closes_then_reopens() -> Result<()> {
     // Gone for a while: nothing read.
     tokio::time::sleep(Duration::from_millis(400)).await;
     let t_restart = Instant::now();
-    let cfg = rig.bus.dir().join("acpi.json");
-    let bus = &rig.bus;
-    rig.acpi_daemon
-        .as_mut()
-        .context("acpi daemon")?
-        .restart(bus, &["--config", &cfg.to_string_lossy()])?;
+    rig.restart_acpi()?;
     rig.wait_phase(HostPhase::Working).await?;
     rig.wait_gate(true).await?;
     rig.wait_all_live().await?;
@@ -784,18 +780,13 @@ async fn phase_source_killed_mid_boot_keeps_gate_closed_and_fans_held() -> Resul
         (fans.zones()[0].manual_writes.last().map(|w| w.1) == Some(true)).then_some(())
     })
     .await?;
-    rig.acpi_daemon.as_mut().context("acpi daemon")?.kill();
+    rig.kill_acpi()?;
     eventually(WAIT, "source loss noticed", || async {
         rig.gate_log().contains("left the bus").then_some(())
     })
     .await?;
     tokio::time::sleep(Duration::from_millis(400)).await;
-    let cfg = rig.bus.dir().join("acpi.json");
-    let bus = &rig.bus;
-    rig.acpi_daemon
-        .as_mut()
-        .context("acpi daemon")?
-        .restart(bus, &["--config", &cfg.to_string_lossy()])?;
+    rig.restart_acpi()?;
     rig.wait_phase(HostPhase::FirmwareInit).await?;
     ensure!(!rig.gate_open().await?);
     ensure!(

@@ -39,10 +39,9 @@ pub fn start_lan(bus: &PrivateBus, extra: &str) -> Result<(Daemon, u16)> {
 /// [`start_lan`]; with `fixed_guid` false the front end takes the command server's GUID.
 pub fn start_lan_guid(bus: &PrivateBus, extra: &str, fixed_guid: bool) -> Result<(Daemon, u16)> {
     let port = free_udp_port()?;
-    let users = bus.dir().join("ipmi-lan-users.json");
-    std::fs::write(
-        &users,
-        format!(
+    let users = bus.write_config(
+        "ipmi-lan-users.json",
+        &format!(
             r#"{{ "users": [
   {{ "name": "{ADMIN}", "password": "{ADMIN_PW}", "id": 2, "privilege": "admin" }},
   {{ "name": "{VIEWER}", "password": "{VIEWER_PW}", "id": 3, "privilege": "user" }}
@@ -50,10 +49,9 @@ pub fn start_lan_guid(bus: &PrivateBus, extra: &str, fixed_guid: bool) -> Result
         ),
     )?;
     std::fs::set_permissions(&users, std::fs::Permissions::from_mode(0o600))?;
-    let config = bus.dir().join("ipmi-lan.json");
-    std::fs::write(
-        &config,
-        format!(
+    let config = bus.write_config(
+        "ipmi-lan.json",
+        &format!(
             r#"{{ "listen": "127.0.0.1:{port}", "users_file": "{}"{}{extra} }}"#,
             users.display(),
             if fixed_guid {
@@ -63,7 +61,7 @@ pub fn start_lan_guid(bus: &PrivateBus, extra: &str, fixed_guid: bool) -> Result
             }
         ),
     )?;
-    let d = Daemon::spawn(bus, "ipmi-lan", &["--config", &config.to_string_lossy()])?;
+    let d = Daemon::spawn_with_config(bus, "ipmi-lan", &config)?;
     Ok((d, port))
 }
 

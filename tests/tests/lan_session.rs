@@ -5,9 +5,10 @@
 
 mod lan_common;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use acpigate_tests::harness::PrivateBus;
+use acpigate_tests::harness::{Daemon, PrivateBus};
 use anyhow::{Result, ensure};
 use ipmi_lan::client;
 use ipmi_lan::wire::{self, IpmiRequest, Packet};
@@ -30,25 +31,68 @@ fn text(o: &std::process::Output) -> (String, String) {
     )
 }
 
+/// Get ACPI Power State: one command, enough for a login attempt.
+const GET_ACPI: [&str; 1] = ["raw 0x06 0x07"];
+
+/// A private bus with the stand-in command server and the front end on loopback.
+struct Rig {
+    bus: PrivateBus,
+    _stub: zbus::Connection,
+    /// What reached the stand-in's `execute`.
+    calls: Arc<Mutex<Vec<Call>>>,
+    lan: Daemon,
+    port: u16,
+}
+
+impl Rig {
+    /// `extra` is appended to the front end's JSON config (see [`start_lan`]).
+    async fn start(extra: &str) -> Result<Self> {
+        let bus = PrivateBus::start()?;
+        let (stub, calls) = start_stub(&bus).await?;
+        let (lan, port) = start_lan(&bus, extra)?;
+        Ok(Self {
+            bus,
+            _stub: stub,
+            calls,
+            lan,
+            port,
+        })
+    }
+
+    /// One ipmitool batch, run in the bus directory.
+    async fn run(&self, t: Ipmitool, cmds: &[&str]) -> Result<std::process::Output> {
+        run(t, self.bus.dir().to_owned(), cmds).await
+    }
+
+    /// [`GET_ACPI`] against the front end as `user` with `password` and `-C suite`.
+    async fn get_acpi(
+        &self,
+        user: &str,
+        password: &str,
+        suite: Option<u8>,
+    ) -> Result<std::process::Output> {
+        self.run(Ipmitool::new(self.port, user, password, suite), &GET_ACPI)
+            .await
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn suites_17_and_3_reach_execute_with_netipmid_options() -> Result<()> {
-    let bus = PrivateBus::start()?;
-    let (_stub, calls) = start_stub(&bus).await?;
-    let (lan, port) = start_lan(&bus, "")?;
-    let watcher = bus.connect().await?;
+    let rig = Rig::start("").await?;
+    let watcher = rig.bus.connect().await?;
     for suite in [17u8, 3] {
-        let t = Ipmitool::new(port, ADMIN, ADMIN_PW, Some(suite));
-        let o = run(
-            t,
-            bus.dir().to_owned(),
-            &["raw 0x06 0x07", "raw 0x06 0x01", "session info active"],
-        )
-        .await?;
+        let t = Ipmitool::new(rig.port, ADMIN, ADMIN_PW, Some(suite));
+        let o = rig
+            .run(
+                t,
+                &["raw 0x06 0x07", "raw 0x06 0x01", "session info active"],
+            )
+            .await?;
         let (out, err) = text(&o);
         ensure!(
             o.status.success(),
             "-C {suite}: {out}\n{err}\n{}",
-            lan.log_text()
+            rig.lan.log_text()
         );
         // Get Session Info is answered by the front end, which owns the sessions.
         ensure!(out.contains("user id                       : 2"), "{out}");
@@ -75,7 +119,7 @@ async fn suites_17_and_3_reach_execute_with_netipmid_options() -> Result<()> {
         )
         .await?
         .to_string();
-    let calls = calls.lock().map(|g| g.clone()).unwrap_or_default();
+    let calls = rig.calls.lock().map(|g| g.clone()).unwrap_or_default();
     let ours: Vec<&Call> = calls
         .iter()
         .filter(|c| c.netfn == 6 && c.cmd == 7)
@@ -97,7 +141,7 @@ async fn suites_17_and_3_reach_execute_with_netipmid_options() -> Result<()> {
             .any(|c| c.netfn == 6 && [0x38, 0x3B, 0x3C, 0x3D, 0x54].contains(&c.cmd)),
         "{calls:?}"
     );
-    let log = lan.log_text();
+    let log = rig.lan.log_text();
     ensure!(
         log.contains("cipher suite 17") && log.contains("cipher suite 3"),
         "{log}"
@@ -108,43 +152,25 @@ async fn suites_17_and_3_reach_execute_with_netipmid_options() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_c_ipmitool_picks_suite_17_from_the_list() -> Result<()> {
-    let bus = PrivateBus::start()?;
-    let (_stub, _calls) = start_stub(&bus).await?;
-    let (lan, port) = start_lan(&bus, "")?;
-    let o = run(
-        Ipmitool::new(port, ADMIN, ADMIN_PW, None),
-        bus.dir().to_owned(),
-        &["raw 0x06 0x07"],
-    )
-    .await?;
+    let rig = Rig::start("").await?;
+    let o = rig.get_acpi(ADMIN, ADMIN_PW, None).await?;
     let (out, err) = text(&o);
     ensure!(o.status.success() && out.contains("02 02"), "{out}\n{err}");
     ensure!(
-        lan.log_text().contains("cipher suite 17"),
+        rig.lan.log_text().contains("cipher suite 17"),
         "{}",
-        lan.log_text()
+        rig.lan.log_text()
     );
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_password_unknown_user_and_suite_0_fail() -> Result<()> {
-    let bus = PrivateBus::start()?;
-    let (_stub, calls) = start_stub(&bus).await?;
-    let (lan, port) = start_lan(&bus, "")?;
-    let dir = bus.dir().to_owned();
-    let wrong = run(
-        Ipmitool::new(port, ADMIN, "not-the-password", Some(17)),
-        dir.clone(),
-        &["raw 0x06 0x07"],
-    )
-    .await?;
-    let unknown = run(
-        Ipmitool::new(port, "mallory", "not-the-password", Some(17)),
-        dir.clone(),
-        &["raw 0x06 0x07"],
-    )
-    .await?;
+    let rig = Rig::start("").await?;
+    let wrong = rig.get_acpi(ADMIN, "not-the-password", Some(17)).await?;
+    let unknown = rig
+        .get_acpi("mallory", "not-the-password", Some(17))
+        .await?;
     for (what, o) in [("wrong password", &wrong), ("unknown user", &unknown)] {
         let (out, err) = text(o);
         ensure!(!o.status.success(), "{what} succeeded: {out}");
@@ -155,12 +181,7 @@ async fn wrong_password_unknown_user_and_suite_0_fail() -> Result<()> {
     }
     // The client cannot tell the two apart: same exit status, same message.
     ensure!(wrong.status == unknown.status && wrong.stderr == unknown.stderr);
-    let zero = run(
-        Ipmitool::new(port, ADMIN, ADMIN_PW, Some(0)),
-        dir.clone(),
-        &["raw 0x06 0x07"],
-    )
-    .await?;
+    let zero = rig.get_acpi(ADMIN, ADMIN_PW, Some(0)).await?;
     let (out, err) = text(&zero);
     ensure!(!zero.status.success(), "-C 0 succeeded: {out}");
     ensure!(
@@ -168,62 +189,44 @@ async fn wrong_password_unknown_user_and_suite_0_fail() -> Result<()> {
         "-C 0: {err}"
     );
     ensure!(
-        calls.lock().map(|g| g.is_empty()).unwrap_or(false),
+        rig.calls.lock().map(|g| g.is_empty()).unwrap_or(false),
         "nothing may reach execute without a session"
     );
-    ensure!(lan.log_text().contains("unsupported cipher suite"));
+    ensure!(rig.lan.log_text().contains("unsupported cipher suite"));
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lockout_engages_and_releases() -> Result<()> {
-    let bus = PrivateBus::start()?;
-    let (_stub, _calls) = start_stub(&bus).await?;
-    let (lan, port) = start_lan(
-        &bus,
+    let rig = Rig::start(
         r#", "lockout": { "user_failures": 3, "source_failures": 100, "duration_secs": 3 }"#,
-    )?;
-    let dir = bus.dir().to_owned();
+    )
+    .await?;
     for _ in 0..3 {
-        let o = run(
-            Ipmitool::new(port, ADMIN, "guess", Some(17)),
-            dir.clone(),
-            &["raw 0x06 0x07"],
-        )
-        .await?;
+        let o = rig.get_acpi(ADMIN, "guess", Some(17)).await?;
         ensure!(!o.status.success());
     }
     // Locked: the right password no longer gets in, and ipmitool says why.
-    let o = run(
-        Ipmitool::new(port, ADMIN, ADMIN_PW, Some(17)),
-        dir.clone(),
-        &["raw 0x06 0x07"],
-    )
-    .await?;
+    let o = rig.get_acpi(ADMIN, ADMIN_PW, Some(17)).await?;
     let (out, err) = text(&o);
     ensure!(!o.status.success(), "locked user logged in: {out}");
     ensure!(
-        lan.log_text().contains("lockout engaged"),
+        rig.lan.log_text().contains("lockout engaged"),
         "{}",
-        lan.log_text()
+        rig.lan.log_text()
     );
-    ensure!(lan.log_text().contains("login refused"), "{err}");
+    ensure!(rig.lan.log_text().contains("login refused"), "{err}");
     // Another user is not locked out.
-    let o = run(
-        Ipmitool::new(port, VIEWER, VIEWER_PW, Some(3)).level("USER"),
-        dir.clone(),
-        &["raw 0x06 0x07"],
-    )
-    .await?;
+    let o = rig
+        .run(
+            Ipmitool::new(rig.port, VIEWER, VIEWER_PW, Some(3)).level("USER"),
+            &GET_ACPI,
+        )
+        .await?;
     ensure!(o.status.success(), "{:?}", text(&o));
     // After the lockout period the right password works again.
     tokio::time::sleep(Duration::from_millis(3500)).await;
-    let o = run(
-        Ipmitool::new(port, ADMIN, ADMIN_PW, Some(17)),
-        dir.clone(),
-        &["raw 0x06 0x07"],
-    )
-    .await?;
+    let o = rig.get_acpi(ADMIN, ADMIN_PW, Some(17)).await?;
     let (out, err) = text(&o);
     ensure!(o.status.success() && out.contains("02 02"), "{out}\n{err}");
     Ok(())
@@ -235,19 +238,17 @@ async fn lockout_engages_and_releases() -> Result<()> {
 /// datagrams and the decrypted IPMI messages as fuzz seeds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn captured_ipmitool_traffic_decrypts_with_our_keys() -> Result<()> {
-    let bus = PrivateBus::start()?;
-    let (_stub, _calls) = start_stub(&bus).await?;
-    let (_lan, port) = start_lan(&bus, "")?;
-    let relay = Relay::start(port)?;
+    let rig = Rig::start("").await?;
+    let relay = Relay::start(rig.port)?;
     let mut datagrams: Vec<Vec<u8>> = Vec::new();
     let mut messages: Vec<Vec<u8>> = Vec::new();
     for suite in [None, Some(17u8), Some(3)] {
-        let o = run(
-            Ipmitool::new(relay.port, ADMIN, ADMIN_PW, suite),
-            bus.dir().to_owned(),
-            &["raw 0x06 0x07", "raw 0x06 0x01", "mc info"],
-        )
-        .await?;
+        let o = rig
+            .run(
+                Ipmitool::new(relay.port, ADMIN, ADMIN_PW, suite),
+                &["raw 0x06 0x07", "raw 0x06 0x01", "mc info"],
+            )
+            .await?;
         let (out, err) = text(&o);
         ensure!(o.status.success(), "{out}\n{err}");
         let log = relay.take();
@@ -320,22 +321,19 @@ async fn captured_ipmitool_traffic_decrypts_with_our_keys() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refuses_to_start_without_a_private_users_file() -> Result<()> {
-    use acpigate_tests::harness::Daemon;
     use std::os::unix::fs::PermissionsExt;
     let bus = PrivateBus::start()?;
     let port = free_udp_port()?;
     let users = bus.dir().join("users.json");
-    let config = bus.dir().join("lan.json");
-    std::fs::write(
-        &config,
-        format!(
+    let config = bus.write_config(
+        "lan.json",
+        &format!(
             r#"{{ "listen": "127.0.0.1:{port}", "users_file": "{}" }}"#,
             users.display()
         ),
     )?;
-    let cfg = config.to_string_lossy().into_owned();
     // No users file: no built-in user to fall back on.
-    let err = Daemon::spawn(&bus, "ipmi-lan", &["--config", &cfg])
+    let err = Daemon::spawn_with_config(&bus, "ipmi-lan", &config)
         .err()
         .map(|e| format!("{e:#}"))
         .unwrap_or_default();
@@ -348,12 +346,12 @@ async fn refuses_to_start_without_a_private_users_file() -> Result<()> {
         ),
     )?;
     std::fs::set_permissions(&users, std::fs::Permissions::from_mode(0o644))?;
-    let err = Daemon::spawn(&bus, "ipmi-lan", &["--config", &cfg])
+    let err = Daemon::spawn_with_config(&bus, "ipmi-lan", &config)
         .err()
         .map(|e| format!("{e:#}"))
         .unwrap_or_default();
     ensure!(err.contains("chmod 600"), "{err}");
     std::fs::set_permissions(&users, std::fs::Permissions::from_mode(0o600))?;
-    let _ok = Daemon::spawn(&bus, "ipmi-lan", &["--config", &cfg])?;
+    let _ok = Daemon::spawn_with_config(&bus, "ipmi-lan", &config)?;
     Ok(())
 }

@@ -47,6 +47,14 @@ impl Rig {
         Ok(())
     }
 
+    /// acpi-state-daemon, and a client once it has settled in `state`.
+    async fn start_acpi_until(&mut self, state: AcpiState) -> Result<AcpiClient> {
+        self.start_acpi()?;
+        let acpi = AcpiClient::new(self.bus.connect().await?);
+        acpi.wait_sys(state).await?;
+        Ok(acpi)
+    }
+
     fn start_ipmi(&mut self) -> Result<()> {
         self.ipmi = Some(spawn_ipmi_handlers(&self.bus)?);
         Ok(())
@@ -63,6 +71,20 @@ impl Rig {
     async fn kcs(&self) -> Result<IpmiCaller> {
         IpmiCaller::new(&self.bus, Some("ipmi_kcs3")).await
     }
+}
+
+/// The chassis at `power`, acpi-state-daemon settled in `state`, then ipmi-handlers: the rig,
+/// the chassis (kept alive), an ACPI client and the host's KCS channel.
+async fn acpi_then_ipmi(
+    power: ChassisPowerState,
+    state: AcpiState,
+) -> Result<(Rig, Chassis, AcpiClient, IpmiCaller)> {
+    let mut rig = Rig::new().await?;
+    let chassis = Chassis::start(&rig.bus, power).await?;
+    let acpi = rig.start_acpi_until(state).await?;
+    rig.start_ipmi()?;
+    let kcs = rig.kcs().await?;
+    Ok((rig, chassis, acpi, kcs))
 }
 
 /// Wait until the SEL holds records whose 0x22 offsets are `want` (in order).
@@ -84,14 +106,9 @@ async fn wait_acpi_records(kcs: &IpmiCaller, want: &[u8]) -> Result<Vec<[u8; 16]
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn set_and_get_acpi_over_kcs_with_transitions_in_the_sel() -> Result<()> {
-    let mut rig = Rig::new().await?;
-    let _chassis = Chassis::start(&rig.bus, ChassisPowerState::On).await?;
-    rig.start_acpi()?;
-    let acpi = AcpiClient::new(rig.bus.connect().await?);
     // Chassis on at start: firmware init (S2) until the host says otherwise.
-    acpi.wait_sys(AcpiState::S2D2).await?;
-    rig.start_ipmi()?;
-    let kcs = rig.kcs().await?;
+    let (_rig, _chassis, acpi, kcs) =
+        acpi_then_ipmi(ChassisPowerState::On, AcpiState::S2D2).await?;
 
     assert_eq!(
         kcs.ok(APP, SET_ACPI, &[0x80, 0x80]).await?,
@@ -136,13 +153,8 @@ async fn set_and_get_acpi_over_kcs_with_transitions_in_the_sel() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chassis_control_and_status_drive_the_power_services() -> Result<()> {
-    let mut rig = Rig::new().await?;
-    let _chassis = Chassis::start(&rig.bus, ChassisPowerState::On).await?;
-    rig.start_acpi()?;
-    let acpi = AcpiClient::new(rig.bus.connect().await?);
-    acpi.wait_sys(AcpiState::S2D2).await?;
-    rig.start_ipmi()?;
-    let kcs = rig.kcs().await?;
+    let (_rig, _chassis, acpi, kcs) =
+        acpi_then_ipmi(ChassisPowerState::On, AcpiState::S2D2).await?;
     assert_eq!(kcs.ok(CHASSIS, 0x01, &[]).await?[0] & 0x01, 0x01);
     // Power cycle (RequestedPowerTransition PowerCycle): off (S5) and on again (firmware init,
     // S2), both seen by acpi-state-daemon and logged.
@@ -310,9 +322,7 @@ async fn dimm_sensors_from_sensor_gate_read_unavailable_while_gated() -> Result<
     smbus.set_powered(true);
     let sock = rig.bus.dir().join("smbus.sock");
     let _server = smbus.serve(&sock)?;
-    rig.start_acpi()?;
-    let acpi = AcpiClient::new(rig.bus.connect().await?);
-    acpi.wait_sys(AcpiState::S2D2).await?;
+    let _acpi = rig.start_acpi_until(AcpiState::S2D2).await?;
     let gate_cfg = rig.bus.write_config(
         "sensor-gate.json",
         &format!(
@@ -448,13 +458,8 @@ async fn execute_latency() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_the_acpi_daemon_refuses_is_0xff_and_changes_nothing() -> Result<()> {
-    let mut rig = Rig::new().await?;
-    let _chassis = Chassis::start(&rig.bus, ChassisPowerState::Off).await?;
-    rig.start_acpi()?;
-    let acpi = AcpiClient::new(rig.bus.connect().await?);
-    acpi.wait_sys(AcpiState::S5G2).await?;
-    rig.start_ipmi()?;
-    let kcs = rig.kcs().await?;
+    let (_rig, _chassis, acpi, kcs) =
+        acpi_then_ipmi(ChassisPowerState::Off, AcpiState::S5G2).await?;
     let before = kcs.ok(APP, GET_ACPI, &[]).await?;
     // S0 with chassis power off: acpi-state-daemon answers NotAllowed. The system state is
     // written first, so its refusal leaves the device state untouched too.

@@ -63,6 +63,28 @@ impl Rig {
         })
     }
 
+    /// A rig with the host powered: chassis on, DIMMs powered (the chassis is returned to be
+    /// kept alive).
+    async fn host_on() -> Result<(Self, Chassis)> {
+        let rig = Self::new().await?;
+        rig.smbus.set_powered(true);
+        let chassis = Chassis::start(&rig.bus, ChassisPowerState::On).await?;
+        Ok((rig, chassis))
+    }
+
+    /// [`Rig::host_on`] with acpi-state-daemon started and in firmware init.
+    async fn in_firmware_init() -> Result<(Self, Chassis)> {
+        let (mut rig, chassis) = Self::host_on().await?;
+        rig.launch_acpi_in_firmware_init().await?;
+        Ok((rig, chassis))
+    }
+
+    /// acpi-state-daemon started with the chassis on: wait for its firmware-init phase.
+    async fn launch_acpi_in_firmware_init(&mut self) -> Result<()> {
+        self.launch_acpi()?;
+        self.wait_phase(HostPhase::FirmwareInit).await
+    }
+
     fn launch_acpi(&mut self) -> Result<()> {
         self.acpi_daemon = Some(spawn_acpi_state_daemon(&self.bus)?);
         Ok(())
@@ -108,6 +130,12 @@ impl Rig {
         let file = self.bus.write_config("sensor-gate.json", cfg)?;
         self.gate = Some(Daemon::spawn_with_config(&self.bus, "sensor-gate", &file)?);
         Ok(())
+    }
+
+    /// sensor-gate with `gate`, then the simulated fan controller.
+    async fn launch_gate_and_fans(&mut self, gate: &str) -> Result<FanSim> {
+        self.launch_gate(gate, "")?;
+        self.fans().await
     }
 
     async fn fans(&self) -> Result<FanSim> {
@@ -180,6 +208,28 @@ impl Rig {
         .await
     }
 
+    /// The host writes S0: wait for the gate to open (the instant it was seen open) and every
+    /// sensor to be live.
+    async fn s0_until_live(&self) -> Result<Instant> {
+        self.acpi.set_sys(AcpiState::S0G0D0).await?;
+        let open = self.wait_gate(true).await?;
+        self.wait_all_live().await?;
+        Ok(open)
+    }
+
+    /// Every sensor unavailable but functional (`when` for the message): what the closed gate
+    /// shows, with no read errors.
+    async fn ensure_all_unavailable(&self, when: &str) -> Result<()> {
+        for n in sensor_names() {
+            let (v, avail, func) = self.sensor(&n).await?;
+            ensure!(
+                v.is_nan() && !avail && func,
+                "{n} {when}: {v} {avail} {func}"
+            );
+        }
+        Ok(())
+    }
+
     /// Wait until every sensor shows a live value.
     async fn wait_all_live(&self) -> Result<()> {
         for n in sensor_names() {
@@ -205,6 +255,15 @@ impl Rig {
     fn gate_log(&self) -> String {
         self.gate.as_ref().map(Daemon::log_text).unwrap_or_default()
     }
+}
+
+fn ensure_no_failsafe(fans: &FanSim) -> Result<()> {
+    ensure!(
+        fans.failsafe_entries() == 0,
+        "fail-safe entered: {:?}",
+        fans.zones()
+    );
+    Ok(())
 }
 
 fn bmc_in(t: &[Transfer], from: Instant, to: Instant) -> Vec<Transfer> {
@@ -291,13 +350,9 @@ async fn cold_boot_and_abrupt_power_loss_gated() -> Result<()> {
     let mut chassis = Chassis::start(&rig.bus, ChassisPowerState::Off).await?;
     rig.launch_acpi()?;
     rig.wait_phase(HostPhase::Off).await?;
-    rig.launch_gate(GATE, "")?;
-    let fans = rig.fans().await?;
+    let fans = rig.launch_gate_and_fans(GATE).await?;
     ensure!(!rig.gate_open().await?);
-    for n in sensor_names() {
-        let (v, avail, func) = rig.sensor(&n).await?;
-        ensure!(v.is_nan() && !avail && func, "{n} off: {v} {avail} {func}");
-    }
+    rig.ensure_all_unavailable("off").await?;
 
     // Power on: firmware init; the firmware reads every SPD.
     let t_on = Instant::now();
@@ -306,9 +361,7 @@ async fn cold_boot_and_abrupt_power_loss_gated() -> Result<()> {
     rig.wait_phase(HostPhase::FirmwareInit).await?;
     let scan = rig.firmware_scan(t_on).await?;
     let t_s0 = Instant::now();
-    rig.acpi.set_sys(AcpiState::S0G0D0).await?;
-    let t_open = rig.wait_gate(true).await?;
-    rig.wait_all_live().await?;
+    let t_open = rig.s0_until_live().await?;
     // Closed since start: nothing may start at all before S0.
     check_window(&rig, t_on, 0, t_s0, &scan)?;
     let first = rig
@@ -360,24 +413,14 @@ async fn cold_boot_and_abrupt_power_loss_gated() -> Result<()> {
         bmc_in(&rig.smbus.transfers(), closed + IN_FLIGHT_BOUND, t_end).is_empty(),
         "BMC on the bus while off"
     );
-    for n in sensor_names() {
-        let (v, avail, func) = rig.sensor(&n).await?;
-        // Unpowered parts NACK, but the gate keeps us from reading them: no errors, no
-        // Functional=false, just unavailable.
-        ensure!(
-            v.is_nan() && !avail && func,
-            "{n} after power loss: {v} {avail} {func}"
-        );
-    }
+    // Unpowered parts NACK, but the gate keeps us from reading them: no errors, no
+    // Functional=false, just unavailable.
+    rig.ensure_all_unavailable("after power loss").await?;
     ensure!(rig.gate_u64(gate_prop::CLOSES).await? == 1);
     ensure!(rig.gate_u64(gate_prop::REFUSED).await? > 0);
     let latency = rig.gate_u64(gate_prop::LAST_CLOSE_LATENCY_USEC).await?;
     ensure!(latency < 2_000_000, "close latency {latency} µs");
-    ensure!(
-        fans.failsafe_entries() == 0,
-        "fail-safe entered: {:?}",
-        fans.zones()
-    );
+    ensure_no_failsafe(&fans)?;
     eprintln!(
         "cold boot: scan {} reads in {:?}, first BMC read {:?} after S0, close latency {latency} µs",
         scan.reads,
@@ -389,17 +432,11 @@ async fn cold_boot_and_abrupt_power_loss_gated() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn warm_reset_in_s0_closes_before_the_firmware_rescans() -> Result<()> {
-    let mut rig = Rig::new().await?;
-    rig.smbus.set_powered(true);
-    let _chassis = Chassis::start(&rig.bus, ChassisPowerState::On).await?;
+    let (mut rig, _chassis) = Rig::host_on().await?;
     let postd = PostCodes::start(&rig.bus).await?;
-    rig.launch_acpi()?;
-    rig.wait_phase(HostPhase::FirmwareInit).await?;
-    rig.launch_gate(GATE, "")?;
-    let fans = rig.fans().await?;
-    rig.acpi.set_sys(AcpiState::S0G0D0).await?;
-    rig.wait_gate(true).await?;
-    rig.wait_all_live().await?;
+    rig.launch_acpi_in_firmware_init().await?;
+    let fans = rig.launch_gate_and_fans(GATE).await?;
+    rig.s0_until_live().await?;
     // Let the poller run at full rate for a while: it is on the bus most of the time.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let before = rig.smbus.bmc_transfers().len();
@@ -413,18 +450,12 @@ async fn warm_reset_in_s0_closes_before_the_firmware_rescans() -> Result<()> {
     // While closed, the gate's `Since` is the close: map it onto the monotonic clock.
     let closed = gate_since(&rig, t_reset, t_reset_wall).await?;
     let t_s0 = Instant::now();
-    rig.acpi.set_sys(AcpiState::S0G0D0).await?;
-    rig.wait_gate(true).await?;
-    rig.wait_all_live().await?;
+    rig.s0_until_live().await?;
     ensure!(closed >= t_reset, "closed before the reset?");
     check_window(&rig, closed, 1, t_s0, &scan)?;
     let discarded = rig.gate_u64(gate_prop::DISCARDED).await?;
     ensure!(discarded <= 1, "discarded {discarded}");
-    ensure!(
-        fans.failsafe_entries() == 0,
-        "fail-safe entered: {:?}",
-        fans.zones()
-    );
+    ensure_no_failsafe(&fans)?;
     // Before the reset the zone was handed back (the hold at start may race the fan
     // controller's own start, so only the last write counts); the reset holds, the reopen
     // hands back.
@@ -500,8 +531,7 @@ async fn gate_disabled_reproduces_collisions_and_lost_dimms() -> Result<()> {
 /// gives a clear log line and a defined sensor state, and the good sensor keeps being served.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_give_clear_logs_and_defined_states() -> Result<()> {
-    let mut rig = Rig::new().await?;
-    rig.smbus.set_powered(true);
+    let (mut rig, _chassis) = Rig::host_on().await?;
     rig.smbus.set_faults(Faults {
         nack: [0x19].into(),
         ..Faults::default()
@@ -512,9 +542,7 @@ async fn faults_give_clear_logs_and_defined_states() -> Result<()> {
         ..Faults::default()
     });
     let _stuck_server = stuck.serve(&rig.bus.dir().join("stuck.sock"))?;
-    let _chassis = Chassis::start(&rig.bus, ChassisPowerState::On).await?;
-    rig.launch_acpi()?;
-    rig.wait_phase(HostPhase::FirmwareInit).await?;
+    rig.launch_acpi_in_firmware_init().await?;
     rig.smbus.add(0x57, Box::new(Spd5118::new(7, 47.25)));
     let dir = rig.bus.dir().to_owned();
     let cfg = format!(
@@ -646,16 +674,9 @@ fn a_bad_config_names_file_line_and_reason_and_starts_nothing() -> Result<()> {
 /// closes (fail closed) and stays closed until the restarted daemon says `Working` again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn phase_source_killed_and_restarted_closes_then_reopens() -> Result<()> {
-    let mut rig = Rig::new().await?;
-    rig.smbus.set_powered(true);
-    let _chassis = Chassis::start(&rig.bus, ChassisPowerState::On).await?;
-    rig.launch_acpi()?;
-    rig.wait_phase(HostPhase::FirmwareInit).await?;
-    rig.launch_gate(GATE, "")?;
-    let fans = rig.fans().await?;
-    rig.acpi.set_sys(AcpiState::S0G0D0).await?;
-    rig.wait_gate(true).await?;
-    rig.wait_all_live().await?;
+    let (mut rig, _chassis) = Rig::in_firmware_init().await?;
+    let fans = rig.launch_gate_and_fans(GATE).await?;
+    rig.s0_until_live().await?;
 
     let (t_kill, t_kill_wall) = (Instant::now(), wall_us());
     rig.kill_acpi()?;
@@ -663,10 +684,7 @@ async fn phase_source_killed_and_restarted_closes_then_reopens() -> Result<()> {
     // The close happens when the name's owner change reaches sensor-gate; reads before it
     // are legitimate (the host works), after it at most the one in flight.
     let closed = gate_since(&rig, t_kill, t_kill_wall).await?;
-    for n in sensor_names() {
-        let (v, avail, func) = rig.sensor(&n).await?;
-        ensure!(v.is_nan() && !avail && func, "{n}: {v} {avail} {func}");
-    }
+    rig.ensure_all_unavailable("with no phase source").await?;
     // Gone for a while: nothing read.
     tokio::time::sleep(Duration::from_millis(400)).await;
     let t_restart = Instant::now();
@@ -688,11 +706,7 @@ async fn phase_source_killed_and_restarted_closes_then_reopens() -> Result<()> {
         "{}",
         rig.gate_log()
     );
-    ensure!(
-        fans.failsafe_entries() == 0,
-        "fail-safe entered: {:?}",
-        fans.zones()
-    );
+    ensure_no_failsafe(&fans)?;
     Ok(())
 }
 
@@ -702,13 +716,8 @@ async fn phase_source_killed_and_restarted_closes_then_reopens() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_acpi_state_written_opens_only_in_working() -> Result<()> {
     use openbmc_vocab::DbusEnum;
-    let mut rig = Rig::new().await?;
-    rig.smbus.set_powered(true);
-    let _chassis = Chassis::start(&rig.bus, ChassisPowerState::On).await?;
-    rig.launch_acpi()?;
-    rig.wait_phase(HostPhase::FirmwareInit).await?;
-    rig.launch_gate("{ \"settle_ms\": 100 }", "")?;
-    let fans = rig.fans().await?;
+    let (mut rig, _chassis) = Rig::in_firmware_init().await?;
+    let fans = rig.launch_gate_and_fans("{ \"settle_ms\": 100 }").await?;
     let mut opened = 0;
     for &state in AcpiState::ALL {
         // From working each time, so every write is a change the gate must follow.
@@ -756,11 +765,7 @@ async fn every_acpi_state_written_opens_only_in_working() -> Result<()> {
         eprintln!("{:<10} -> {phase}: closed", state.short());
     }
     ensure!(opened >= 1, "no state kept the host working");
-    ensure!(
-        fans.failsafe_entries() == 0,
-        "fail-safe entered: {:?}",
-        fans.zones()
-    );
+    ensure_no_failsafe(&fans)?;
     ensure!(rig.smbus.collisions().is_empty());
     Ok(())
 }
@@ -769,11 +774,7 @@ async fn every_acpi_state_written_opens_only_in_working() -> Result<()> {
 /// held while the phase is unknown, and through the restart until S0 has settled.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn phase_source_killed_mid_boot_keeps_gate_closed_and_fans_held() -> Result<()> {
-    let mut rig = Rig::new().await?;
-    rig.smbus.set_powered(true);
-    let _chassis = Chassis::start(&rig.bus, ChassisPowerState::On).await?;
-    rig.launch_acpi()?;
-    rig.wait_phase(HostPhase::FirmwareInit).await?;
+    let (mut rig, _chassis) = Rig::in_firmware_init().await?;
     let fans = rig.fans().await?;
     rig.launch_gate(GATE, "")?;
     eventually(WAIT, "fans held", || async {
@@ -800,17 +801,11 @@ async fn phase_source_killed_mid_boot_keeps_gate_closed_and_fans_held() -> Resul
         "fans released mid-boot: {writes:?}"
     );
     let t_s0 = Instant::now();
-    rig.acpi.set_sys(AcpiState::S0G0D0).await?;
-    rig.wait_gate(true).await?;
-    rig.wait_all_live().await?;
+    rig.s0_until_live().await?;
     let first = rig.smbus.bmc_transfers()[0];
     ensure!(first.start >= t_s0 + Duration::from_millis(300));
     ensure!(fans.zones()[0].manual_writes.last().map(|w| w.1) == Some(false));
-    ensure!(
-        fans.failsafe_entries() == 0,
-        "fail-safe entered: {:?}",
-        fans.zones()
-    );
+    ensure_no_failsafe(&fans)?;
     Ok(())
 }
 
@@ -818,9 +813,7 @@ async fn phase_source_killed_mid_boot_keeps_gate_closed_and_fans_held() -> Resul
 /// then it follows the source once it appears.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn phase_source_missing_at_start_then_appearing() -> Result<()> {
-    let mut rig = Rig::new().await?;
-    rig.smbus.set_powered(true);
-    let _chassis = Chassis::start(&rig.bus, ChassisPowerState::On).await?;
+    let (mut rig, _chassis) = Rig::host_on().await?;
     rig.launch_gate(GATE, "")?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     ensure!(!rig.gate_open().await?);
@@ -830,11 +823,8 @@ async fn phase_source_missing_at_start_then_appearing() -> Result<()> {
         "{}",
         rig.gate_log()
     );
-    rig.launch_acpi()?;
-    rig.wait_phase(HostPhase::FirmwareInit).await?;
-    rig.acpi.set_sys(AcpiState::S0G0D0).await?;
-    rig.wait_gate(true).await?;
-    rig.wait_all_live().await?;
+    rig.launch_acpi_in_firmware_init().await?;
+    rig.s0_until_live().await?;
     // The reads that fell due while closed are counted when the gate opens: at a 20 ms poll,
     // more than 500 ms closed is well over 20 per sensor.
     let refused = rig.gate_u64(gate_prop::REFUSED).await?;

@@ -19,7 +19,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use acpigate_tests::acpi_client::AcpiClient;
-use acpigate_tests::harness::{self, Daemon, PrivateBus, TempDir};
+use acpigate_tests::harness::{
+    self, Daemon, PrivateBus, TempDir, acpi_state_config, ipmi_handlers_config,
+    spawn_acpi_state_daemon, spawn_ipmi_handlers,
+};
 use acpigate_tests::ipmi_sim::IpmiCaller;
 use acpigate_tests::platform::{Chassis, Systemd};
 use acpigate_tests::world::{World, WorldOptions};
@@ -512,6 +515,30 @@ fn free_udp_port() -> Result<u16> {
         .port())
 }
 
+/// The front end's config `lan_name`, listening on 127.0.0.1:`port`, and a root-only users
+/// file `users_name` with the one admin user; both in the bus directory.
+fn write_lan_config(
+    bus: &PrivateBus,
+    users_name: &str,
+    lan_name: &str,
+    port: u16,
+) -> Result<PathBuf> {
+    let users = bus.write_config(
+        users_name,
+        &format!(
+            r#"{{ "users": [ {{ "name": "{ADMIN}", "password": "{PASSWORD}", "id": 2, "privilege": "admin" }} ] }}"#
+        ),
+    )?;
+    std::fs::set_permissions(&users, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    bus.write_config(
+        lan_name,
+        &format!(
+            r#"{{ "listen": "127.0.0.1:{port}", "users_file": "{}" }}"#,
+            users.display()
+        ),
+    )
+}
+
 /// One `ipmitool -I lanplus -C 3 exec FILE` run: wall time and how many commands were
 /// answered (a data line on stdout, or a completion code on stderr).
 fn ipmitool_batch(port: u16, file: &Path) -> Result<(Duration, usize, String)> {
@@ -545,35 +572,11 @@ async fn ipmi(opts: &Opts) -> Result<String> {
     let _systemd = Systemd::start(&bus_).await?;
     let _chassis = Chassis::start(&bus_, ChassisPowerState::On).await?;
     let dir = bus_.dir().to_owned();
-    let acpi_cfg = dir.join("acpi.json");
-    std::fs::write(
-        &acpi_cfg,
-        format!(
-            "{{ \"state_file\": \"{}\" }}",
-            dir.join("acpi-state.json").display()
-        ),
-    )?;
-    let _acpi = Daemon::spawn(
-        &bus_,
-        "acpi-state-daemon",
-        &["--config", &acpi_cfg.to_string_lossy()],
-    )?;
+    let _acpi = spawn_acpi_state_daemon(&bus_)?;
     AcpiClient::new(bus_.connect().await?)
         .wait_sys(AcpiState::S2D2)
         .await?;
-    let ipmi_cfg = dir.join("ipmi.json");
-    std::fs::write(
-        &ipmi_cfg,
-        format!(
-            "{{ \"state_dir\": \"{}\", \"sel_capacity\": 64 }}",
-            dir.join("state").display()
-        ),
-    )?;
-    let _ipmi = Daemon::spawn(
-        &bus_,
-        "ipmi-handlers",
-        &["--config", &ipmi_cfg.to_string_lossy()],
-    )?;
+    let _ipmi = spawn_ipmi_handlers(&bus_)?;
 
     // 1. execute round trips from a Rust client (as kcsbridge calls it).
     let caller = IpmiCaller::new(&bus_, Some("ipmi_kcs3")).await?;
@@ -620,23 +623,8 @@ async fn ipmi(opts: &Opts) -> Result<String> {
 
     // 2. The same lanplus batches against our front end and ipmi_sim, interleaved.
     let lan_port = free_udp_port()?;
-    let users = dir.join("ipmi-lan-users.json");
-    std::fs::write(
-        &users,
-        format!(
-            r#"{{ "users": [ {{ "name": "{ADMIN}", "password": "{PASSWORD}", "id": 2, "privilege": "admin" }} ] }}"#
-        ),
-    )?;
-    std::fs::set_permissions(&users, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
-    let lan_cfg = dir.join("ipmi-lan.json");
-    std::fs::write(
-        &lan_cfg,
-        format!(
-            r#"{{ "listen": "127.0.0.1:{lan_port}", "users_file": "{}" }}"#,
-            users.display()
-        ),
-    )?;
-    let _lan = Daemon::spawn(&bus_, "ipmi-lan", &["--config", &lan_cfg.to_string_lossy()])?;
+    let lan_cfg = write_lan_config(&bus_, "ipmi-lan-users.json", "ipmi-lan.json", lan_port)?;
+    let _lan = Daemon::spawn_with_config(&bus_, "ipmi-lan", &lan_cfg)?;
     let sim = IpmiSim::start(&dir)?;
 
     let devid: Vec<&str> = vec!["raw 0x06 0x01"; batch];
@@ -935,44 +923,15 @@ async fn footprint(opts: &Opts) -> Result<String> {
         let bus_ = PrivateBus::start()?;
         let _systemd = Systemd::start(&bus_).await?;
         let _chassis = Chassis::start(&bus_, ChassisPowerState::Off).await?;
-        let dir = bus_.dir().to_owned();
-        let acpi_cfg = dir.join("acpi.json");
-        std::fs::write(
-            &acpi_cfg,
-            format!(
-                "{{ \"state_file\": \"{}\" }}",
-                dir.join("acpi-state.json").display()
-            ),
-        )?;
-        let ipmi_cfg = dir.join("ipmi.json");
-        std::fs::write(
-            &ipmi_cfg,
-            format!("{{ \"state_dir\": \"{}\" }}", dir.join("state").display()),
-        )?;
-        let users = dir.join("users.json");
-        std::fs::write(
-            &users,
-            format!(
-                r#"{{ "users": [ {{ "name": "{ADMIN}", "password": "{PASSWORD}", "id": 2, "privilege": "admin" }} ] }}"#
-            ),
-        )?;
-        std::fs::set_permissions(&users, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
-        let lan_cfg = dir.join("lan.json");
-        std::fs::write(
-            &lan_cfg,
-            format!(
-                r#"{{ "listen": "127.0.0.1:{}", "users_file": "{}" }}"#,
-                free_udp_port()?,
-                users.display()
-            ),
-        )?;
-        let sock = dir.join("smbus.sock");
+        let acpi_cfg = acpi_state_config(&bus_, "acpi.json", "")?;
+        let ipmi_cfg = ipmi_handlers_config(&bus_, "ipmi.json", "state", "")?;
+        let lan_cfg = write_lan_config(&bus_, "users.json", "lan.json", free_udp_port()?)?;
+        let sock = bus_.dir().join("smbus.sock");
         let smbus = acpigate_tests::smbus::SimSmbus::ddr4_board(4, 38.0);
         let _srv = smbus.serve(&sock)?;
-        let gate_cfg = dir.join("gate.json");
-        std::fs::write(
-            &gate_cfg,
-            format!(
+        let gate_cfg = bus_.write_config(
+            "gate.json",
+            &format!(
                 r#"{{ "buses": [ {{ "name": "dimm", "backend": "sim:{}" }} ],
   "sensors": [ {{ "name": "DIMM_A_Temp", "bus": "dimm", "type": "jc42", "address": "0x18" }} ] }}"#,
                 sock.display()
@@ -988,7 +947,7 @@ async fn footprint(opts: &Opts) -> Result<String> {
             let mut v = Vec::new();
             for _ in 0..ready_runs {
                 let t = Instant::now();
-                let mut d = Daemon::spawn(&bus_, app, &["--config", &cfg.to_string_lossy()])?;
+                let mut d = Daemon::spawn_with_config(&bus_, app, cfg)?;
                 v.push(t.elapsed());
                 d.terminate()?;
             }
@@ -1023,42 +982,10 @@ async fn footprint(opts: &Opts) -> Result<String> {
         ..WorldOptions::default()
     })
     .await?;
-    let dir = w.bus.dir().to_owned();
-    let ipmi_cfg = dir.join("ipmi-fp.json");
-    std::fs::write(
-        &ipmi_cfg,
-        format!(
-            "{{ \"state_dir\": \"{}\" }}",
-            dir.join("state-fp").display()
-        ),
-    )?;
-    let ipmi_d = Daemon::spawn(
-        &w.bus,
-        "ipmi-handlers",
-        &["--config", &ipmi_cfg.to_string_lossy()],
-    )?;
-    let users = dir.join("users-fp.json");
-    std::fs::write(
-        &users,
-        format!(
-            r#"{{ "users": [ {{ "name": "{ADMIN}", "password": "{PASSWORD}", "id": 2, "privilege": "admin" }} ] }}"#
-        ),
-    )?;
-    std::fs::set_permissions(&users, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
-    let lan_cfg = dir.join("lan-fp.json");
-    std::fs::write(
-        &lan_cfg,
-        format!(
-            r#"{{ "listen": "127.0.0.1:{}", "users_file": "{}" }}"#,
-            free_udp_port()?,
-            users.display()
-        ),
-    )?;
-    let lan_d = Daemon::spawn(
-        &w.bus,
-        "ipmi-lan",
-        &["--config", &lan_cfg.to_string_lossy()],
-    )?;
+    let ipmi_cfg = ipmi_handlers_config(&w.bus, "ipmi-fp.json", "state-fp", "")?;
+    let ipmi_d = Daemon::spawn_with_config(&w.bus, "ipmi-handlers", &ipmi_cfg)?;
+    let lan_cfg = write_lan_config(&w.bus, "users-fp.json", "lan-fp.json", free_udp_port()?)?;
+    let lan_d = Daemon::spawn_with_config(&w.bus, "ipmi-lan", &lan_cfg)?;
     let pids: Vec<(&str, u32)> = vec![
         ("acpi-state-daemon", w.acpi_daemon.pid().context("pid")?),
         ("sensor-gate", w.gate_daemon.pid().context("pid")?),

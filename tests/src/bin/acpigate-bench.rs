@@ -806,20 +806,22 @@ impl Drop for IpmiSim {
 // ---------------------------------------------------------------------------------------------
 // Footprint
 
+/// The number after `name` (e.g. `VmRSS:`) in a `/proc/<pid>/status`-style text.
+fn proc_field(s: &str, name: &str) -> Option<u64> {
+    s.lines()
+        .find_map(|l| l.strip_prefix(name))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// `VmRSS` and `VmHWM` of a process, KiB.
 fn rss_kib(pid: u32) -> Result<(u64, u64)> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let field = |name: &str| -> Option<u64> {
-        s.lines()
-            .find_map(|l| l.strip_prefix(name))?
-            .split_whitespace()
-            .next()?
-            .parse()
-            .ok()
-    };
     Ok((
-        field("VmRSS:").context("VmRSS")?,
-        field("VmHWM:").context("VmHWM")?,
+        proc_field(&s, "VmRSS:").context("VmRSS")?,
+        proc_field(&s, "VmHWM:").context("VmHWM")?,
     ))
 }
 
@@ -857,19 +859,11 @@ fn switch_delta(before: &HashMap<String, u64>, after: &HashMap<String, u64>) -> 
 /// Proportional set size (shared pages split among the processes that map them) and
 /// anonymous RSS, KiB.
 fn pss_anon_kib(pid: u32) -> Result<(u64, u64)> {
-    let field = |s: &str, name: &str| -> Option<u64> {
-        s.lines()
-            .find_map(|l| l.strip_prefix(name))?
-            .split_whitespace()
-            .next()?
-            .parse()
-            .ok()
-    };
     let roll = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))?;
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     Ok((
-        field(&roll, "Pss:").context("Pss")?,
-        field(&status, "RssAnon:").context("RssAnon")?,
+        proc_field(&roll, "Pss:").context("Pss")?,
+        proc_field(&status, "RssAnon:").context("RssAnon")?,
     ))
 }
 

@@ -47,6 +47,19 @@ impl Rig {
         })
     }
 
+    /// A rig with the chassis at `power` and the daemon launched and settled in `first`
+    /// (the chassis is returned to be kept alive and driven).
+    async fn launched_with_chassis(
+        power: ChassisPowerState,
+        first: AcpiState,
+    ) -> Result<(Self, Chassis)> {
+        let mut rig = Self::new().await?;
+        let chassis = Chassis::start(&rig.bus, power).await?;
+        rig.launch()?;
+        rig.acpi.wait_sys(first).await?;
+        Ok((rig, chassis))
+    }
+
     fn launch(&mut self) -> Result<()> {
         self.daemon = Some(Daemon::spawn_with_config(
             &self.bus,
@@ -164,11 +177,9 @@ async fn cold_boot_s5_s2_s0_with_targets_and_boot_progress() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn abrupt_power_loss_in_s0_derives_s5() -> Result<()> {
-    let mut rig = Rig::new().await?;
-    let mut chassis = Chassis::start(&rig.bus, ChassisPowerState::On).await?;
-    rig.launch()?;
     // On at start with no saved state: assume firmware init (gate closed).
-    rig.acpi.wait_sys(AcpiState::S2D2).await?;
+    let (rig, mut chassis) =
+        Rig::launched_with_chassis(ChassisPowerState::On, AcpiState::S2D2).await?;
     rig.acpi.set_sys(AcpiState::S0G0D0).await?;
     rig.acpi.wait_sys(AcpiState::S0G0D0).await?;
     chassis.set_power(ChassisPowerState::Off).await?;
@@ -236,10 +247,8 @@ async fn warm_reset_in_s0_via_post_codes_without_post_complete() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ipmi_style_writes_of_every_state() -> Result<()> {
-    let mut rig = Rig::new().await?;
-    let _chassis = Chassis::start(&rig.bus, ChassisPowerState::On).await?;
-    rig.launch()?;
-    rig.acpi.wait_sys(AcpiState::S2D2).await?;
+    let (rig, _chassis) =
+        Rig::launched_with_chassis(ChassisPowerState::On, AcpiState::S2D2).await?;
     for &s in AcpiState::ALL {
         rig.acpi
             .set_sys(s)
@@ -258,10 +267,8 @@ async fn ipmi_style_writes_of_every_state() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_writes_are_refused_and_change_nothing() -> Result<()> {
-    let mut rig = Rig::new().await?;
-    let _chassis = Chassis::start(&rig.bus, ChassisPowerState::Off).await?;
-    rig.launch()?;
-    rig.acpi.wait_sys(AcpiState::S5G2).await?;
+    let (mut rig, _chassis) =
+        Rig::launched_with_chassis(ChassisPowerState::Off, AcpiState::S5G2).await?;
     let before = (rig.acpi.sys().await?, rig.acpi.dev().await?);
 
     // Not an enum value; a bare value; the wrong type.
@@ -299,10 +306,8 @@ async fn bad_writes_are_refused_and_change_nothing() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_mid_boot_restores_agreeing_state_and_rejects_stale_state() -> Result<()> {
-    let mut rig = Rig::new().await?;
-    let mut chassis = Chassis::start(&rig.bus, ChassisPowerState::Off).await?;
-    rig.launch()?;
-    rig.acpi.wait_sys(AcpiState::S5G2).await?;
+    let (mut rig, mut chassis) =
+        Rig::launched_with_chassis(ChassisPowerState::Off, AcpiState::S5G2).await?;
     chassis.set_power(ChassisPowerState::On).await?;
     rig.acpi.wait_sys(AcpiState::S2D2).await?;
     rig.acpi.set_sys(AcpiState::S0G0D0).await?;
@@ -440,10 +445,8 @@ fn bad_config_stops_the_daemon_with_file_line_and_reason() -> Result<()> {
 /// What an operator types: `busctl` shows the upstream names and refuses a bad value.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn busctl_shows_upstream_names_and_refuses_bad_values() -> Result<()> {
-    let mut rig = Rig::new().await?;
-    let _chassis = Chassis::start(&rig.bus, ChassisPowerState::On).await?;
-    rig.launch()?;
-    rig.acpi.wait_sys(AcpiState::S2D2).await?;
+    let (mut rig, _chassis) =
+        Rig::launched_with_chassis(ChassisPowerState::On, AcpiState::S2D2).await?;
     let address = format!("--address={}", rig.bus.address());
     let busctl = |args: &[&str]| {
         std::process::Command::new("busctl")
@@ -507,10 +510,8 @@ async fn busctl_shows_upstream_names_and_refuses_bad_values() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn phase_change_is_one_signal_with_all_four_properties() -> Result<()> {
     use futures_util::StreamExt;
-    let mut rig = Rig::new().await?;
-    let mut chassis = Chassis::start(&rig.bus, ChassisPowerState::Off).await?;
-    rig.launch()?;
-    rig.acpi.wait_sys(AcpiState::S5G2).await?;
+    let (rig, mut chassis) =
+        Rig::launched_with_chassis(ChassisPowerState::Off, AcpiState::S5G2).await?;
     let conn = rig.bus.connect().await?;
     let rule = zbus::MatchRule::builder()
         .msg_type(zbus::message::Type::Signal)

@@ -63,6 +63,16 @@ impl Rig {
         })
     }
 
+    /// A rig with the host off: chassis off, acpi-state-daemon started and in `Off` (the
+    /// chassis is returned to be kept alive and driven).
+    async fn host_off() -> Result<(Self, Chassis)> {
+        let mut rig = Self::new().await?;
+        let chassis = Chassis::start(&rig.bus, ChassisPowerState::Off).await?;
+        rig.launch_acpi()?;
+        rig.wait_phase(HostPhase::Off).await?;
+        Ok((rig, chassis))
+    }
+
     /// A rig with the host powered: chassis on, DIMMs powered (the chassis is returned to be
     /// kept alive).
     async fn host_on() -> Result<(Self, Chassis)> {
@@ -346,10 +356,7 @@ async fn gate_since(rig: &Rig, at: Instant, at_wall_us: u64) -> Result<Instant> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cold_boot_and_abrupt_power_loss_gated() -> Result<()> {
-    let mut rig = Rig::new().await?;
-    let mut chassis = Chassis::start(&rig.bus, ChassisPowerState::Off).await?;
-    rig.launch_acpi()?;
-    rig.wait_phase(HostPhase::Off).await?;
+    let (mut rig, mut chassis) = Rig::host_off().await?;
     let fans = rig.launch_gate_and_fans(GATE).await?;
     ensure!(!rig.gate_open().await?);
     rig.ensure_all_unavailable("off").await?;
@@ -488,10 +495,7 @@ async fn warm_reset_in_s0_closes_before_the_firmware_rescans() -> Result<()> {
 /// bug — BMC polls collide with the firmware's SPD reads and DIMMs go missing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gate_disabled_reproduces_collisions_and_lost_dimms() -> Result<()> {
-    let mut rig = Rig::new().await?;
-    let mut chassis = Chassis::start(&rig.bus, ChassisPowerState::Off).await?;
-    rig.launch_acpi()?;
-    rig.wait_phase(HostPhase::Off).await?;
+    let (mut rig, mut chassis) = Rig::host_off().await?;
     rig.launch_gate("{ \"enabled\": false }", ",\n  \"error_threshold\": 3")?;
     ensure!(rig.gate_log().contains("DISABLED"), "{}", rig.gate_log());
     let fans = rig.fans().await?;

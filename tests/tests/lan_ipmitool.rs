@@ -58,13 +58,7 @@ impl Rig {
     }
 
     async fn ipmitool(&self, t: Ipmitool, cmds: &[&str]) -> Result<std::process::Output> {
-        let dir = self.bus.dir().to_owned();
-        let cmds: Vec<String> = cmds.iter().map(|s| s.to_string()).collect();
-        tokio::task::spawn_blocking(move || {
-            let c: Vec<&str> = cmds.iter().map(String::as_str).collect();
-            t.exec(&dir, &c)
-        })
-        .await?
+        t.exec_async(self.bus.dir().to_owned(), cmds).await
     }
 
     async fn ok(&self, t: Ipmitool, cmds: &[&str]) -> Result<String> {

@@ -15,15 +15,6 @@ use ipmi_lan::wire::{self, IpmiRequest, Packet};
 use lan_common::*;
 use openbmc_vocab::names::bus;
 
-async fn run(t: Ipmitool, dir: std::path::PathBuf, cmds: &[&str]) -> Result<std::process::Output> {
-    let cmds: Vec<String> = cmds.iter().map(|s| s.to_string()).collect();
-    tokio::task::spawn_blocking(move || {
-        let c: Vec<&str> = cmds.iter().map(String::as_str).collect();
-        t.exec(&dir, &c)
-    })
-    .await?
-}
-
 fn text(o: &std::process::Output) -> (String, String) {
     (
         String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -61,7 +52,7 @@ impl Rig {
 
     /// One ipmitool batch, run in the bus directory.
     async fn run(&self, t: Ipmitool, cmds: &[&str]) -> Result<std::process::Output> {
-        run(t, self.bus.dir().to_owned(), cmds).await
+        t.exec_async(self.bus.dir().to_owned(), cmds).await
     }
 
     /// [`GET_ACPI`] against the front end as `user` with `password` and `-C suite`.

@@ -113,6 +113,16 @@ impl Ipmitool {
             .context("cannot run ipmitool (apt-get install ipmitool)")
     }
 
+    /// [`Ipmitool::exec`] on a blocking thread, for the async scenarios.
+    pub async fn exec_async(self, dir: std::path::PathBuf, commands: &[&str]) -> Result<Output> {
+        let commands: Vec<String> = commands.iter().map(|s| s.to_string()).collect();
+        tokio::task::spawn_blocking(move || {
+            let c: Vec<&str> = commands.iter().map(String::as_str).collect();
+            self.exec(&dir, &c)
+        })
+        .await?
+    }
+
     /// Run `commands`; fail unless ipmitool succeeded. Returns stdout.
     pub fn ok(&self, dir: &std::path::Path, commands: &[&str]) -> Result<String> {
         let o = self.exec(dir, commands)?;

@@ -96,23 +96,24 @@ async fn run(cfg: config::Config) -> Result<()> {
     let core = Arc::new(Mutex::new(AcpiCore::new(cfg.policy.clone(), persisted)));
     let (tx, rx) = mpsc::unbounded_channel();
 
-    let conn = zbus::connection::Builder::system()
-        .serve_at(
-            path::ACPI_POWER_STATE,
-            AcpiPowerState {
-                core: core.clone(),
-                tx: tx.clone(),
-                now,
-            },
-        )
-        .serve_at(
-            path::ACPI_POWER_STATE,
-            HostPhaseIface { core: core.clone() },
-        )
-        .serve_at(path::ACPI_POWER_STATE, zbus::fdo::ObjectManager)
-        .build()
-        .await
-        .context("cannot connect to the system bus")?;
+    let conn = daemon_kit::bus::build(
+        zbus::connection::Builder::system()
+            .serve_at(
+                path::ACPI_POWER_STATE,
+                AcpiPowerState {
+                    core: core.clone(),
+                    tx: tx.clone(),
+                    now,
+                },
+            )
+            .serve_at(
+                path::ACPI_POWER_STATE,
+                HostPhaseIface { core: core.clone() },
+            )
+            .serve_at(path::ACPI_POWER_STATE, zbus::fdo::ObjectManager),
+    )
+    .await
+    .context("cannot connect to the system bus")?;
 
     log::info!(
         "serving {} at {} (saved state: {})",

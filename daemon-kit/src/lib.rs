@@ -1,5 +1,6 @@
 //! Edge plumbing shared by the acpigate daemons. Nothing here makes a policy decision.
 
+pub mod bus;
 pub mod config;
 pub mod logging;
 pub mod state_file;

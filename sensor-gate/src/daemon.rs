@@ -30,7 +30,7 @@ fn now() -> Now {
 
 /// Run the daemon until SIGTERM.
 pub async fn run(cfg: Config) -> Result<()> {
-    let conn = Connection::system()
+    let conn = daemon_kit::bus::build(zbus::connection::Builder::system())
         .await
         .context("connecting to the system bus")?;
     let server = conn.object_server();

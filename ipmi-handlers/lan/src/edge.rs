@@ -77,11 +77,10 @@ async fn run(settings: Settings, users: users::UserDb) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on UDP {}", settings.listen))?;
     let channel_bus_name = format!("{}{}", bus::IPMI_CHANNEL_PREFIX, settings.channel_name);
-    let conn = zbus::connection::Builder::system()
-        .name(channel_bus_name.as_str())
-        .build()
-        .await
-        .with_context(|| format!("cannot own {channel_bus_name} on the system bus"))?;
+    let conn =
+        daemon_kit::bus::build(zbus::connection::Builder::system().name(channel_bus_name.as_str()))
+            .await
+            .with_context(|| format!("cannot own {channel_bus_name} on the system bus"))?;
     log::info!(
         "listening on UDP {} as {} ({} users, cipher suites {:?})",
         sock.local_addr().unwrap_or(settings.listen),

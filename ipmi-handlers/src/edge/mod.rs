@@ -161,8 +161,7 @@ pub fn build_core(cfg: &Config, store: &Store) -> Result<Core> {
 pub async fn run(cfg: Config) -> Result<()> {
     let store = Store::new(&cfg.state_dir);
     let core = build_core(&cfg, &store)?;
-    let conn = zbus::connection::Builder::system()
-        .build()
+    let conn = daemon_kit::bus::build(zbus::connection::Builder::system())
         .await
         .context("cannot connect to the system bus")?;
     let channels = ChannelFollower::subscribe(&conn)

@@ -3,7 +3,7 @@
 use std::io::{BufRead, BufReader};
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -213,6 +213,22 @@ pub fn ipmi_handlers_config(
 pub fn spawn_ipmi_handlers(bus: &PrivateBus) -> Result<Daemon> {
     let config = ipmi_handlers_config(bus, "ipmi.json", "state", ", \"sel_capacity\": 64")?;
     Daemon::spawn_with_config(bus, "ipmi-handlers", &config)
+}
+
+/// `acpigate <applet> --config <file>` run to completion with `config` in a scratch file and no
+/// bus to reach, for configs that must be refused before the bus is touched: the file's path
+/// (which the error must name) and the output.
+pub fn run_config_without_bus(applet: &str, config: &str) -> Result<(PathBuf, Output)> {
+    let dir = TempDir::new("cfg")?;
+    let file = dir.path().join(format!("{applet}.json"));
+    std::fs::write(&file, config).with_context(|| format!("writing {}", file.display()))?;
+    let out = Command::new(acpigate_bin()?)
+        .args([applet, "--config"])
+        .arg(&file)
+        .env("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/nonexistent")
+        .output()
+        .with_context(|| format!("cannot run acpigate {applet}"))?;
+    Ok((file, out))
 }
 
 /// A daemon applet of the real binary, running on a private bus.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use acpigate_tests::acpi_client::AcpiClient;
 use acpigate_tests::harness::{
-    ACPI_STATE_FILE, Daemon, PrivateBus, acpi_state_config, acpigate_bin, eventually,
+    ACPI_STATE_FILE, Daemon, PrivateBus, acpi_state_config, eventually, run_config_without_bus,
 };
 use acpigate_tests::platform::{Chassis, Host, HostFlavour, PostCodes, Systemd};
 use anyhow::{Context, Result};
@@ -58,6 +58,17 @@ impl Rig {
         rig.launch()?;
         rig.acpi.wait_sys(first).await?;
         Ok((rig, chassis))
+    }
+
+    /// A rig with the chassis and a `flavour` host both off, and the daemon launched and
+    /// settled in S5.
+    async fn launched_off_with_host(flavour: HostFlavour) -> Result<(Self, Chassis, Host)> {
+        let mut rig = Self::new().await?;
+        let chassis = Chassis::start(&rig.bus, ChassisPowerState::Off).await?;
+        let host = Host::start(&rig.bus, flavour, HostState::Off).await?;
+        rig.launch()?;
+        rig.acpi.wait_sys(AcpiState::S5G2).await?;
+        Ok((rig, chassis, host))
     }
 
     fn launch(&mut self) -> Result<()> {
@@ -126,11 +137,8 @@ impl Rig {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cold_boot_s5_s2_s0_with_targets_and_boot_progress() -> Result<()> {
-    let mut rig = Rig::new().await?;
-    let mut chassis = Chassis::start(&rig.bus, ChassisPowerState::Off).await?;
-    let host = Host::start(&rig.bus, HostFlavour::StateManager, HostState::Off).await?;
-    rig.launch()?;
-    rig.acpi.wait_sys(AcpiState::S5G2).await?;
+    let (mut rig, mut chassis, host) =
+        Rig::launched_off_with_host(HostFlavour::StateManager).await?;
     assert_eq!(rig.acpi.phase().await?, HostPhase::Off);
     rig.wait_started(&[S5]).await?;
 
@@ -191,11 +199,8 @@ async fn abrupt_power_loss_in_s0_derives_s5() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn warm_reset_in_s0_via_post_complete() -> Result<()> {
-    let mut rig = Rig::new().await?;
-    let mut chassis = Chassis::start(&rig.bus, ChassisPowerState::Off).await?;
-    let host = Host::start(&rig.bus, HostFlavour::X86PowerControl, HostState::Off).await?;
-    rig.launch()?;
-    rig.acpi.wait_sys(AcpiState::S5G2).await?;
+    let (mut rig, mut chassis, host) =
+        Rig::launched_off_with_host(HostFlavour::X86PowerControl).await?;
     chassis.set_power(ChassisPowerState::On).await?;
     host.set_state(HostState::Running).await?;
     rig.acpi.wait_sys(AcpiState::S2D2).await?;
@@ -419,17 +424,10 @@ async fn sigterm_exits_cleanly() -> Result<()> {
 
 #[test]
 fn bad_config_stops_the_daemon_with_file_line_and_reason() -> Result<()> {
-    let dir = acpigate_tests::harness::TempDir::new("cfg")?;
-    let cfg = dir.path().join("bad.json");
-    std::fs::write(
-        &cfg,
+    let (cfg, out) = run_config_without_bus(
+        "acpi-state-daemon",
         "{\n  \"boot_progress\": {\n    \"firmware_init_stage\": \"Warp\"\n  }\n}\n",
     )?;
-    let out = std::process::Command::new(acpigate_bin()?)
-        .args(["acpi-state-daemon", "--config"])
-        .arg(&cfg)
-        .env("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/nonexistent")
-        .output()?;
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(

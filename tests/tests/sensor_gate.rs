@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use acpigate_tests::acpi_client::AcpiClient;
 use acpigate_tests::fans::{FanSim, ZoneConfig};
 use acpigate_tests::harness::{
-    Daemon, PrivateBus, acpigate_bin, eventually, spawn_acpi_state_daemon,
+    Daemon, PrivateBus, eventually, run_config_without_bus, spawn_acpi_state_daemon,
 };
 use acpigate_tests::platform::{Chassis, PostCodes, Systemd};
 use acpigate_tests::smbus::firmware::{ScanReport, SpdScan};
@@ -649,19 +649,10 @@ async fn faults_give_clear_logs_and_defined_states() -> Result<()> {
 
 #[test]
 fn a_bad_config_names_file_line_and_reason_and_starts_nothing() -> Result<()> {
-    let dir = std::env::temp_dir().join(format!("sg-badcfg-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let file = dir.join("sensor-gate.json");
-    std::fs::write(
-        &file,
+    let (file, out) = run_config_without_bus(
+        "sensor-gate",
         "{\n  \"buses\": [ { \"name\": \"b\", \"backend\": \"i2c-dev\", \"bus\": 3 } ],\n  \"sensors\": [\n    { \"name\": \"D0\", \"bus\": \"b\", \"type\": \"jc42\", \"address\": \"0x50\" }\n  ]\n}\n",
     )?;
-    let out = std::process::Command::new(acpigate_bin()?)
-        .args(["sensor-gate", "--config"])
-        .arg(&file)
-        .env("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/nonexistent")
-        .output()?;
-    let _ = std::fs::remove_dir_all(&dir);
     let err = String::from_utf8_lossy(&out.stderr);
     ensure!(!out.status.success(), "started with a bad config");
     ensure!(

@@ -161,10 +161,7 @@ async fn ipmitool_lanplus_reaches_the_suite_with_suites_17_and_3() -> Result<()>
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_password_suite_0_and_lockout_against_the_real_server() -> Result<()> {
-    let rig = Rig::start(
-        r#", "lockout": { "user_failures": 3, "source_failures": 100, "duration_secs": 3 }"#,
-    )
-    .await?;
+    let rig = Rig::start(LOCKOUT_3_FAILURES_3_S).await?;
     let get = ["raw 0x06 0x07"];
     let o = rig
         .ipmitool(

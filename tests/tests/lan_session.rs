@@ -189,10 +189,7 @@ async fn wrong_password_unknown_user_and_suite_0_fail() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lockout_engages_and_releases() -> Result<()> {
-    let rig = Rig::start(
-        r#", "lockout": { "user_failures": 3, "source_failures": 100, "duration_secs": 3 }"#,
-    )
-    .await?;
+    let rig = Rig::start(LOCKOUT_3_FAILURES_3_S).await?;
     for _ in 0..3 {
         let o = rig.get_acpi(ADMIN, "guess", Some(17)).await?;
         ensure!(!o.status.success());

@@ -23,6 +23,10 @@ pub const VIEWER_PW: &str = "v1ewer-lan-test";
 /// The GUID the front end is configured with in tests.
 pub const GUID_HEX: &str = "a0a1a2a3a4a5a6a7a8a9aaabacadaeaf";
 
+/// Front-end config members (for `extra`): three failures lock a name out for 3 s.
+pub const LOCKOUT_3_FAILURES_3_S: &str =
+    r#", "lockout": { "user_failures": 3, "source_failures": 100, "duration_secs": 3 }"#;
+
 /// A free UDP port on loopback (bound and released; the kernel does not hand it out again
 /// at once).
 pub fn free_udp_port() -> Result<u16> {

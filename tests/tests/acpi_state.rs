@@ -47,6 +47,13 @@ impl Rig {
         })
     }
 
+    /// A rig with the daemon launched and no platform service on the bus yet.
+    async fn launched() -> Result<Self> {
+        let mut rig = Self::new().await?;
+        rig.launch()?;
+        Ok(rig)
+    }
+
     /// A rig with the chassis at `power` and the daemon launched and settled in `first`
     /// (the chassis is returned to be kept alive and driven).
     async fn launched_with_chassis(
@@ -345,8 +352,7 @@ async fn restart_mid_boot_restores_agreeing_state_and_rejects_stale_state() -> R
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inputs_missing_at_start_and_appearing_later() -> Result<()> {
-    let mut rig = Rig::new().await?;
-    rig.launch()?;
+    let rig = Rig::launched().await?;
     // Nothing known: Unknown, gate closed, no target.
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(rig.acpi.sys().await?, AcpiState::Unknown);
@@ -380,8 +386,7 @@ async fn host_state_stands_in_when_there_is_no_chassis() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exact_upstream_names_on_the_bus() -> Result<()> {
-    let mut rig = Rig::new().await?;
-    rig.launch()?;
+    let rig = Rig::launched().await?;
     let xml: String = rig
         .acpi
         .connection()
@@ -414,8 +419,7 @@ async fn exact_upstream_names_on_the_bus() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_exits_cleanly() -> Result<()> {
-    let mut rig = Rig::new().await?;
-    rig.launch()?;
+    let mut rig = Rig::launched().await?;
     let status = rig.daemon().terminate()?;
     assert!(status.success(), "{status}");
     assert!(rig.daemon().log_text().contains("stopping (SIGTERM)"));

@@ -7,10 +7,12 @@
 use std::collections::HashMap;
 
 use futures_util::StreamExt;
-use zbus::fdo::{DBusProxy, PropertiesProxy};
+use zbus::fdo::PropertiesProxy;
 use zbus::message::Type as MsgType;
 use zbus::names::InterfaceName;
-use zbus::{Connection, MatchRule, MessageStream, OwnedVariant};
+use zbus::{Connection, MatchRule, OwnedVariant};
+
+use crate::bus;
 
 /// What a watched interface reported.
 #[derive(Debug)]
@@ -34,7 +36,7 @@ pub struct Target {
 pub async fn watch(
     conn: &Connection,
     target: Target,
-    report: impl FnMut(Update),
+    report: impl FnMut(Update) + Send,
 ) -> zbus::Result<()> {
     watch_ready(conn, target, None, report).await
 }
@@ -46,13 +48,32 @@ pub async fn watch_ready(
     conn: &Connection,
     target: Target,
     ready: Option<tokio::sync::oneshot::Sender<()>>,
-    mut report: impl FnMut(Update),
+    mut report: impl FnMut(Update) + Send,
 ) -> zbus::Result<()> {
-    let dbus = DBusProxy::new(conn).await?;
+    follow(conn, target, ready, &mut report).await
+}
+
+/// The body of [`watch_ready`], not generic: compiled once in this crate rather than once per
+/// caller and closure (see [`crate::bus`]).
+#[inline(never)]
+fn follow<'a>(
+    conn: &'a Connection,
+    target: Target,
+    ready: Option<tokio::sync::oneshot::Sender<()>>,
+    report: &'a mut (dyn FnMut(Update) + Send),
+) -> bus::BoxFuture<'a, zbus::Result<()>> {
+    Box::pin(follow_inner(conn, target, ready, report))
+}
+
+async fn follow_inner(
+    conn: &Connection,
+    target: Target,
+    ready: Option<tokio::sync::oneshot::Sender<()>>,
+    mut report: &mut (dyn FnMut(Update) + Send),
+) -> zbus::Result<()> {
+    let dbus = bus::dbus_proxy(conn).await?;
     // Subscribe before reading, so no change between the read and the subscription is lost.
-    let mut owners = dbus
-        .receive_name_owner_changed_with_args(&[(0, target.bus)])
-        .await?;
+    let mut owners = bus::owner_changes(&dbus, target.bus).await?;
     let rule = MatchRule::builder()
         .msg_type(MsgType::Signal)
         .sender(target.bus)
@@ -61,10 +82,10 @@ pub async fn watch_ready(
         .member("PropertiesChanged")
         .arg(0, target.iface)
         .build()?;
-    let mut changes = MessageStream::for_match_rule(rule, conn, None).await?;
+    let mut changes = bus::match_stream(rule, conn).await?;
     let iface = InterfaceName::try_from(target.iface)?;
 
-    let mut owner: Option<String> = match dbus.get_name_owner(target.bus.try_into()?).await {
+    let mut owner: Option<String> = match bus::name_owner(&dbus, target.bus.try_into()?).await {
         Ok(o) => Some(o.to_string()),
         Err(_) => None,
     };

@@ -10,7 +10,7 @@ use openbmc_vocab::DbusEnum;
 use openbmc_vocab::acpi::AcpiState;
 use openbmc_vocab::names::{bus, iface, path, prop};
 use openbmc_vocab::state::ChassisPowerState;
-use zbus::fdo::{DBusProxy, PropertiesProxy};
+use zbus::fdo::PropertiesProxy;
 use zbus::names::InterfaceName;
 use zbus::{Connection, OwnedVariant, Variant};
 
@@ -208,13 +208,13 @@ pub async fn caller_channel(
         return Ok(c);
     }
     with_deadline("resolving the caller's channel", async {
-        let dbus = DBusProxy::new(conn).await?;
+        let dbus = daemon_kit::bus::dbus_proxy(conn).await?;
         let mut owned = ChannelOwners::default();
-        for n in dbus.list_names().await? {
+        for n in daemon_kit::bus::list_names(&dbus).await? {
             if !n.starts_with(bus::IPMI_CHANNEL_PREFIX) {
                 continue;
             }
-            if let Ok(owner) = dbus.get_name_owner(n.as_ref()).await
+            if let Ok(owner) = daemon_kit::bus::name_owner(&dbus, n.as_ref()).await
                 && owner.as_str() == sender
             {
                 owned.owner_changed(n.as_str(), None, Some(sender));

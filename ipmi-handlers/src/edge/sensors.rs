@@ -9,9 +9,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use futures_util::StreamExt;
 use openbmc_vocab::names::{bus, iface, path, prop};
-use zbus::fdo::{DBusProxy, ObjectManagerProxy};
+use zbus::fdo::ObjectManagerProxy;
 use zbus::message::Type as MsgType;
-use zbus::{Connection, MatchRule, MessageStream, OwnedVariant, Variant};
+use zbus::{Connection, MatchRule, OwnedVariant, Variant};
 
 use super::bus::CALL_DEADLINE;
 use crate::core::platform::SensorSnapshot;
@@ -183,14 +183,14 @@ async fn scan_owner(conn: &Connection, owner: &str) -> Option<Vec<SensorSnapshot
 
 /// Everyone on the bus worth asking: the owners of well-known names, once each.
 async fn owners(conn: &Connection, ignored: &[String], own: &str) -> zbus::Result<Vec<String>> {
-    let dbus = DBusProxy::new(conn).await?;
+    let dbus = daemon_kit::bus::dbus_proxy(conn).await?;
     let mut owners = Vec::new();
-    for n in dbus.list_names().await? {
+    for n in daemon_kit::bus::list_names(&dbus).await? {
         let n = n.as_str();
         if n.starts_with(':') || n == bus::DBUS || ignored.iter().any(|i| i == n) {
             continue;
         }
-        if let Ok(o) = dbus.get_name_owner(n.try_into()?).await {
+        if let Ok(o) = daemon_kit::bus::name_owner(&dbus, n.try_into()?).await {
             let o = o.to_string();
             if o != own && !owners.contains(&o) {
                 owners.push(o);
@@ -251,10 +251,10 @@ pub async fn follow(
         .member("PropertiesChanged")
         .path_namespace(path::SENSORS)
         .build()?;
-    let mut om_sigs = MessageStream::for_match_rule(om_rule, &conn, None).await?;
-    let mut prop_sigs = MessageStream::for_match_rule(props_rule, &conn, None).await?;
-    let dbus = DBusProxy::new(&conn).await?;
-    let mut owner_changes = dbus.receive_name_owner_changed().await?;
+    let mut om_sigs = daemon_kit::bus::match_stream(om_rule, &conn).await?;
+    let mut prop_sigs = daemon_kit::bus::match_stream(props_rule, &conn).await?;
+    let dbus = daemon_kit::bus::dbus_proxy(&conn).await?;
+    let mut owner_changes = daemon_kit::bus::all_owner_changes(&dbus).await?;
     // Subscribed first, scanned second: nothing between the two is missed.
     full_scan(&conn, &cache, &ignored).await?;
     membership_changed();

@@ -149,9 +149,12 @@ async fn run(cfg: config::Config) -> Result<()> {
     conn.request_name(bus::ACPI_POWER_STATE)
         .await
         .with_context(|| format!("cannot own {} on the system bus", bus::ACPI_POWER_STATE))?;
-    daemon_kit::supervisor::notify_ready();
+    // Catch SIGTERM before READY: a stop right after READY must still shut down cleanly.
+    let mut termination =
+        daemon_kit::supervisor::Termination::install().context("cannot install signal handlers")?;
+    daemon_kit::supervisor::notify_ready(&termination);
     let reason = tokio::select! {
-        r = daemon_kit::supervisor::terminated() => r.context("cannot install signal handlers")?,
+        r = termination.wait() => r,
         _ = daemon_kit::supervisor::watchdog_task() => "watchdog task ended",
         r = &mut inputs_task => {
             match r {

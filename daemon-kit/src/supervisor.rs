@@ -2,8 +2,10 @@
 
 use std::time::Duration;
 
-/// Tell systemd we are ready (no-op without `NOTIFY_SOCKET`).
-pub fn notify_ready() {
+/// Tell systemd we are ready (no-op without `NOTIFY_SOCKET`). It takes the [`Termination`]
+/// handle so that no daemon can say READY before it catches SIGTERM: a stop sent right after
+/// READY would otherwise kill it outright instead of letting it shut down cleanly.
+pub fn notify_ready(_caught: &Termination) {
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
 }
 
@@ -27,14 +29,28 @@ pub fn pet_watchdog() {
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
 }
 
-/// Resolves when SIGTERM or SIGINT arrives.
-pub async fn terminated() -> std::io::Result<&'static str> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    tokio::select! {
-        _ = term.recv() => Ok("SIGTERM"),
-        _ = int.recv() => Ok("SIGINT"),
+/// SIGTERM and SIGINT, caught from the moment this exists (not from the first poll).
+pub struct Termination {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Termination {
+    /// Install the handlers; call inside the tokio runtime, before [`notify_ready`].
+    pub fn install() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    /// Resolves with the signal's name when one arrives.
+    pub async fn wait(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+        }
     }
 }
 

@@ -126,7 +126,10 @@ pub async fn run(cfg: Config) -> Result<()> {
     };
     let first = core.start(now());
     ex.execute(first).await;
-    daemon_kit::supervisor::notify_ready();
+    // Catch SIGTERM before READY: a stop right after READY must still shut down cleanly.
+    let mut termination =
+        daemon_kit::supervisor::Termination::install().context("cannot install signal handlers")?;
+    daemon_kit::supervisor::notify_ready(&termination);
     log::info!(
         "serving {} DIMM sensors on {}; gate {}",
         cfg.sensors.len(),
@@ -138,8 +141,6 @@ pub async fn run(cfg: Config) -> Result<()> {
         }
     );
 
-    let term = daemon_kit::supervisor::terminated();
-    tokio::pin!(term);
     loop {
         let deadline = core
             .next_deadline()
@@ -151,8 +152,8 @@ pub async fn run(cfg: Config) -> Result<()> {
                 None => break,
             },
             _ = tokio::time::sleep_until(deadline) => Event::Tick,
-            sig = &mut term => {
-                log::info!("{}: stopping", sig.unwrap_or("signal"));
+            sig = termination.wait() => {
+                log::info!("{sig}: stopping");
                 break;
             }
         };

@@ -106,11 +106,12 @@ async fn run(settings: Settings, users: users::UserDb) -> Result<()> {
     let (tx, mut rx) = mpsc::unbounded_channel::<(u64, ExecuteReply)>();
     let start = Instant::now();
     let mut buf = vec![0u8; 2048];
-    daemon_kit::supervisor::notify_ready();
+    // Catch SIGTERM before READY: a stop right after READY must still shut down cleanly.
+    let mut termination =
+        daemon_kit::supervisor::Termination::install().context("cannot install signal handlers")?;
+    daemon_kit::supervisor::notify_ready(&termination);
     let watchdog = daemon_kit::supervisor::watchdog_task();
     tokio::pin!(watchdog);
-    let terminated = daemon_kit::supervisor::terminated();
-    tokio::pin!(terminated);
     loop {
         // Sleep until the core has something to expire; with nothing to expire, no timer.
         let deadline = core.next_deadline();
@@ -134,8 +135,7 @@ async fn run(settings: Settings, users: users::UserDb) -> Result<()> {
             Some((token, reply)) = rx.recv() => core.on_execute_reply(token, reply),
             () = expiry => core.on_tick(start.elapsed()),
             () = &mut watchdog => continue,
-            sig = &mut terminated => {
-                let sig = sig.context("cannot install signal handlers")?;
+            sig = termination.wait() => {
                 log::info!("{sig}: stopping");
                 daemon_kit::supervisor::notify_stopping();
                 return Ok(());

@@ -216,7 +216,10 @@ pub async fn run(cfg: Config) -> Result<()> {
     conn.request_name(busname::IPMI_HOST)
         .await
         .with_context(|| format!("cannot own {}", busname::IPMI_HOST))?;
-    supervisor::notify_ready();
+    // Catch SIGTERM before READY: a stop right after READY must still shut down cleanly.
+    let mut termination =
+        supervisor::Termination::install().context("cannot install signal handlers")?;
+    supervisor::notify_ready(&termination);
     log::info!(
         "serving {} on {} ({} SEL records, {} sensors)",
         iface::IPMI_SERVER,
@@ -241,8 +244,8 @@ pub async fn run(cfg: Config) -> Result<()> {
             anyhow::bail!("the system bus connection ended");
         }
         _ = supervisor::watchdog_task() => {}
-        sig = supervisor::terminated() => {
-            log::info!("{}: stopping", sig.context("signal handlers")?);
+        sig = termination.wait() => {
+            log::info!("{sig}: stopping");
             supervisor::notify_stopping();
         }
     }

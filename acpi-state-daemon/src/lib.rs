@@ -146,7 +146,7 @@ async fn run(cfg: config::Config) -> Result<()> {
     // Take the well-known name only now, with the state derived from the inputs: whoever
     // follows the name (ipmid, ipmi-handlers' SEL, sensor-gate) never sees a start-up Unknown
     // that is not the truth.
-    conn.request_name(bus::ACPI_POWER_STATE)
+    daemon_kit::bus::request_name(&conn, bus::ACPI_POWER_STATE)
         .await
         .with_context(|| format!("cannot own {} on the system bus", bus::ACPI_POWER_STATE))?;
     // Catch SIGTERM before READY: a stop right after READY must still shut down cleanly.

@@ -100,7 +100,7 @@ pub async fn run(cfg: Config) -> Result<()> {
             },
         )
         .await?;
-    conn.request_name(bus::DIMM_TEMP_SENSOR)
+    daemon_kit::bus::request_name(&conn, bus::DIMM_TEMP_SENSOR)
         .await
         .with_context(|| format!("requesting bus name {}", bus::DIMM_TEMP_SENSOR))?;
 
@@ -519,10 +519,8 @@ async fn read_phase(
 }
 
 async fn follow_phase_inner(conn: &Connection, tx: &mpsc::UnboundedSender<Event>) -> Result<()> {
-    let dbus = zbus::fdo::DBusProxy::new(conn).await?;
-    let mut owners = dbus
-        .receive_name_owner_changed_with_args(&[(0, bus::ACPI_POWER_STATE)])
-        .await?;
+    let dbus = daemon_kit::bus::dbus_proxy(conn).await?;
+    let mut owners = daemon_kit::bus::owner_changes(&dbus, bus::ACPI_POWER_STATE).await?;
     let props = zbus::fdo::PropertiesProxy::builder(conn)
         .destination(bus::ACPI_POWER_STATE)
         .path(path::ACPI_POWER_STATE)
@@ -530,7 +528,7 @@ async fn follow_phase_inner(conn: &Connection, tx: &mpsc::UnboundedSender<Event>
         .await?;
     // Subscribe before reading, so no change falls between the read and the subscription
     // (an older read arriving after a signal is dropped by the core's generation check).
-    let mut changes = props.receive_properties_changed().await?;
+    let mut changes = daemon_kit::bus::properties_changes(&props).await?;
     let phase_iface = InterfaceName::try_from(iface::ACPIGATE_HOST_PHASE)?;
     let mut snap = read_phase(&props, tx).await;
     loop {

@@ -17,7 +17,7 @@ use openbmc_vocab::DbusEnum;
 use openbmc_vocab::acpi::AcpiState;
 use openbmc_vocab::names::{bus as busname, iface, path, prop};
 use tokio::sync::mpsc;
-use zbus::fdo::{DBusProxy, NameOwnerChangedStream};
+use zbus::fdo::NameOwnerChangedStream;
 use zbus::message::Type as MsgType;
 use zbus::{MatchRule, MessageStream, OwnedVariant, Variant};
 
@@ -44,11 +44,9 @@ impl AcpiFollower {
             .member("PropertiesChanged")
             .arg(0, iface::ACPI_POWER_STATE)
             .build()?;
-        let changes = MessageStream::for_match_rule(rule, conn, None).await?;
-        let owners = DBusProxy::new(conn)
-            .await?
-            .receive_name_owner_changed_with_args(&[(0, busname::ACPI_POWER_STATE)])
-            .await?;
+        let changes = daemon_kit::bus::match_stream(rule, conn).await?;
+        let dbus = daemon_kit::bus::dbus_proxy(conn).await?;
+        let owners = daemon_kit::bus::owner_changes(&dbus, busname::ACPI_POWER_STATE).await?;
         Ok(Self {
             conn: conn.clone(),
             changes,
@@ -106,12 +104,12 @@ impl ChannelFollower {
             .member("NameOwnerChanged")
             .arg0ns(namespace)
             .build()?;
-        let changes = MessageStream::for_match_rule(rule, conn, None).await?;
+        let changes = daemon_kit::bus::match_stream(rule, conn).await?;
         let owners = Arc::new(std::sync::Mutex::new(bus::ChannelOwners::default()));
-        let dbus = DBusProxy::new(conn).await?;
-        for n in dbus.list_names().await? {
+        let dbus = daemon_kit::bus::dbus_proxy(conn).await?;
+        for n in daemon_kit::bus::list_names(&dbus).await? {
             if n.starts_with(busname::IPMI_CHANNEL_PREFIX)
-                && let Ok(owner) = dbus.get_name_owner(n.as_ref()).await
+                && let Ok(owner) = daemon_kit::bus::name_owner(&dbus, n.as_ref()).await
             {
                 bus::lock_owners(&owners).owner_changed(n.as_str(), None, Some(owner.as_str()));
             }
@@ -213,7 +211,7 @@ pub async fn run(cfg: Config) -> Result<()> {
         .at(path::IPMI, IpmiServer(app.clone()))
         .await
         .context("serving the IPMI object")?;
-    conn.request_name(busname::IPMI_HOST)
+    daemon_kit::bus::request_name(&conn, busname::IPMI_HOST)
         .await
         .with_context(|| format!("cannot own {}", busname::IPMI_HOST))?;
     // Catch SIGTERM before READY: a stop right after READY must still shut down cleanly.

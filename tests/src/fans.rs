@@ -89,6 +89,8 @@ pub struct ZoneState {
     pub failsafe_entries: u64,
     /// Why it last entered fail-safe (input name and state).
     pub last_cause: Option<String>,
+    /// Every entry after start-up: when, and why.
+    pub entries: Vec<(Instant, String)>,
     /// Manual mode writes, with their time.
     pub manual_writes: Vec<(Instant, bool)>,
 }
@@ -118,6 +120,9 @@ impl Shared {
             let fs = cause.is_some();
             if fs && !z.failsafe {
                 z.failsafe_entries += 1;
+                if let Some(c) = &cause {
+                    z.entries.push((Instant::now(), c.clone()));
+                }
                 z.last_cause = cause;
             }
             z.failsafe = fs;
@@ -209,6 +214,7 @@ impl FanSim {
                     failsafe: true,
                     failsafe_entries: 0,
                     last_cause: None,
+                    entries: Vec::new(),
                     manual_writes: Vec::new(),
                 })
                 .collect();
@@ -297,6 +303,11 @@ impl FanSim {
     }
 
     /// Fail-safe entries of every zone, summed.
+    /// Every fail-safe entry of every zone: when, and the input that caused it.
+    pub fn failsafe_log(&self) -> Vec<(Instant, String)> {
+        self.zones().into_iter().flat_map(|z| z.entries).collect()
+    }
+
     pub fn failsafe_entries(&self) -> u64 {
         self.zones().iter().map(|z| z.failsafe_entries).sum()
     }

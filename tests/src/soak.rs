@@ -140,6 +140,45 @@ async fn check_state(
     Ok(())
 }
 
+/// Print incidents grouped by episode (incidents within 300 ms of each other), each episode
+/// with the timeline from 400 ms before it.
+fn print_incidents(w: &World, incidents: &[(Instant, String)]) {
+    let marks = w.marks();
+    let bmc = w.smbus.bmc_transfers();
+    let mut i = 0;
+    while i < incidents.len() {
+        let first = incidents[i].0;
+        let mut last = first;
+        let mut j = i;
+        while j < incidents.len() && incidents[j].0 <= last + Duration::from_millis(300) {
+            last = incidents[j].0;
+            j += 1;
+        }
+        eprintln!("soak: incident at {:.4} s", w.secs(first));
+        for (t, what) in &incidents[i..j] {
+            eprintln!("  {:.4} ** {what}", w.secs(*t));
+        }
+        let from = first
+            .checked_sub(Duration::from_millis(400))
+            .unwrap_or(first);
+        let mut lines: Vec<(Instant, String)> = marks
+            .iter()
+            .filter(|(t, _)| *t >= from && *t <= last)
+            .map(|(t, m)| (*t, format!("{m:?}")))
+            .chain(
+                bmc.iter()
+                    .filter(|t| t.start >= from && t.start <= last)
+                    .map(|t| (t.start, format!("BMC {:#04x} {:?}", t.addr, t.outcome))),
+            )
+            .collect();
+        lines.sort_by_key(|(t, _)| *t);
+        for (t, l) in lines.iter().rev().take(60).rev() {
+            eprintln!("  {:.4} {l}", w.secs(*t));
+        }
+        i = j;
+    }
+}
+
 /// Run the soak.
 pub async fn run(opts: &SoakOptions) -> Result<SoakSummary> {
     let started = Instant::now();
@@ -307,25 +346,24 @@ pub async fn run(opts: &SoakOptions) -> Result<SoakSummary> {
     s.max_close_lag_us = w.max_close_lag(CLOSE_GRACE).as_micros() as u64;
     let late = w.late_bmc_transfers(CLOSE_GRACE);
     s.late_bmc_transfers = late.len() as u64;
-    if opts.verbose || (opts.world.gate && !late.is_empty()) {
-        for t in late.iter().take(20) {
-            eprintln!(
-                "soak: BMC transfer outside settled S0 at {:.4} s: {:#04x} {:?}",
-                w.secs(t.start),
-                t.addr,
-                t.outcome
-            );
+    if opts.world.gate || opts.verbose {
+        // Each incident with what led to it: the phase and gate signals, the host's actions
+        // and the faults injected around it.
+        let mut incidents: Vec<(Instant, String)> = late
+            .iter()
+            .map(|t| {
+                let what = format!(
+                    "BMC transfer {:#04x} {:?} outside settled S0",
+                    t.addr, t.outcome
+                );
+                (t.start, what)
+            })
+            .collect();
+        for (t, cause) in w.failsafe_log() {
+            incidents.push((t, format!("fan fail-safe entered ({cause})")));
         }
-        for (t, m) in w.marks().iter().take(400) {
-            eprintln!("  {:.4} {m:?}", w.secs(*t));
-        }
-        for win in &w.windows {
-            eprintln!(
-                "  window {:.4} .. {:?}",
-                w.secs(win.from),
-                win.to.map(|t| w.secs(t))
-            );
-        }
+        incidents.sort_by_key(|(t, _)| *t);
+        print_incidents(&w, &incidents);
     }
     for c in w.smbus.collisions() {
         if opts.verbose || opts.world.gate {

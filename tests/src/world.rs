@@ -103,6 +103,7 @@ pub struct World {
     pub windows: Vec<S0Window>,
     /// Fail-safe entries counted by fan controllers replaced by a bus restart.
     failsafe_before: u64,
+    failsafe_log_before: Vec<(Instant, String)>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -222,6 +223,7 @@ impl World {
             bus,
             windows: Vec::new(),
             failsafe_before: 0,
+            failsafe_log_before: Vec::new(),
         };
         world.record_signals().await?;
         Ok(world)
@@ -352,6 +354,7 @@ impl World {
         self.acpi_daemon.kill();
         self.gate_daemon.kill();
         self.failsafe_before += self.fans.failsafe_entries();
+        self.failsafe_log_before.extend(self.fans.failsafe_log());
         self.bus.restart()?;
         self.systemd = Systemd::start(&self.bus).await?;
         self.chassis.appear(&self.bus).await?;
@@ -390,6 +393,13 @@ impl World {
     /// Fan fail-safe entries over the whole run (across bus restarts).
     pub fn failsafe_entries(&self) -> u64 {
         self.failsafe_before + self.fans.failsafe_entries()
+    }
+
+    /// When each fan fail-safe entry happened and why, over the whole run.
+    pub fn failsafe_log(&self) -> Vec<(Instant, String)> {
+        let mut v = self.failsafe_log_before.clone();
+        v.extend(self.fans.failsafe_log());
+        v
     }
 
     /// The host's power as the simulated chassis reports it.

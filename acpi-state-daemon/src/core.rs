@@ -505,33 +505,49 @@ impl AcpiCore {
             return;
         }
         self.sys = to;
-        // Saved before it is announced: a crash after the signal must not restore the old state.
         let phase = HostPhase::for_state(to);
-        let next_generation = self.generation + u64::from(phase != self.phase);
-        out.push(Action::Persist(Persisted {
-            sys: self.sys,
-            dev: self.dev,
-            since_usec: now.wall_usec,
-            generation: next_generation,
-        }));
-        out.push(Action::PublishAcpi {
-            sys: Some(to),
-            dev: None,
-        });
-        out.push(Action::LogTransition {
-            from,
-            to,
-            reason,
-            phase,
-            generation: next_generation,
-        });
         let old_phase = self.phase;
         if phase != old_phase {
             self.phase = phase;
             self.reason = Some(reason);
             self.since_usec = now.wall_usec;
-            self.generation = next_generation;
-            out.push(Action::PublishPhase(self.phase_view()));
+            self.generation += 1;
+        }
+        let persist = Action::Persist(Persisted {
+            sys: self.sys,
+            dev: self.dev,
+            since_usec: now.wall_usec,
+            generation: self.generation,
+        });
+        let mut announce = vec![Action::PublishAcpi {
+            sys: Some(to),
+            dev: None,
+        }];
+        if phase != old_phase {
+            // Phase first: it is what closes the gate.
+            announce.insert(0, Action::PublishPhase(self.phase_view()));
+        }
+        if phase == HostPhase::Working {
+            // Saved before it is announced: a crash right after the announcement must not
+            // bring back the older, closed state (the gate would shut on a running host).
+            out.push(persist);
+            out.extend(announce);
+        } else {
+            // Announced before it is saved: a write to a slow or busy flash must never hold
+            // the gate open while the firmware may already be reading SPDs. A crash between the
+            // two leaves the older record, which a restart trusts only while chassis power,
+            // its last change and POST_COMPLETE all still agree with it.
+            out.extend(announce);
+            out.push(persist);
+        }
+        out.push(Action::LogTransition {
+            from,
+            to,
+            reason,
+            phase,
+            generation: self.generation,
+        });
+        if phase != old_phase {
             self.track_boot(now, old_phase, phase, out);
             match phase {
                 HostPhase::FirmwareInit => self.set_progress(self.policy.firmware_init_stage, out),

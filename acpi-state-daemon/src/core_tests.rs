@@ -79,13 +79,33 @@ fn run(name: &str, policy: Policy, persisted: Option<Persisted>, steps: &[Step])
             "{name} step {i}: {:?}",
             s.input
         );
-        // Invariants: a change is always saved before it is announced.
+        // Invariants: every change is saved; into Working it is saved before it is announced,
+        // anywhere else the announcement (the gate's close) comes first, phase before ACPI.
         if let Some(p) = actions
             .iter()
-            .position(|a| matches!(a, Action::PublishAcpi { .. }))
+            .position(|a| matches!(a, Action::PublishAcpi { sys: Some(_), .. }))
         {
             let saved = actions.iter().position(|a| matches!(a, Action::Persist(_)));
-            assert!(saved.is_some_and(|q| q < p), "{name} step {i}: {actions:?}");
+            let Some(q) = saved else {
+                panic!("{name} step {i}: not saved: {actions:?}");
+            };
+            if core.phase() == HostPhase::Working {
+                assert!(
+                    q < p,
+                    "{name} step {i}: announced before saved: {actions:?}"
+                );
+            } else {
+                assert!(
+                    p < q,
+                    "{name} step {i}: close waited for the save: {actions:?}"
+                );
+                if let Some(ph) = actions
+                    .iter()
+                    .position(|a| matches!(a, Action::PublishPhase(_)))
+                {
+                    assert!(ph < p, "{name} step {i}: phase after ACPI: {actions:?}");
+                }
+            }
         }
         // What is announced is what was decided: the last values match the core after it.
         let last_sys = actions.iter().rev().find_map(|a| match a {

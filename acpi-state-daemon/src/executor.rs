@@ -197,10 +197,10 @@ impl Executor {
         }
     }
 
-    /// Save the state before it is announced. The write and rename are synchronous (a small
-    /// file, microseconds): a daemon crash right after the announcement then still finds the
-    /// new state. The flush to disk, which takes milliseconds and would delay the gate's close,
-    /// runs on a blocking thread afterwards.
+    /// Save the state (the core puts this before the announcement of an opening change and
+    /// after that of a closing one). The write and rename are synchronous: usually
+    /// microseconds, so a crash right after an opening announcement still finds the new state.
+    /// The flush to disk, which takes milliseconds, runs on a blocking thread afterwards.
     async fn persist(&self, p: Persisted) {
         let bytes = match serde_json::to_vec(&p) {
             Ok(b) => b,

@@ -207,24 +207,25 @@ pub async fn caller_channel(
     if let Some(c) = lock_owners(known).channel_of(sender, cfg) {
         return Ok(c);
     }
-    with_deadline("resolving the caller's channel", async {
-        let dbus = daemon_kit::bus::dbus_proxy(conn).await?;
-        let mut owned = ChannelOwners::default();
-        for n in daemon_kit::bus::list_names(&dbus).await? {
-            if !n.starts_with(bus::IPMI_CHANNEL_PREFIX) {
-                continue;
-            }
-            if let Ok(owner) = daemon_kit::bus::name_owner(&dbus, n.as_ref()).await
-                && owner.as_str() == sender
-            {
-                owned.owner_changed(n.as_str(), None, Some(sender));
-            }
+    let owned = with_deadline("resolving the caller's channel", scan_channel_owners(conn)).await?;
+    Ok(owned
+        .channel_of(sender, cfg)
+        .unwrap_or_else(|| intrabmc(cfg)))
+}
+
+/// Who owns which channel name now, asked of the bus (ListNames, then GetNameOwner for each
+/// channel name).
+pub async fn scan_channel_owners(conn: &Connection) -> Result<ChannelOwners> {
+    let dbus = daemon_kit::bus::dbus_proxy(conn).await?;
+    let mut owners = ChannelOwners::default();
+    for n in daemon_kit::bus::list_names(&dbus).await? {
+        if n.starts_with(bus::IPMI_CHANNEL_PREFIX)
+            && let Ok(owner) = daemon_kit::bus::name_owner(&dbus, n.as_ref()).await
+        {
+            owners.owner_changed(n.as_str(), None, Some(owner.as_str()));
         }
-        Ok(owned
-            .channel_of(sender, cfg)
-            .unwrap_or_else(|| intrabmc(cfg)))
-    })
-    .await
+    }
+    Ok(owners)
 }
 
 /// An integer option (`privilege`, `userId`, `rqSA`…) in whatever integer type it came.

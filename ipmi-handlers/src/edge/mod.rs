@@ -105,15 +105,7 @@ impl ChannelFollower {
             .arg0ns(namespace)
             .build()?;
         let changes = daemon_kit::bus::match_stream(rule, conn).await?;
-        let owners = Arc::new(std::sync::Mutex::new(bus::ChannelOwners::default()));
-        let dbus = daemon_kit::bus::dbus_proxy(conn).await?;
-        for n in daemon_kit::bus::list_names(&dbus).await? {
-            if n.starts_with(busname::IPMI_CHANNEL_PREFIX)
-                && let Ok(owner) = daemon_kit::bus::name_owner(&dbus, n.as_ref()).await
-            {
-                bus::lock_owners(&owners).owner_changed(n.as_str(), None, Some(owner.as_str()));
-            }
-        }
+        let owners = Arc::new(std::sync::Mutex::new(bus::scan_channel_owners(conn).await?));
         Ok(Self { changes, owners })
     }
 
@@ -123,12 +115,11 @@ impl ChannelFollower {
             let Ok((name, old, new)) = m.body().deserialize::<(String, String, String)>() else {
                 continue;
             };
-            let some = |s: &str| (!s.is_empty()).then(|| s.to_owned());
-            bus::lock_owners(&self.owners).owner_changed(
-                &name,
-                some(&old).as_deref(),
-                some(&new).as_deref(),
-            );
+            // An empty owner means none.
+            fn some(s: &str) -> Option<&str> {
+                (!s.is_empty()).then_some(s)
+            }
+            bus::lock_owners(&self.owners).owner_changed(&name, some(&old), some(&new));
         }
         Ok(())
     }

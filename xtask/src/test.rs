@@ -76,6 +76,7 @@ pub fn run(args: &[String]) -> Result<()> {
         .iter()
         .filter(|s| args.is_empty() || args.iter().any(|a| a == s.name))
         .collect();
+    disk_note();
     let mut timings = Vec::new();
     for s in selected {
         eprintln!("\n=== xtask test: {} — {}", s.name, s.what);
@@ -88,6 +89,39 @@ pub fn run(args: &[String]) -> Result<()> {
         eprintln!("  {n:<12} {:>7.1} s", d.as_secs_f64());
     }
     Ok(())
+}
+
+/// What a full run from a fresh clone writes under the workspace (target dirs for the host,
+/// both ARM targets, fuzzing and the VM's rootfs and image), measured on a fresh clone.
+const FULL_RUN_GIB: u64 = 10;
+
+/// Say up front when the disk is too full for a whole run: a full disk otherwise shows up
+/// twenty minutes in as a linker or mkfs error that does not say "disk". A note, not a
+/// failure: a partial run or a warm target dir needs far less.
+fn disk_note() {
+    let root = sh::root();
+    let Ok(df) = sh::output(std::process::Command::new("df").arg("-Pk").arg(&root)) else {
+        return;
+    };
+    let Some(free_kib) = df
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|v| v.parse::<u64>().ok())
+    else {
+        return;
+    };
+    let free_gib = free_kib / (1024 * 1024);
+    eprintln!(
+        "xtask test: {free_gib} GiB free on the disk holding {}",
+        root.display()
+    );
+    if free_gib < FULL_RUN_GIB {
+        eprintln!(
+            "xtask test: WARNING: a full run from a fresh clone writes about {FULL_RUN_GIB} GiB; \
+             steps may fail with \"No space left on device\""
+        );
+    }
 }
 
 fn fmt() -> Result<()> {

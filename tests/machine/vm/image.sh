@@ -44,6 +44,14 @@ install -D -m 0755 "$PLAT" "$R/usr/local/bin/machine-platform"
 strip "$R/usr/local/bin/machine-platform" 2>/dev/null || true
 systemctl --root="$R" enable machine-platform.service operator-s0-hook.service 2>&1 | sed 's/^/image: /' >&2
 
+# mkfs.ext4 -d writes every file of the tree into the (sparse) image: check that the disk
+# holding the image has room for the tree plus ext4's metadata now, so a full disk is named
+# as such instead of surfacing as a libnss lookup error in the middle of mkfs.
+need_kib=$(( $(du -sxk "$R" | cut -f1) + 64 * 1024 ))
+mkdir -p "$(dirname "$IMG")"
+free_kib=$(df -Pk "$(dirname "$IMG")" | awk 'NR == 2 {print $4}')
+[ "$free_kib" -ge "$need_kib" ] ||
+  die "not enough free disk for the image: $(dirname "$IMG") has $((free_kib / 1024)) MiB free, the image needs $((need_kib / 1024)) MiB"
 rm -f "$IMG.new"; truncate -s "${IMG_SIZE:-1G}" "$IMG.new"
 mkfs.ext4 -q -F -L rootfs -d "$R" "$IMG.new" "${IMG_SIZE:-1G}"
 mv "$IMG.new" "$IMG"

@@ -518,9 +518,17 @@ async fn read_phase(
     snap
 }
 
+/// One signal from the phase source's side of the bus.
+enum SourceSignal {
+    Owner(zbus::fdo::NameOwnerChanged),
+    Properties(zbus::fdo::PropertiesChanged),
+}
+
 async fn follow_phase_inner(conn: &Connection, tx: &mpsc::UnboundedSender<Event>) -> Result<()> {
+    use zbus::export::ordered_stream::{OrderedStreamExt, join};
+
     let dbus = daemon_kit::bus::dbus_proxy(conn).await?;
-    let mut owners = daemon_kit::bus::owner_changes(&dbus, bus::ACPI_POWER_STATE).await?;
+    let owners = daemon_kit::bus::owner_changes(&dbus, bus::ACPI_POWER_STATE).await?;
     let props = zbus::fdo::PropertiesProxy::builder(conn)
         .destination(bus::ACPI_POWER_STATE)
         .path(path::ACPI_POWER_STATE)
@@ -528,13 +536,21 @@ async fn follow_phase_inner(conn: &Connection, tx: &mpsc::UnboundedSender<Event>
         .await?;
     // Subscribe before reading, so no change falls between the read and the subscription
     // (an older read arriving after a signal is dropped by the core's generation check).
-    let mut changes = daemon_kit::bus::properties_changes(&props).await?;
+    let changes = daemon_kit::bus::properties_changes(&props).await?;
+    // Owner changes and property changes are taken in the order the bus sent them. Taken from
+    // two streams they could swap: a source announcing `Working` and then dying would be seen
+    // leaving first, and its last announcement would then open the gate with nobody there.
+    let mut signals = join(
+        OrderedStreamExt::map(owners, SourceSignal::Owner),
+        OrderedStreamExt::map(changes, SourceSignal::Properties),
+    )
+    .into_stream();
     let phase_iface = InterfaceName::try_from(iface::ACPIGATE_HOST_PHASE)?;
     let mut snap = read_phase(&props, tx).await;
     loop {
-        tokio::select! {
-            sig = changes.next() => {
-                let Some(sig) = sig else { anyhow::bail!("PropertiesChanged stream ended") };
+        match signals.next().await {
+            None => anyhow::bail!("phase source signal streams ended"),
+            Some(SourceSignal::Properties(sig)) => {
                 let args = sig.args()?;
                 if args.interface_name() != &phase_iface {
                     continue;
@@ -550,8 +566,7 @@ async fn follow_phase_inner(conn: &Connection, tx: &mpsc::UnboundedSender<Event>
                     Err(e) => log::warn!("bad host phase update: {e:#}"),
                 }
             }
-            o = owners.next() => {
-                let Some(o) = o else { anyhow::bail!("NameOwnerChanged stream ended") };
+            Some(SourceSignal::Owner(o)) => {
                 let args = o.args()?;
                 // Any change of owner: forget the old source (its generation counter too).
                 let _ = tx.send(Event::PhaseSourceLost);

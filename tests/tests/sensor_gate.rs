@@ -827,3 +827,74 @@ async fn phase_source_missing_at_start_then_appearing() -> Result<()> {
     ensure!(refused >= 20 * sensors, "refused {refused}");
     Ok(())
 }
+
+/// A phase source that announces `Working` and leaves the bus in the same breath: the gate
+/// must take the two in the order the bus sent them (announcement, then departure) and stay
+/// closed. Taken the other way round, the departure closes the gate and the stale `Working`
+/// then opens it with no source on the bus. Repeated, because the order only goes wrong when
+/// both messages are waiting at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn working_announced_by_a_departing_source_is_not_followed() -> Result<()> {
+    use openbmc_vocab::DbusEnum;
+    use openbmc_vocab::acpigate::prop as phase_prop;
+    use std::collections::HashMap;
+    use zbus::Variant as Value;
+
+    const ROUNDS: u64 = 16;
+    const SETTLE: Duration = Duration::from_millis(100);
+    let (mut rig, _chassis) = Rig::host_on().await?;
+    rig.launch_gate("{ \"settle_ms\": 100 }", "")?;
+    eventually(WAIT, "sensor-gate up with no phase source", || async {
+        rig.gate_log()
+            .contains("host phase not readable")
+            .then_some(())
+    })
+    .await?;
+    for round in 1..=ROUNDS {
+        let source = rig.bus.connect().await?;
+        // An object server that serves nothing answers sensor-gate's read with an error at
+        // once (without one, the call would wait for the bus's reply timeout).
+        let _ = source.object_server();
+        source.request_name(bus::ACPI_POWER_STATE).await?;
+        // Wait until sensor-gate has seen this owner arrive (and failed to read its phase:
+        // the stand-in serves no objects), so the announcement below is what it follows.
+        eventually(WAIT, "the stand-in source noticed", || async {
+            (rig.gate_log().matches("(re)appeared").count() as u64 >= round).then_some(())
+        })
+        .await
+        .with_context(|| rig.gate_log())?;
+        let phase = HostPhase::Working.dbus_str();
+        let changed: HashMap<&str, Value<'_>> = HashMap::from([
+            (phase_prop::PHASE, Value::from(phase.as_str())),
+            (phase_prop::GENERATION, Value::from(round)),
+            (phase_prop::SINCE, Value::from(wall_us())),
+            (phase_prop::REASON, Value::from("stand-in")),
+        ]);
+        source
+            .emit_signal(
+                None::<&str>,
+                path::ACPI_POWER_STATE,
+                iface::PROPERTIES,
+                "PropertiesChanged",
+                &(iface::ACPIGATE_HOST_PHASE, changed, Vec::<&str>::new()),
+            )
+            .await?;
+        source.close().await?;
+        eventually(WAIT, "the stand-in's departure noticed", || async {
+            (rig.gate_log().matches("left the bus").count() as u64 >= round).then_some(())
+        })
+        .await?;
+        tokio::time::sleep(SETTLE * 3).await;
+        ensure!(
+            !rig.gate_open().await?,
+            "round {round}: gate open with no phase source on the bus\n{}",
+            rig.gate_log()
+        );
+    }
+    ensure!(
+        rig.smbus.bmc_transfers().is_empty(),
+        "BMC read with no phase source: {:?}",
+        rig.smbus.bmc_transfers()
+    );
+    Ok(())
+}

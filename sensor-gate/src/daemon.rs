@@ -525,7 +525,7 @@ enum SourceSignal {
 }
 
 async fn follow_phase_inner(conn: &Connection, tx: &mpsc::UnboundedSender<Event>) -> Result<()> {
-    use zbus::export::ordered_stream::{OrderedStreamExt, join};
+    use zbus::export::ordered_stream::OrderedStreamExt;
 
     let dbus = daemon_kit::bus::dbus_proxy(conn).await?;
     let owners = daemon_kit::bus::owner_changes(&dbus, bus::ACPI_POWER_STATE).await?;
@@ -537,14 +537,13 @@ async fn follow_phase_inner(conn: &Connection, tx: &mpsc::UnboundedSender<Event>
     // Subscribe before reading, so no change falls between the read and the subscription
     // (an older read arriving after a signal is dropped by the core's generation check).
     let changes = daemon_kit::bus::properties_changes(&props).await?;
-    // Owner changes and property changes are taken in the order the bus sent them. Taken from
-    // two streams they could swap: a source announcing `Working` and then dying would be seen
-    // leaving first, and its last announcement would then open the gate with nobody there.
-    let mut signals = join(
+    // Owner changes and property changes in the order the bus sent them: a source that
+    // announces `Working` and dies must be seen announcing first, or its last word would open
+    // the gate with nobody there.
+    let mut signals = daemon_kit::bus::in_bus_order(
         OrderedStreamExt::map(owners, SourceSignal::Owner),
         OrderedStreamExt::map(changes, SourceSignal::Properties),
-    )
-    .into_stream();
+    );
     let phase_iface = InterfaceName::try_from(iface::ACPIGATE_HOST_PHASE)?;
     let mut snap = read_phase(&props, tx).await;
     loop {

@@ -474,3 +474,88 @@ async fn a_write_the_acpi_daemon_refuses_is_0xff_and_changes_nothing() -> Result
     assert!(kcs.sel_records().await?.is_empty());
     Ok(())
 }
+
+/// A stand-in for acpi-state-daemon that serves one fixed state (what a restarted daemon
+/// serves when ipmi-handlers reads it on its arrival).
+struct AcpiStandIn(AcpiState);
+
+#[zbus::interface(name = "xyz.openbmc_project.Control.Power.ACPIPowerState")]
+impl AcpiStandIn {
+    #[zbus(property, name = "SysACPIStatus")]
+    fn sys(&self) -> String {
+        use openbmc_vocab::DbusEnum;
+        self.0.dbus_str()
+    }
+    #[zbus(property, name = "DevACPIStatus")]
+    fn dev(&self) -> String {
+        use openbmc_vocab::DbusEnum;
+        self.0.dbus_str()
+    }
+}
+
+/// The ACPI state's owner hands over: the old owner announces S5 and leaves, and the name
+/// passes at once to a queued new owner serving S0. ipmi-handlers must take the announcement
+/// before the hand-over, so the SEL ends on S0 (the state the host is in). Taken the other way
+/// round, the new owner's S0 is read first and the old S5 logged after it. Repeated, because
+/// the order only goes wrong when both signals are waiting at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_departing_owners_last_state_is_taken_before_the_next_owners() -> Result<()> {
+    use openbmc_vocab::DbusEnum;
+    use openbmc_vocab::names::{bus, iface, path, prop};
+    use std::collections::HashMap;
+    use zbus::Variant;
+    use zbus::fdo::RequestNameFlags;
+
+    const ROUNDS: usize = 8;
+    let mut rig = Rig::new().await?;
+    rig.start_ipmi()?;
+    let kcs = rig.kcs().await?;
+    for round in 1..=ROUNDS {
+        let old = rig.bus.connect().await?;
+        let _ = old.object_server();
+        old.request_name(bus::ACPI_POWER_STATE).await?;
+        let new = rig.bus.connect().await?;
+        new.object_server()
+            .at(path::ACPI_POWER_STATE, AcpiStandIn(AcpiState::S0G0D0))
+            .await?;
+        // Queued behind the old owner: the bus hands the name over the moment it leaves.
+        new.request_name_with_flags(bus::ACPI_POWER_STATE, RequestNameFlags::empty())
+            .await?;
+        let s5 = AcpiState::S5G2.dbus_str();
+        let changed = HashMap::from([(prop::SYS_ACPI_STATUS, Variant::from(s5.as_str()))]);
+        old.emit_signal(
+            None::<&str>,
+            path::ACPI_POWER_STATE,
+            iface::PROPERTIES,
+            "PropertiesChanged",
+            &(iface::ACPI_POWER_STATE, changed, Vec::<&str>::new()),
+        )
+        .await?;
+        old.close().await?;
+        // ipmi-handlers started with no ACPI owner: each state seen is a change and a record.
+        let want = 2 * round;
+        let offsets = eventually(WAIT, &format!("{want} ACPI records"), || async {
+            let recs = kcs.sel_records().await.ok()?;
+            let offsets: Vec<u8> = recs
+                .iter()
+                .filter(|r| r[10] == 0x22)
+                .map(|r| r[13] & 0x0F)
+                .collect();
+            (offsets.len() >= want).then_some(offsets)
+        })
+        .await;
+        let seen = kcs.sel_records().await?;
+        let ok = offsets.is_ok_and(|o| o.len() == want && o.last() == Some(&0x00));
+        anyhow::ensure!(
+            ok,
+            "round {round}: wanted {want} ACPI SEL records ending in S0 (offset 00), the SEL \
+             holds {:02x?}",
+            seen.iter()
+                .filter(|r| r[10] == 0x22)
+                .map(|r| r[13] & 0x0F)
+                .collect::<Vec<_>>()
+        );
+        new.close().await?;
+    }
+    Ok(())
+}

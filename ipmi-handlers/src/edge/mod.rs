@@ -54,14 +54,21 @@ impl AcpiFollower {
         })
     }
 
-    async fn run(mut self, app: Arc<App>) -> Result<()> {
-        loop {
-            tokio::select! {
-                m = self.changes.next() => {
-                    let Some(Ok(m)) = m else { continue };
-                    let Ok((_, changed, _)) = m
-                        .body()
-                        .deserialize::<(String, HashMap<String, OwnedVariant>, Vec<String>)>()
+    async fn run(self, app: Arc<App>) -> Result<()> {
+        use zbus::export::ordered_stream::OrderedStreamExt;
+        // In the order the bus sent them: a state the old owner announced just before it left
+        // must not be taken after the new owner's state has been read.
+        let mut signals = daemon_kit::bus::in_bus_order(
+            OrderedStreamExt::map(self.changes, AcpiSignal::Changed),
+            OrderedStreamExt::map(self.owners, AcpiSignal::Owner),
+        );
+        while let Some(signal) = signals.next().await {
+            match signal {
+                AcpiSignal::Changed(m) => {
+                    let Ok(m) = m else { continue };
+                    let Ok((_, changed, _)) =
+                        m.body()
+                            .deserialize::<(String, HashMap<String, OwnedVariant>, Vec<String>)>()
                     else {
                         continue;
                     };
@@ -73,8 +80,7 @@ impl AcpiFollower {
                         app.acpi_published(s).await;
                     }
                 }
-                o = self.owners.next() => {
-                    let Some(o) = o else { return Ok(()) };
+                AcpiSignal::Owner(o) => {
                     // (Re)appeared: its state now may differ from the last one we saw.
                     if o.args().is_ok_and(|a| a.new_owner().is_some())
                         && let Ok((sys, _)) = bus::read_acpi(&self.conn).await
@@ -84,7 +90,14 @@ impl AcpiFollower {
                 }
             }
         }
+        Ok(())
     }
+}
+
+/// One signal [`AcpiFollower`] follows.
+enum AcpiSignal {
+    Changed(zbus::Result<zbus::Message>),
+    Owner(zbus::fdo::NameOwnerChanged),
 }
 
 /// Keeps [`bus::ChannelOwners`] current: subscribe to `NameOwnerChanged` for the channel

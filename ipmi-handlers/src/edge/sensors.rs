@@ -251,10 +251,22 @@ pub async fn follow(
         .member("PropertiesChanged")
         .path_namespace(path::SENSORS)
         .build()?;
-    let mut om_sigs = daemon_kit::bus::match_stream(om_rule, &conn).await?;
-    let mut prop_sigs = daemon_kit::bus::match_stream(props_rule, &conn).await?;
+    let om_sigs = daemon_kit::bus::match_stream(om_rule, &conn).await?;
+    let prop_sigs = daemon_kit::bus::match_stream(props_rule, &conn).await?;
     let dbus = daemon_kit::bus::dbus_proxy(&conn).await?;
-    let mut owner_changes = daemon_kit::bus::all_owner_changes(&dbus).await?;
+    let owner_changes = daemon_kit::bus::all_owner_changes(&dbus).await?;
+    // In the order the bus sent them: a sensor service's last changes before it left must not
+    // be applied after its departure emptied its entries.
+    let mut signals = {
+        use zbus::export::ordered_stream::{OrderedStreamExt, join};
+        daemon_kit::bus::in_bus_order(
+            join(
+                OrderedStreamExt::map(om_sigs, SensorSignal::Objects),
+                OrderedStreamExt::map(prop_sigs, SensorSignal::Properties),
+            ),
+            OrderedStreamExt::map(owner_changes, SensorSignal::Owner),
+        )
+    };
     // Subscribed first, scanned second: nothing between the two is missed.
     full_scan(&conn, &cache, &ignored).await?;
     membership_changed();
@@ -262,11 +274,13 @@ pub async fn follow(
         .unique_name()
         .map(|n| n.to_string())
         .unwrap_or_default();
-    loop {
-        tokio::select! {
-            m = om_sigs.next() => {
-                let Some(Ok(m)) = m else { continue };
-                let Some(sender) = m.header().sender().map(|s| s.to_string()) else { continue };
+    while let Some(signal) = signals.next().await {
+        match signal {
+            SensorSignal::Objects(m) => {
+                let Ok(m) = m else { continue };
+                let Some(sender) = m.header().sender().map(|s| s.to_string()) else {
+                    continue;
+                };
                 if sender == own {
                     continue;
                 }
@@ -276,20 +290,21 @@ pub async fn follow(
                     membership_changed();
                 }
             }
-            m = prop_sigs.next() => {
-                let Some(Ok(m)) = m else { continue };
+            SensorSignal::Properties(m) => {
+                let Ok(m) = m else { continue };
                 let hdr = m.header();
-                let (Some(sender), Some(obj)) = (hdr.sender(), hdr.path()) else { continue };
-                let Ok((ifc, changed, _)) = m
-                    .body()
-                    .deserialize::<(String, HashMap<String, OwnedVariant>, Vec<String>)>()
+                let (Some(sender), Some(obj)) = (hdr.sender(), hdr.path()) else {
+                    continue;
+                };
+                let Ok((ifc, changed, _)) =
+                    m.body()
+                        .deserialize::<(String, HashMap<String, OwnedVariant>, Vec<String>)>()
                 else {
                     continue;
                 };
                 lock(&cache).update(sender.as_str(), obj.as_str(), &ifc, &changed);
             }
-            s = owner_changes.next() => {
-                let Some(s) = s else { return Ok(()) };
+            SensorSignal::Owner(s) => {
                 let Ok(args) = s.args() else { continue };
                 let name = args.name().to_string();
                 match args.new_owner().as_ref() {
@@ -299,7 +314,11 @@ pub async fn follow(
                     {
                         membership_changed();
                     }
-                    Some(new) if !name.starts_with(':') && !ignored.contains(&name) && name != bus::DBUS => {
+                    Some(new)
+                        if !name.starts_with(':')
+                            && !ignored.contains(&name)
+                            && name != bus::DBUS =>
+                    {
                         let new = new.to_string();
                         if new != own
                             && let Some(list) = scan_owner(&conn, &new).await
@@ -313,6 +332,14 @@ pub async fn follow(
             }
         }
     }
+    Ok(())
+}
+
+/// One signal the sensor cache follows.
+enum SensorSignal {
+    Objects(zbus::Result<zbus::Message>),
+    Properties(zbus::Result<zbus::Message>),
+    Owner(zbus::fdo::NameOwnerChanged),
 }
 
 #[cfg(test)]

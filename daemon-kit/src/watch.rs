@@ -73,7 +73,7 @@ async fn follow_inner(
 ) -> zbus::Result<()> {
     let dbus = bus::dbus_proxy(conn).await?;
     // Subscribe before reading, so no change between the read and the subscription is lost.
-    let mut owners = bus::owner_changes(&dbus, target.bus).await?;
+    let owners = bus::owner_changes(&dbus, target.bus).await?;
     let rule = MatchRule::builder()
         .msg_type(MsgType::Signal)
         .sender(target.bus)
@@ -82,7 +82,7 @@ async fn follow_inner(
         .member("PropertiesChanged")
         .arg(0, target.iface)
         .build()?;
-    let mut changes = bus::match_stream(rule, conn).await?;
+    let changes = bus::match_stream(rule, conn).await?;
     let iface = InterfaceName::try_from(target.iface)?;
 
     let mut owner: Option<String> = match bus::name_owner(&dbus, target.bus.try_into()?).await {
@@ -95,10 +95,17 @@ async fn follow_inner(
     if let Some(r) = ready {
         let _ = r.send(());
     }
-    loop {
-        tokio::select! {
-            sig = owners.next() => {
-                let Some(sig) = sig else { return Ok(()) };
+    // Owner changes and property changes in the order the bus sent them: a service's last
+    // announcement before it left must be taken before its departure, or it is taken as the
+    // first word of a service that is not there (and a POST code becomes a mere baseline).
+    use zbus::export::ordered_stream::OrderedStreamExt;
+    let mut signals = bus::in_bus_order(
+        OrderedStreamExt::map(owners, Signal::Owner),
+        OrderedStreamExt::map(changes, Signal::Changed),
+    );
+    while let Some(signal) = signals.next().await {
+        match signal {
+            Signal::Owner(sig) => {
                 let Ok(args) = sig.args() else { continue };
                 let new = args.new_owner().as_ref().map(|n| n.to_string());
                 match new {
@@ -113,8 +120,8 @@ async fn follow_inner(
                     }
                 }
             }
-            msg = changes.next() => {
-                let Some(Ok(msg)) = msg else { continue };
+            Signal::Changed(msg) => {
+                let Ok(msg) = msg else { continue };
                 // Only the current owner speaks for the name (the local filter cannot check a
                 // well-known sender; the bus already did, this guards against stale queues).
                 let from = msg.header().sender().map(|s| s.to_string());
@@ -136,6 +143,13 @@ async fn follow_inner(
             }
         }
     }
+    Ok(())
+}
+
+/// One signal [`follow_inner`] follows.
+enum Signal {
+    Owner(zbus::fdo::NameOwnerChanged),
+    Changed(zbus::Result<zbus::Message>),
 }
 
 async fn read_all(

@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
@@ -341,12 +342,15 @@ impl Host {
 /// `xyz.openbmc_project.State.Boot.Raw`.
 pub struct RawIface {
     value: (Vec<u8>, Vec<u8>),
+    /// How often a client read `Value` (Get or GetAll).
+    reads: Arc<AtomicU64>,
 }
 
 #[interface(name = "xyz.openbmc_project.State.Boot.Raw")]
 impl RawIface {
     #[zbus(property)]
     fn value(&self) -> (Vec<u8>, Vec<u8>) {
+        self.reads.fetch_add(1, Ordering::Relaxed);
         self.value.clone()
     }
 }
@@ -354,22 +358,38 @@ impl RawIface {
 /// phosphor-host-postd's snooped POST codes.
 pub struct PostCodes {
     conn: Connection,
+    reads: Arc<AtomicU64>,
 }
 
 impl PostCodes {
     pub async fn start(bus: &PrivateBus) -> Result<Self> {
+        let reads = Arc::new(AtomicU64::new(0));
         let conn = zbus::connection::Builder::address(bus.address())
             .serve_at(
                 path::BOOT_RAW0,
                 RawIface {
                     value: (vec![0], vec![]),
+                    reads: reads.clone(),
                 },
             )
             .name(bus::STATE_BOOT_RAW)
             .build()
             .await
             .context("postd service")?;
-        Ok(Self { conn })
+        Ok(Self { conn, reads })
+    }
+
+    /// How often a client has read the current code.
+    pub fn reads(&self) -> u64 {
+        self.reads.load(Ordering::Relaxed)
+    }
+
+    /// The host wrote `code` and postd exits right after announcing it (a crash or a stop
+    /// racing the snoop): the announcement is its last message on the bus.
+    pub async fn post_and_leave(self, code: u8) -> Result<()> {
+        self.post(code).await?;
+        self.conn.close().await?;
+        Ok(())
     }
 
     /// The host wrote `code` to port 80.

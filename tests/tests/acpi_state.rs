@@ -19,6 +19,7 @@ use openbmc_vocab::state::{ChassisPowerState, HostState};
 const S0: &str = "host-s0-state.target";
 const S2: &str = "host-s2-state.target";
 const S5: &str = "host-s5-state.target";
+const WAIT: Duration = Duration::from_secs(10);
 
 /// One bus, simulated systemd, a config, and (after `launch`) the daemon.
 struct Rig {
@@ -254,6 +255,41 @@ async fn warm_reset_in_s0_via_post_codes_without_post_complete() -> Result<()> {
         "POST code while working: warm reset"
     );
     rig.wait_started(&[S2, S0, S2]).await?;
+    Ok(())
+}
+
+/// postd announces a POST code and leaves the bus at once: the code still means a warm reset.
+/// Taken after the departure (which makes the next read of a POST code a mere baseline), the
+/// code would instead become that baseline and the reset would be missed, leaving the gate
+/// open through the firmware's memory scan. Repeated, because the order only goes wrong when
+/// both signals are waiting at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_code_announced_as_postd_leaves_still_means_a_reset() -> Result<()> {
+    const ROUNDS: usize = 8;
+    let mut rig = Rig::new().await?;
+    let _chassis = Chassis::start(&rig.bus, ChassisPowerState::On).await?;
+    rig.launch()?;
+    rig.acpi.wait_sys(AcpiState::S2D2).await?;
+    for round in 1..=ROUNDS {
+        let postd = PostCodes::start(&rig.bus).await?;
+        // The daemon reads the code on postd's arrival (the baseline): only then is a new
+        // code news.
+        eventually(WAIT, "postd's code read", || async {
+            (postd.reads() > 0).then_some(())
+        })
+        .await?;
+        rig.acpi.set_sys(AcpiState::S0G0D0).await?;
+        rig.acpi.wait_sys(AcpiState::S0G0D0).await?;
+        postd.post_and_leave(0x19).await?;
+        rig.acpi
+            .wait_sys(AcpiState::S2D2)
+            .await
+            .with_context(|| format!("round {round}: the POST code was not taken as a reset"))?;
+        assert_eq!(
+            rig.acpi.reason().await?,
+            "POST code while working: warm reset"
+        );
+    }
     Ok(())
 }
 

@@ -170,7 +170,69 @@ pub fn acpigate_bin() -> Result<PathBuf> {
             "acpigate not found in {candidates:?}: build it first (`cargo build -p acpigate`, done by `cargo xtask test`)"
         );
     };
+    // `cargo test` builds the tests, not the binary they run: a binary older than the daemons'
+    // sources would test yesterday's code and pass or fail for the wrong reason. Say so.
+    static STALE: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    if let Some(why) = STALE.get_or_init(|| stale_because(&bin)) {
+        bail!(
+            "{why}: run `cargo build -p acpigate` (done by `cargo xtask test`) or set ACPIGATE_BIN"
+        );
+    }
     Ok(bin)
+}
+
+/// The crates compiled into `acpigate`, relative to the workspace root.
+const BINARY_CRATES: &[&str] = &[
+    "openbmc-vocab",
+    "daemon-kit",
+    "acpi-state-daemon",
+    "sensor-gate",
+    "ipmi-handlers",
+    "ipmi-handlers/lan",
+    "acpigate",
+];
+
+/// Why `bin` is older than the code it is built from, if it is: the first source file changed
+/// after it was linked. Unreadable times count as not newer (the check is a guard, not a
+/// build system).
+fn stale_because(bin: &Path) -> Option<String> {
+    fn mtime(p: &Path) -> Option<std::time::SystemTime> {
+        std::fs::metadata(p).and_then(|m| m.modified()).ok()
+    }
+    fn newer_in(dir: &Path, than: std::time::SystemTime) -> Option<PathBuf> {
+        for entry in std::fs::read_dir(dir).ok()?.flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                if let Some(found) = newer_in(&p, than) {
+                    return Some(found);
+                }
+            } else if mtime(&p).is_some_and(|t| t > than) {
+                return Some(p);
+            }
+        }
+        None
+    }
+    let built = mtime(bin)?;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent()?;
+    let mut files = vec![root.join("Cargo.toml"), root.join("Cargo.lock")];
+    files.extend(
+        BINARY_CRATES
+            .iter()
+            .map(|c| root.join(c).join("Cargo.toml")),
+    );
+    let changed = files
+        .into_iter()
+        .find(|f| mtime(f).is_some_and(|t| t > built))
+        .or_else(|| {
+            BINARY_CRATES
+                .iter()
+                .find_map(|c| newer_in(&root.join(c).join("src"), built))
+        })?;
+    Some(format!(
+        "{} is older than {} (changed after it was built)",
+        bin.display(),
+        changed.display()
+    ))
 }
 
 /// acpi-state-daemon's saved-state file in the bus directory, as the rigs configure it.
@@ -426,5 +488,38 @@ where
             bail!("timed out after {timeout:?} waiting for {what}");
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, SystemTime};
+
+    /// A file standing in for the binary, last modified at `t`.
+    fn binary_built_at(name: &str, t: SystemTime) -> Result<PathBuf> {
+        let bin = std::env::temp_dir().join(format!("acpigate-{}-{name}", std::process::id()));
+        let f = std::fs::File::create(&bin)?;
+        f.set_modified(t)?;
+        Ok(bin)
+    }
+
+    #[test]
+    fn a_binary_older_than_the_sources_is_stale() -> Result<()> {
+        let bin = binary_built_at("old", SystemTime::UNIX_EPOCH + Duration::from_secs(1))?;
+        let why = stale_because(&bin);
+        std::fs::remove_file(&bin)?;
+        let why = why.context("a 1970 binary passed as current")?;
+        assert!(why.contains("is older than"), "{why}");
+        Ok(())
+    }
+
+    #[test]
+    fn a_binary_newer_than_the_sources_is_current() -> Result<()> {
+        let bin = binary_built_at("new", SystemTime::now() + Duration::from_secs(3600))?;
+        let why = stale_because(&bin);
+        std::fs::remove_file(&bin)?;
+        assert_eq!(why, None);
+        Ok(())
     }
 }

@@ -27,6 +27,9 @@ pub struct Batch {
     pub actions: Vec<Action>,
     /// A setter's own property: zbus emits PropertiesChanged for it after the setter returns.
     pub already_emitted: Option<AcpiProp>,
+    /// The input behind the actions, for a debug line written after they are carried out (a
+    /// journal write ahead of them would delay a closing announcement).
+    pub cause: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +62,7 @@ impl AcpiPowerState {
         let _ = self.tx.send(Batch {
             actions,
             already_emitted,
+            cause: None,
         });
         Ok(())
     }

@@ -41,6 +41,9 @@ impl Executor {
             for action in batch.actions {
                 self.carry_out(action, batch.already_emitted).await;
             }
+            if let Some(line) = batch.cause {
+                log::debug!("{line} (carried out)");
+            }
         }
     }
 

@@ -41,15 +41,22 @@ const BOOT_RAW: Target = Target {
 
 /// Feed one input to the core and queue its actions.
 fn feed(core: &SharedCore, tx: &UnboundedSender<Batch>, input: Input) {
-    log::debug!("input: {input:?}");
+    // Described now, logged after the actions: at debug level a journal write ahead of them
+    // would delay a closing announcement.
+    let shown = log::log_enabled!(log::Level::Debug).then(|| format!("input: {input:?}"));
     match lock(core).handle(crate::now(), input) {
         Ok(actions) if !actions.is_empty() => {
             let _ = tx.send(Batch {
                 actions,
                 already_emitted: None,
+                cause: shown,
             });
         }
-        Ok(_) => {}
+        Ok(_) => {
+            if let Some(line) = shown {
+                log::debug!("{line}");
+            }
+        }
         // Only ACPI writes can be refused, and those come from D-Bus setters, not from here.
         Err(r) => log::warn!("input refused: {r}"),
     }

@@ -255,6 +255,17 @@ async fn warm_reset_in_s0_via_post_codes_without_post_complete() -> Result<()> {
         "POST code while working: warm reset"
     );
     rig.wait_started(&[S2, S0, S2]).await?;
+    // The debug line for the input is written after its actions, not ahead of them.
+    let log = rig.daemon().log_text();
+    let at = |needle: &str| {
+        log.find(needle)
+            .with_context(|| format!("no `{needle}` in the log:\n{log}"))
+    };
+    let (change, input) = (
+        at("ACPI state S0_G0_D0 -> S2_D2")?,
+        at("input: PostCode(25) (carried out)")?,
+    );
+    anyhow::ensure!(change < input, "input logged before its actions:\n{log}");
     Ok(())
 }
 

@@ -491,6 +491,27 @@ where
     }
 }
 
+/// A stand-in owner of the ACPI object's name says its last word and leaves: `conn` emits
+/// PropertiesChanged of `interface` with `changed` on the ACPI object, then closes at once, so
+/// that the announcement and the departure reach the bus back to back.
+pub async fn announce_on_acpi_object_and_leave(
+    conn: zbus::Connection,
+    interface: &str,
+    changed: std::collections::HashMap<&str, zbus::Variant<'_>>,
+) -> Result<()> {
+    use openbmc_vocab::names::{iface, path};
+    conn.emit_signal(
+        None::<&str>,
+        path::ACPI_POWER_STATE,
+        iface::PROPERTIES,
+        "PropertiesChanged",
+        &(interface, changed, Vec::<&str>::new()),
+    )
+    .await?;
+    conn.close().await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use acpigate_tests::acpi_client::AcpiClient;
 use acpigate_tests::harness::{
-    Daemon, PrivateBus, eventually, spawn_acpi_state_daemon, spawn_ipmi_handlers,
+    Daemon, PrivateBus, announce_on_acpi_object_and_leave, eventually, spawn_acpi_state_daemon,
+    spawn_ipmi_handlers,
 };
 use acpigate_tests::ipmi_sim::{IpmiCaller, TempSensors};
 use acpigate_tests::platform::{Chassis, Systemd};
@@ -523,15 +524,7 @@ async fn a_departing_owners_last_state_is_taken_before_the_next_owners() -> Resu
             .await?;
         let s5 = AcpiState::S5G2.dbus_str();
         let changed = HashMap::from([(prop::SYS_ACPI_STATUS, Variant::from(s5.as_str()))]);
-        old.emit_signal(
-            None::<&str>,
-            path::ACPI_POWER_STATE,
-            iface::PROPERTIES,
-            "PropertiesChanged",
-            &(iface::ACPI_POWER_STATE, changed, Vec::<&str>::new()),
-        )
-        .await?;
-        old.close().await?;
+        announce_on_acpi_object_and_leave(old, iface::ACPI_POWER_STATE, changed).await?;
         // ipmi-handlers started with no ACPI owner: each state seen is a change and a record.
         let want = 2 * round;
         let offsets = eventually(WAIT, &format!("{want} ACPI records"), || async {

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use acpigate_tests::acpi_client::AcpiClient;
 use acpigate_tests::fans::{FanSim, ZoneConfig};
 use acpigate_tests::harness::{
-    Daemon, PrivateBus, eventually, run_config_without_bus, spawn_acpi_state_daemon,
+    Daemon, PrivateBus, announce_on_acpi_object_and_leave, eventually, run_config_without_bus,
+    spawn_acpi_state_daemon,
 };
 use acpigate_tests::platform::{Chassis, PostCodes, Systemd};
 use acpigate_tests::smbus::firmware::{ScanReport, SpdScan};
@@ -870,16 +871,7 @@ async fn working_announced_by_a_departing_source_is_not_followed() -> Result<()>
             (phase_prop::SINCE, Value::from(wall_us())),
             (phase_prop::REASON, Value::from("stand-in")),
         ]);
-        source
-            .emit_signal(
-                None::<&str>,
-                path::ACPI_POWER_STATE,
-                iface::PROPERTIES,
-                "PropertiesChanged",
-                &(iface::ACPIGATE_HOST_PHASE, changed, Vec::<&str>::new()),
-            )
-            .await?;
-        source.close().await?;
+        announce_on_acpi_object_and_leave(source, iface::ACPIGATE_HOST_PHASE, changed).await?;
         eventually(WAIT, "the stand-in's departure noticed", || async {
             (rig.gate_log().matches("left the bus").count() as u64 >= round).then_some(())
         })

@@ -11,9 +11,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use zbus::export::ordered_stream::{OrderedStream, OrderedStreamExt, join};
 use zbus::fdo::{DBusProxy, NameOwnerChangedStream, PropertiesChangedStream, PropertiesProxy};
-use zbus::message::Sequence;
 use zbus::names::{BusName, OwnedBusName, OwnedUniqueName};
 use zbus::{Connection, MatchRule, MessageStream};
 
@@ -93,20 +91,4 @@ pub fn request_name<'a>(conn: &'a Connection, name: &'a str) -> BoxFuture<'a, zb
     Box::pin(conn.request_name(name))
 }
 
-/// Two signal streams of one connection merged into one, in the order the bus delivered
-/// their messages.
-///
-/// Polled side by side (two arms of a `select!`), two streams that both have a message
-/// waiting yield them in either order. Where one stream says who serves a name and the other
-/// what it said, that swap matters: a service's last announcement taken after its departure
-/// is believed although nobody is there to stand by it. zbus numbers every received message;
-/// its streams order by that number, and the join below follows it. Map streams of different
-/// item types onto one type first (`OrderedStreamExt::map`); for three, pass two of them joined with
-/// `ordered_stream::join` as one.
-pub fn in_bus_order<A, B>(a: A, b: B) -> impl futures_util::Stream<Item = A::Data> + Unpin
-where
-    A: OrderedStream<Ordering = Sequence> + Unpin,
-    B: OrderedStream<Data = A::Data, Ordering = Sequence> + Unpin,
-{
-    join(a, b).into_stream()
-}
+pub use crate::order::{InBusOrder, in_bus_order};

@@ -49,5 +49,9 @@ for f in "$SHARE"/out/security-*.txt; do
   # rows not marked ✓ are the ones that cost exposure; the last line is the overall figure
   grep -v '^ *✓' "$f" | sed 's/^/    /'
 done
+# CI removes the work dir when the run ends: the log must hold what a failure needs.
+if [ "$rc" != 0 ] && [ -f "$SHARE/out/serial.log" ] && [ ${#VERBOSE[@]} -eq 0 ]; then
+  log "last 60 lines of the VM console:"; tail -n 60 "$SHARE/out/serial.log" | sed 's/^/    /' >&2
+fi
 log "result: rc=$rc (serial log $SHARE/out/serial.log, trace $SHARE/out/trace.txt)"
 exit "$rc"

@@ -148,10 +148,7 @@ pub fn run(args: &[String]) -> Result<()> {
 
 /// `<target>/release/acpigate-bench`; `acpigate` sits next to it, where the harness looks.
 fn bench_exe() -> Result<std::path::PathBuf> {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| sh::root().join("target"));
-    let exe = target.join("release").join("acpigate-bench");
+    let exe = sh::target_dir().join("release").join("acpigate-bench");
     if !exe.is_file() {
         bail!("{} was not built", exe.display());
     }

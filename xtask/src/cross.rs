@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::{crates, setup, sh};
+use crate::{cache, crates, setup, sh};
 
 /// A build target and how to build, strip and run for it.
 pub struct Target {
@@ -202,10 +202,7 @@ fn has_prebuilt_std(triple: &str) -> Result<bool> {
 
 /// Target directory for every cross build (all with Debian's rustc, which is not rustup's).
 fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| sh::root().join("target"))
-        .join("cross")
+    sh::target_dir().join("cross")
 }
 
 /// `/usr/bin/cargo SUB --target T1 --target T2 …` with the linkers, qemu runners and, when
@@ -666,7 +663,8 @@ pub fn oelint() -> Result<()> {
             &a,
         ]))?;
     }
-    let venv = target_dir().with_file_name("oelint-venv");
+    // Kept between runs and clones in the shared cache: the install is the slow part.
+    let venv = cache::entry("oelint-venv")?;
     let py = venv.join("bin/python3");
     let oelint = venv.join("bin/oelint-adv");
     let pinned = venv.join(".pinned");

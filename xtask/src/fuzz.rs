@@ -22,10 +22,7 @@ fn fuzz_dir() -> PathBuf {
 
 /// Where grown corpora live between runs (outside the source tree; seeds stay read-only).
 fn work_dir(target: &str) -> PathBuf {
-    let base = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| sh::root().join("target"));
-    base.join("fuzz-corpus").join(target)
+    sh::target_dir().join("fuzz-corpus").join(target)
 }
 
 fn nightly() -> Command {

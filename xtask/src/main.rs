@@ -4,10 +4,13 @@
 //! of the tier it tests, so the tiers can grow without touching one another.
 
 mod bench;
+mod cache;
+mod clean;
 mod crates;
 mod cross;
 mod demo;
 mod fuzz;
+mod resources;
 mod setup;
 mod sh;
 mod soak;
@@ -26,6 +29,8 @@ fn usage() -> ! {
          \x20 soak [--boots N] [--seed S] [--gate-off]  many boots of the simulated server\n\
          \x20 test [--list] [STEP…]   every test tier (installs what it needs when run as root)\n\
          \x20 setup                   install the host packages the tests need (root)\n\
+         \x20 clean [--all]           remove this clone's build outputs and prune the cache;\n\
+         \x20                         --all: the cache and stale test scratch dirs too\n\
          \x20 crates [--check]        write (or check) the Yocto crates file from Cargo.lock\n\
          \x20 cross [--test] [TARGET…] cross-build for the AST2500/AST2600, print sizes\n\
          \x20 vm [-v]                 machine tier: the installed suite in a qemu VM (root)\n\
@@ -46,6 +51,7 @@ fn main() -> Result<()> {
         "demo" => demo::run(rest),
         "soak" => soak::run(rest),
         "setup" => setup::host_packages(setup::BASE_PACKAGES),
+        "clean" => clean::run(rest),
         "crates" => crates::run(rest),
         "cross" => cross::run(rest),
         "vm" => vm::run(rest),

@@ -13,6 +13,16 @@ pub fn root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
+/// Where cargo writes: `$CARGO_TARGET_DIR` (relative to the workspace when relative) or the
+/// workspace's `target/`.
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from) {
+        Some(d) if d.is_absolute() => d,
+        Some(d) => root().join(d),
+        None => root().join("target"),
+    }
+}
+
 /// Run `cmd`, echoing it; error if it fails.
 pub fn run(cmd: &mut Command) -> Result<()> {
     eprintln!("+ {}", display(cmd));

@@ -4,12 +4,16 @@ use std::time::Instant;
 
 use anyhow::{Result, bail};
 
-use crate::{setup, sh};
+use crate::resources::{self, Needs};
+use crate::{cache, setup, sh};
 
 /// One step of the test run.
 pub struct Step {
     pub name: &'static str,
     pub what: &'static str,
+    /// Checked before the step starts (see BENCHMARKS.md for what each step was measured to
+    /// write and use).
+    pub needs: Needs,
     pub run: fn() -> Result<()>,
 }
 
@@ -19,41 +23,55 @@ pub fn steps() -> Vec<Step> {
         Step {
             name: "fmt",
             what: "cargo fmt --check",
+            needs: Needs::new(256, 256),
             run: fmt,
         },
         Step {
             name: "clippy",
             what: "cargo clippy -D warnings",
+            needs: Needs::new(3072, 1536),
             run: clippy,
         },
         Step {
             name: "units",
             what: "systemd-analyze verify on units/",
+            needs: Needs::new(1024, 1024),
             run: crate::units::verify,
+        },
+        Step {
+            name: "ci-clean",
+            what: "CI=true .ci/run in a fresh clone leaves no build output, passing or failing",
+            needs: Needs::new(1024, 1024),
+            run: crate::clean::ci_leaves_nothing,
         },
         Step {
             name: "unit",
             what: "core, unit and bus-tier tests (real dbus-daemon)",
+            needs: Needs::new(3072, 3072),
             run: unit_and_bus,
         },
         Step {
             name: "fuzz",
             what: "ipmi-lan fuzz targets, ACPIGATE_FUZZ_SECS (60) s each (nightly, cargo-fuzz)",
+            needs: Needs::new(2048, 2048),
             run: crate::fuzz::step,
         },
         Step {
             name: "oelint",
             what: "Yocto layer: crates file current, applets = features and build alone, oelint-adv",
+            needs: Needs::new(512, 512),
             run: crate::cross::oelint,
         },
         Step {
             name: "cross",
             what: "AST2500/AST2600 cross builds, tests + one daemon under qemu-arm, sizes",
+            needs: Needs::new(3072, 3072),
             run: crate::cross::ci,
         },
         Step {
             name: "vm",
             what: "machine tier: installed suite, systemd PID 1, i2c-stub + tracepoints (qemu)",
+            needs: Needs::new(3072, 3072),
             run: crate::vm::step,
         },
     ]
@@ -76,52 +94,32 @@ pub fn run(args: &[String]) -> Result<()> {
         .iter()
         .filter(|s| args.is_empty() || args.iter().any(|a| a == s.name))
         .collect();
-    disk_note();
+    eprintln!("xtask test: {}", resources::summary());
+    cache::prune_to_cap()?;
     let mut timings = Vec::new();
     for s in selected {
         eprintln!("\n=== xtask test: {} — {}", s.name, s.what);
+        let fail = |e: anyhow::Error| e.context(format!("test step `{}` failed", s.name));
+        resources::require(s.name, s.needs).map_err(fail)?;
+        let free_before = resources::outputs_free_mib();
         let t = Instant::now();
-        (s.run)().map_err(|e| e.context(format!("test step `{}` failed", s.name)))?;
+        (s.run)().map_err(fail)?;
         timings.push((s.name, t.elapsed()));
+        // What the step left on disk (other writers on a shared disk blur this a little).
+        let used = free_before
+            .zip(resources::outputs_free_mib())
+            .map_or(0, |(b, a)| b.saturating_sub(a));
+        eprintln!(
+            "xtask test: `{}` left {used} MiB on disk; now {}",
+            s.name,
+            resources::summary()
+        );
     }
     eprintln!("\n=== xtask test: all passed");
     for (n, d) in timings {
         eprintln!("  {n:<12} {:>7.1} s", d.as_secs_f64());
     }
     Ok(())
-}
-
-/// What a full run from a fresh clone writes under the workspace (target dirs for the host,
-/// both ARM targets, fuzzing and the VM's rootfs and image), measured on a fresh clone.
-const FULL_RUN_GIB: u64 = 10;
-
-/// Say up front when the disk is too full for a whole run: a full disk otherwise shows up
-/// twenty minutes in as a linker or mkfs error that does not say "disk". A note, not a
-/// failure: a partial run or a warm target dir needs far less.
-fn disk_note() {
-    let root = sh::root();
-    let Ok(df) = sh::output(std::process::Command::new("df").arg("-Pk").arg(&root)) else {
-        return;
-    };
-    let Some(free_kib) = df
-        .lines()
-        .nth(1)
-        .and_then(|l| l.split_whitespace().nth(3))
-        .and_then(|v| v.parse::<u64>().ok())
-    else {
-        return;
-    };
-    let free_gib = free_kib / (1024 * 1024);
-    eprintln!(
-        "xtask test: {free_gib} GiB free on the disk holding {}",
-        root.display()
-    );
-    if free_gib < FULL_RUN_GIB {
-        eprintln!(
-            "xtask test: WARNING: a full run from a fresh clone writes about {FULL_RUN_GIB} GiB; \
-             steps may fail with \"No space left on device\""
-        );
-    }
 }
 
 fn fmt() -> Result<()> {

@@ -1,14 +1,14 @@
 //! `cargo xtask vm` and the `vm` test step: the machine tier (tests/machine/README.md).
 //!
 //! Builds the release multi-call binary with every applet and the simulated chassis power
-//! service while `tests/machine/run.sh -P` prepares the cached VM pieces in `.vmtest/`
-//! (Debian kernel, busybox initramfs, debootstrap systemd rootfs), then runs
+//! service while `tests/machine/run.sh -P` prepares the VM pieces in `.vmtest/` (the Debian
+//! kernel extract and the debootstrap rootfs come from the shared cache, `scripts/cache-dir.sh`,
+//! and are made there the first time; the busybox initramfs), then runs
 //! `tests/machine/run.sh`: the suite installed as the Yocto recipe installs it, one qemu TCG
 //! boot running every scenario. Cost on 2 cores: packages ~15 s; kernel + debootstrap
-//! 45-200 s on a fresh machine (in parallel with the release build of `acpigate`, ~1-3 min),
-//! ~5 s once cached; image ~3 s; boot + scenarios 1.5-3 min under TCG.
+//! 45-200 s with an empty cache (in parallel with the release build of `acpigate`, ~1-3 min),
+//! ~5 s from the cache; image ~3 s; boot + scenarios 1.5-3 min under TCG.
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
@@ -28,15 +28,8 @@ pub const VM_PACKAGES: &[&str] = &[
     "file",
     "binutils",
     "systemd",
+    "zstd",
 ];
-
-fn target_dir() -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from) {
-        Some(d) if d.is_absolute() => d,
-        Some(d) => sh::root().join(d),
-        None => sh::root().join("target"),
-    }
-}
 
 fn is_root() -> bool {
     sh::output(Command::new("id").arg("-u")).is_ok_and(|o| o.trim() == "0")
@@ -84,7 +77,7 @@ pub fn run(args: &[String]) -> Result<()> {
     if !prepared.success() {
         bail!("preparing the VM pieces failed ({prepared}); see above");
     }
-    let target = target_dir();
+    let target = sh::target_dir();
     let mut cmd = Command::new(&script);
     cmd.arg("-b")
         .arg(target.join("release/acpigate"))

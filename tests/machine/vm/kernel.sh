@@ -3,10 +3,12 @@
 # -cloud one, which has no I2C), extract the uncompressed vmlinux (boots via PVH, no
 # decompressor under TCG) and a kernel-module subset (+ deps, depmod) for the test VMs.
 # usage: vm/kernel.sh [WORKDIR]        (default: $VMTEST_DIR or <repo>/.vmtest)
-# out:   WORKDIR/kernel/{vmlinux,kver,config,modules/lib/modules/<kver>/,*.deb}
+# out:   WORKDIR/kernel -> CACHE/vm-kernel-<key>/{vmlinux,kver,config,modules/lib/modules/<kver>/}
+#        CACHE is the project's shared cache (scripts/cache-dir.sh), <key> a hash of the
+#        package, its version and the module list: every clone reuses one extract.
 # env:   KERNEL_PKG   package (default: what linux-image-amd64 depends on, e.g. linux-image-6.1.0-NN-amd64)
 #        KMODS        module list (default below); KMODS_EXTRA  appended (e.g. "ipmi_si ipmi_devintf")
-# Idempotent (stamp). Time here: 9-24 s first run (70 MB download ~1 s), ~1 s after.
+# Idempotent (stamp). Time here: 9-24 s first run (70 MB download ~1 s), ~1 s after (any clone).
 set -euo pipefail
 HERE=$(dirname "$(realpath "$0")")
 log() { echo "kernel: $*" >&2; }
@@ -29,21 +31,26 @@ case $PKG in *-cloud-amd64) die "$PKG is the cloud kernel: it has no I2C (no i2c
 VER=$(apt-cache policy "$PKG" 2>/dev/null | awk '$1 == "Candidate:" { print $2 }')
 [ -n "$VER" ] && [ "$VER" != "(none)" ] || die "no candidate version for $PKG"
 stamp="$PKG $VER $(echo $KMODS | tr ' ' '\n' | sort -u | tr '\n' ' ')"
-if [ -f "$K/stamp" ] && [ "$(cat "$K/stamp")" = "$stamp" ] && [ -f "$K/vmlinux" ] && [ -f "$K/kver" ]; then
-  log "up to date: $PKG $VER in $K"; exit 0
+CACHE=$("$HERE/../../../scripts/cache-dir.sh")
+KC=$CACHE/vm-kernel-$(printf %s "$stamp" | sha256sum | cut -c1-16)
+use_cached() {  # point WORKDIR/kernel at the cache entry and mark it as used
+  mkdir -p "$WORK"
+  [ -L "$K" ] || rm -rf "$K"        # a directory from before the cache
+  ln -sfn "$KC" "$K"; touch "$KC"
+}
+if [ -f "$KC/stamp" ] && [ "$(cat "$KC/stamp")" = "$stamp" ] && [ -f "$KC/vmlinux" ] && [ -f "$KC/kver" ]; then
+  log "up to date: $PKG $VER in $KC"; use_cached; exit 0
 fi
 
-mkdir -p "$K"
-rm -f "$K/stamp"
-deb=$(ls "$K/${PKG}_"*"_amd64.deb" 2>/dev/null | head -1 || true)
-if [ -z "$deb" ] || [ "$(dpkg-deb -f "$deb" Version)" != "$VER" ]; then
-  rm -f "$K/${PKG}_"*.deb
-  log "apt-get download $PKG=$VER"
-  (cd "$K" && apt-get -q -o APT::Sandbox::User=root download "$PKG=$VER") || die "apt-get download $PKG failed"
-  deb=$(ls "$K/${PKG}_"*"_amd64.deb" | head -1)
-fi
-
-tmp=$(mktemp -d "$K/x.XXXXXX"); trap 'rm -rf "$tmp"' EXIT
+# Built under a dot-name (the cache prune leaves those alone) and renamed when complete, so a
+# run that dies half-way never leaves an entry that looks finished.
+mkdir -p "$CACHE"
+B=$(mktemp -d "$CACHE/.vm-kernel.XXXXXX")
+tmp=$B/x; mkdir -p "$tmp"; trap 'rm -rf "$B"' EXIT
+log "apt-get download $PKG=$VER"
+(cd "$B" && apt-get -q -o APT::Sandbox::User=root download "$PKG=$VER") || die "apt-get download $PKG failed"
+deb=$(ls "$B/${PKG}_"*"_amd64.deb" | head -1)
+K=$B
 log "unpacking $(basename "$deb")"
 dpkg-deb -x "$deb" "$tmp"
 KVER=$(ls "$tmp/lib/modules" | head -1); [ -n "$KVER" ] || die "no /lib/modules in $deb"
@@ -89,4 +96,9 @@ cp "$SRC"/modules.builtin* "$SRC"/modules.order "$out/" 2>/dev/null || true
 depmod -b "$M" "$KVER"
 echo "$KVER" > "$K/kver"
 echo "$stamp" > "$K/stamp"
-log "OK: $K/vmlinux ($KVER, $(du -h "$K/vmlinux" | cut -f1)), $(find "$out" -name '*.ko*' | wc -l) modules ($(du -sh "$out" | cut -f1)) in $M"
+log "OK: $KVER: vmlinux $(du -h "$K/vmlinux" | cut -f1), $(find "$out" -name '*.ko*' | wc -l) modules ($(du -sh "$out" | cut -f1)) in $KC"
+rm -rf "$tmp" "$B"/*.deb
+# another run may have finished the same entry meanwhile: keep that one
+[ -f "$KC/stamp" ] || rm -rf "$KC"     # a broken entry (removed by hand half-way)
+mv -T "$B" "$KC" 2>/dev/null || log "$KC was completed by another run meanwhile; using it"
+K=$WORK/kernel; use_cached

@@ -6,7 +6,9 @@
 # vm/image.sh packs it (plus the installed suite) into the ext4 image the VM boots.
 # The rootfs dir is also the lower layer for ns-systemd.sh.
 # usage: vm/rootfs.sh [WORKDIR]     (default: $VMTEST_DIR or <repo>/.vmtest; run vm/kernel.sh first)
-# out:   WORKDIR/rootfs/
+# out:   WORKDIR/rootfs/; the debootstrap result is kept as CACHE/vm-rootfs-<key>.tar.zst
+#        (CACHE: scripts/cache-dir.sh; <key>: a hash of the package list), so a new clone
+#        unpacks it (~3 s) instead of running debootstrap again
 # env:   DEBIAN_MIRROR (default: this machine's apt source for bookworm), EXTRA_PKGS (comma
 #        list), REBUILD=1 (redo debootstrap)
 # Runner cmdline flags: vmtest.clean (orderly poweroff, +4 s), vmtest.nopoweroff, vmtest.analyze.
@@ -25,6 +27,9 @@ K=$WORK/kernel
 KVER=$(cat "$K/kver")
 PKGS=systemd,systemd-sysv,dbus,udev,kmod,i2c-tools,procps,ipmitool${EXTRA_PKGS:+,$EXTRA_PKGS}
 mkdir -p "$WORK"
+CACHE=$("$HERE/../../../scripts/cache-dir.sh")
+TARBALL=$CACHE/vm-rootfs-$(printf 'bookworm minbase %s' "$PKGS" | sha256sum | cut -c1-16).tar.zst
+command -v zstd >/dev/null || die "zstd not installed (apt-get install zstd)"
 
 t0=$(date +%s.%N)
 if [ -n "${REBUILD:-}" ] || [ "$(cat "$WORK/rootfs.stamp" 2>/dev/null)" != "$PKGS" ] || [ ! -x "$ROOT/usr/lib/systemd/systemd" ]; then
@@ -32,14 +37,26 @@ if [ -n "${REBUILD:-}" ] || [ "$(cat "$WORK/rootfs.stamp" 2>/dev/null)" != "$PKG
   eval "$(apt-config shell APT_HTTP_PROXY Acquire::http::Proxy)"
   [ -n "${APT_HTTP_PROXY:-}" ] && [ -z "${http_proxy:-}" ] && export http_proxy=$APT_HTTP_PROXY
   rm -rf "$ROOT" "$WORK/rootfs.stamp"
-  log "debootstrap --variant=minbase --include=$PKGS bookworm $ROOT $MIRROR"
-  debootstrap --variant=minbase --include="$PKGS" bookworm "$ROOT" "$MIRROR" > "$WORK/debootstrap.log" 2>&1 ||
-    { tail -20 "$WORK/debootstrap.log" >&2; die "debootstrap failed (log: $WORK/debootstrap.log)"; }
+  if [ -z "${REBUILD:-}" ] && [ -f "$TARBALL" ]; then
+    log "unpacking $TARBALL"
+    mkdir -p "$ROOT"
+    tar -C "$ROOT" --zstd --numeric-owner --xattrs --xattrs-include='*' -xpf "$TARBALL" ||
+      die "cannot unpack $TARBALL (remove it to rebuild)"
+  else
+    log "debootstrap --variant=minbase --include=$PKGS bookworm $ROOT $MIRROR"
+    debootstrap --variant=minbase --include="$PKGS" bookworm "$ROOT" "$MIRROR" > "$WORK/debootstrap.log" 2>&1 ||
+      { tail -20 "$WORK/debootstrap.log" >&2; die "debootstrap failed (log: $WORK/debootstrap.log)"; }
+    log "debootstrap: $(echo "$(date +%s.%N) - $t0" | bc) s"
+    # Into the cache under a dot-name first (prune leaves those alone), renamed when whole.
+    mkdir -p "$CACHE"; part=$(mktemp "$CACHE/.vm-rootfs.XXXXXX")
+    tar -C "$ROOT" --zstd --numeric-owner --xattrs --xattrs-include='*' -cpf "$part" . &&
+      mv "$part" "$TARBALL" || { rm -f "$part"; log "WARNING: could not cache the rootfs in $CACHE"; }
+  fi
   echo "$PKGS" > "$WORK/rootfs.stamp"
-  log "debootstrap: $(echo "$(date +%s.%N) - $t0" | bc) s"
 else
   log "debootstrap already done ($ROOT)"
 fi
+[ ! -f "$TARBALL" ] || touch "$TARBALL"    # used: the cache prune keeps it longest
 t1=$(date +%s.%N)
 
 # --- configuration (idempotent file writes; only passwd needs chroot) ---

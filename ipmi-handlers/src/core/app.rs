@@ -66,7 +66,7 @@ fn requested(byte: u8, parse: fn(u8) -> Option<AcpiState>) -> Result<Option<Acpi
     parse(code).map(Some).ok_or(Cc::ParmOutOfRange)
 }
 
-pub(super) fn set_acpi(_: &Core, req: &Request, _: &PlatformView) -> Result<Reply, Cc> {
+pub(super) fn set_acpi(_: &Core, req: &Request, view: &PlatformView) -> Result<Reply, Cc> {
     let [sys, dev] = req.data[..] else {
         return Err(Cc::ReqDataLenInvalid);
     };
@@ -81,7 +81,18 @@ pub(super) fn set_acpi(_: &Core, req: &Request, _: &PlatformView) -> Result<Repl
     if let Some(d) = dev {
         effects.push(Effect::SetDevAcpi(d));
     }
-    Ok(Reply::with(Vec::new(), effects))
+    // Two writes, system state first: the one acpi-state-daemon may refuse (a running state
+    // while power is off) goes first, so its refusal leaves everything as it was. Should the
+    // device write then fail, the system state is put back to what it was, so the command is
+    // all or nothing and Get ACPI reads the state from before it. Without the state from
+    // before there is nothing to put back: refuse rather than risk half a write.
+    let mut undo = Vec::new();
+    if let (Some(s), Some(_)) = (sys, dev) {
+        let (before, _) = view.acpi.ok_or(Cc::UnspecifiedError)?;
+        // Writing the state it already had changed nothing, so nothing is to be taken back.
+        undo.push((before != s).then_some(Effect::SetSysAcpi(before)));
+    }
+    Ok(Reply::with(Vec::new(), effects).with_undo(undo))
 }
 
 pub(super) fn get_acpi(_: &Core, req: &Request, view: &PlatformView) -> Result<Reply, Cc> {

@@ -5,9 +5,14 @@
 //! [`PlatformView`] and returns the response plus the [`Effect`]s it asks for, without
 //! touching anything; the edge performs the external effects (D-Bus writes) and, if they all
 //! succeed, hands the internal ones (SEL, reservations, SEL time) to [`Core::commit`].
+//!
+//! Records that arrive over IPMI are rate limited per channel ([`limit`]); a refused one is
+//! answered 0xC0 and counted through [`Core::throttled`]. acpigate's own records are never
+//! refused.
 
 mod app;
 mod chassis;
+pub mod limit;
 pub mod numbering;
 pub mod platform;
 pub mod sdr;
@@ -24,9 +29,10 @@ use std::collections::BTreeSet;
 use openbmc_vocab::acpi::AcpiState;
 use openbmc_vocab::state::{ChassisTransition, HostTransition};
 
+use limit::{RefusalReport, SelLimiter, SelRateLimit};
 use numbering::SensorNumbers;
 use platform::PlatformView;
-use sel::{Record, SelStore, SystemEvent};
+use sel::{Record, SelChange, SelStore, SystemEvent};
 pub use types::{Cc, Channel, ChannelKind, Privilege, Request, Response};
 use types::{cmd, netfn};
 
@@ -63,6 +69,16 @@ pub struct CoreConfig {
     pub acpi_entity: (u8, u8),
     /// Most records the SEL holds.
     pub sel_capacity: usize,
+    /// How many records each IPMI channel may add.
+    pub sel_rate: SelRateLimit,
+}
+
+/// A record that arrived over IPMI counts against its channel's rate limit, at monotonic
+/// time `at_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    pub channel: u8,
+    pub at_ms: u64,
 }
 
 /// What a command asks the world (external) or the core (internal) to do.
@@ -76,10 +92,11 @@ pub enum Effect {
     Chassis(ChassisTransition),
     /// Write `RequestedHostTransition` on the host.
     Host(HostTransition),
-    /// Append a record stamped `at` (SEL time).
+    /// Append a record stamped `at` (SEL time); `quota` for records that came over IPMI.
     SelAdd {
         record: Record,
         at: u32,
+        quota: Option<Quota>,
     },
     SelDelete(u16),
     SelClear {
@@ -99,6 +116,14 @@ impl Effect {
             Self::SetSysAcpi(_) | Self::SetDevAcpi(_) | Self::Chassis(_) | Self::Host(_)
         )
     }
+
+    /// Whether it changes the SEL (which the edge writes to the disk before committing).
+    pub fn changes_sel(&self) -> bool {
+        matches!(
+            self,
+            Self::SelAdd { .. } | Self::SelDelete(_) | Self::SelClear { .. }
+        )
+    }
 }
 
 /// The outcome of [`Core::decide`].
@@ -107,6 +132,14 @@ pub struct Decision {
     pub cc: u8,
     pub data: Vec<u8>,
     pub effects: Vec<Effect>,
+    /// For the external effect at the same index, the one that takes it back should a later
+    /// external effect of this decision fail (`None`, or a short list: nothing to take back).
+    /// The edge carries them out newest first, so a command is all or nothing where the
+    /// platform lets it be.
+    pub undo: Vec<Option<Effect>>,
+    /// A record the channel's rate limit refused (the channel): hand it to
+    /// [`Core::throttled`], which counts it.
+    pub throttled: Option<u8>,
 }
 
 impl Decision {
@@ -115,7 +148,19 @@ impl Decision {
             cc: cc.code(),
             data: Vec::new(),
             effects: Vec::new(),
+            undo: Vec::new(),
+            throttled: None,
         }
+    }
+
+    /// What takes back the effect at `index`, if anything must.
+    pub fn undo_of(&self, index: usize) -> Option<&Effect> {
+        self.undo.get(index).and_then(Option::as_ref)
+    }
+
+    /// Whether the decision changes the SEL.
+    pub fn changes_sel(&self) -> bool {
+        self.effects.iter().any(Effect::changes_sel)
     }
     pub fn response(&self, req: &Request) -> Response {
         Response::to(req, self.cc, self.data.clone())
@@ -126,17 +171,24 @@ impl Decision {
 pub(crate) struct Reply {
     data: Vec<u8>,
     effects: Vec<Effect>,
+    undo: Vec<Option<Effect>>,
 }
 
 impl Reply {
     fn data(data: Vec<u8>) -> Self {
-        Self {
-            data,
-            effects: Vec::new(),
-        }
+        Self::with(data, Vec::new())
     }
     fn with(data: Vec<u8>, effects: Vec<Effect>) -> Self {
-        Self { data, effects }
+        Self {
+            data,
+            effects,
+            undo: Vec::new(),
+        }
+    }
+    /// See [`Decision::undo`].
+    fn with_undo(mut self, undo: Vec<Option<Effect>>) -> Self {
+        self.undo = undo;
+        self
     }
 }
 
@@ -309,10 +361,34 @@ pub struct Core {
     sel_time_offset: i64,
     /// The last system ACPI state seen, to record transitions only.
     last_acpi: Option<AcpiState>,
+    limiter: SelLimiter,
+    /// Records added over IPMI, and acpigate's own, since the start.
+    ipmi_records: u64,
+    own_records: u64,
+}
+
+/// The SEL a decision's effects would make, and the changes that make it: what the edge
+/// writes to the disk before it commits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StagedSel {
+    pub sel: SelStore,
+    pub changes: Vec<SelChange>,
+}
+
+/// The SEL's counters since the start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SelCounts {
+    /// Records added over IPMI (Add SEL Entry, Platform Event Message).
+    pub ipmi_added: u64,
+    /// Records over IPMI the rate limit refused.
+    pub ipmi_refused: u64,
+    /// acpigate's own records (System ACPI Power State).
+    pub own_added: u64,
 }
 
 impl Core {
     pub fn new(cfg: CoreConfig, sel: SelStore, numbers: SensorNumbers) -> Self {
+        let limiter = SelLimiter::new(cfg.sel_rate);
         let mut core = Self {
             cfg,
             sel,
@@ -324,6 +400,9 @@ impl Core {
             last_reservation: 0,
             sel_time_offset: 0,
             last_acpi: None,
+            limiter,
+            ipmi_records: 0,
+            own_records: 0,
         };
         let key = core.cfg.acpi_sensor_key.clone();
         core.numbers.assign([key.as_str()]);
@@ -363,22 +442,86 @@ impl Core {
         if req.privilege < *privilege {
             return Decision::reject(Cc::InsufficientPrivilege);
         }
-        match handler(self, req, view) {
-            Ok(r) => Decision {
-                cc: Cc::Success.code(),
-                data: r.data,
-                effects: r.effects,
-            },
-            Err(cc) => Decision::reject(cc),
+        let reply = match handler(self, req, view) {
+            Ok(r) => r,
+            Err(cc) => return Decision::reject(cc),
+        };
+        // A record over the channel's limit is refused with 0xC0, "node busy: command
+        // processing resources are temporarily unavailable" (IPMI 2.0 table 5-2): the one
+        // completion code that tells the sender to try again later, which is what a rate
+        // limit means. Nothing of the command happens.
+        for e in &reply.effects {
+            if let Effect::SelAdd { quota: Some(q), .. } = e
+                && !self.limiter.admits(q.channel, q.at_ms)
+            {
+                return Decision {
+                    throttled: Some(q.channel),
+                    ..Decision::reject(Cc::NodeBusy)
+                };
+            }
         }
+        Decision {
+            cc: Cc::Success.code(),
+            data: reply.data,
+            effects: reply.effects,
+            undo: reply.undo,
+            throttled: None,
+        }
+    }
+
+    /// Count a record the rate limit refused ([`Decision::throttled`]).
+    pub fn throttled(&mut self, channel: u8) {
+        self.limiter.refused(channel);
+    }
+
+    /// Refusals to log, at most one report every 10 s (`mono_ms`: monotonic milliseconds).
+    pub fn refusal_report(&mut self, mono_ms: u64) -> Option<RefusalReport> {
+        self.limiter.report(mono_ms)
+    }
+
+    pub fn sel_counts(&self) -> SelCounts {
+        SelCounts {
+            ipmi_added: self.ipmi_records,
+            ipmi_refused: self.limiter.refused_total(),
+            own_added: self.own_records,
+        }
+    }
+
+    pub fn sel_rate(&self) -> SelRateLimit {
+        self.limiter.limit()
+    }
+
+    /// The SEL after the SEL effects among `effects`, and the changes that lead there;
+    /// `None` if they change nothing.
+    pub fn stage_sel(&self, effects: &[Effect]) -> Option<StagedSel> {
+        let mut sel = self.sel.clone();
+        let mut changes = Vec::new();
+        for e in effects {
+            match e {
+                Effect::SelAdd { record, at, .. } => changes.push(sel.add_change(*record, *at)),
+                Effect::SelDelete(id) if sel.delete(*id) => {
+                    changes.push(SelChange::Deleted(*id));
+                }
+                Effect::SelClear { at } => {
+                    sel.clear(*at);
+                    changes.push(SelChange::Cleared { at: *at });
+                }
+                _ => {}
+            }
+        }
+        (!changes.is_empty()).then_some(StagedSel { sel, changes })
     }
 
     /// Apply the internal effects of a decision whose external effects succeeded.
     pub fn commit(&mut self, effects: &[Effect]) {
         for e in effects {
             match e {
-                Effect::SelAdd { record, at } => {
+                Effect::SelAdd { record, at, quota } => {
                     self.sel.add(*record, *at);
+                    if let Some(q) = quota {
+                        self.limiter.take(q.channel, q.at_ms);
+                        self.ipmi_records += 1;
+                    }
                 }
                 Effect::SelDelete(id) => {
                     self.sel.delete(*id);
@@ -431,13 +574,24 @@ impl Core {
     /// acpi-state-daemon published a system ACPI state. A change from the last one seen is
     /// recorded as a "System ACPI Power State" event; returns whether the SEL changed.
     pub fn acpi_observed(&mut self, state: AcpiState, now: u32) -> bool {
+        self.acpi_observed_staged(state, now).is_some()
+    }
+
+    /// [`Core::acpi_observed`], returning the SEL with the record and the change that adds
+    /// it, for the edge to write. Our own records are never rate limited: a flooding host
+    /// must not hide the power state history.
+    pub fn acpi_observed_staged(&mut self, state: AcpiState, now: u32) -> Option<StagedSel> {
         if self.last_acpi == Some(state) {
-            return false;
+            return None;
         }
         self.last_acpi = Some(state);
         let record = self.acpi_record(state, now);
-        self.sel.add(record, self.sel_time(now));
-        true
+        let change = self.sel.add_change(record, self.sel_time(now));
+        self.own_records += 1;
+        Some(StagedSel {
+            sel: self.sel.clone(),
+            changes: vec![change],
+        })
     }
 
     /// The SEL record for entering `state` at BMC time `now`.

@@ -67,6 +67,8 @@ pub struct PlatformView {
     pub sensors: Vec<SensorSnapshot>,
     /// BMC wall clock, seconds since the epoch.
     pub now: u32,
+    /// Monotonic milliseconds (never jumps): what rate limits count in.
+    pub mono_ms: u64,
 }
 
 impl PlatformView {

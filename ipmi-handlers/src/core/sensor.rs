@@ -4,7 +4,7 @@ use super::platform::{PlatformView, SensorSnapshot};
 use super::sdr::{self, Linear};
 use super::sel::{EVM_REV, SystemEvent};
 use super::types::ChannelKind;
-use super::{Cc, Core, Effect, Reply, Request};
+use super::{Cc, Core, Effect, Quota, Reply, Request};
 
 /// The sensor a number names.
 enum Target<'a> {
@@ -142,5 +142,12 @@ pub(super) fn platform_event(core: &Core, req: &Request, view: &PlatformView) ->
         data,
     }
     .to_record();
-    Ok(Reply::with(Vec::new(), vec![Effect::SelAdd { record, at }]))
+    let quota = Some(Quota {
+        channel: req.channel.number,
+        at_ms: view.mono_ms,
+    });
+    Ok(Reply::with(
+        Vec::new(),
+        vec![Effect::SelAdd { record, at, quota }],
+    ))
 }

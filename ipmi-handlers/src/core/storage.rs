@@ -2,7 +2,7 @@
 
 use super::platform::PlatformView;
 use super::sel::{self, OEM_NON_TIMESTAMPED, RECORD_LEN};
-use super::{Cc, Core, Effect, Reply, Request};
+use super::{Cc, Core, Effect, Quota, Reply, Request};
 
 /// SEL and SDR format version 1.5 (as IPMI 2.0 keeps it).
 const VERSION_1_5: u8 = 0x51;
@@ -130,7 +130,14 @@ pub(super) fn add_sel_entry(core: &Core, req: &Request, view: &PlatformView) -> 
     let id = core.sel().peek_next_id();
     Ok(Reply::with(
         id.to_le_bytes().to_vec(),
-        vec![Effect::SelAdd { record, at }],
+        vec![Effect::SelAdd {
+            record,
+            at,
+            quota: Some(Quota {
+                channel: req.channel.number,
+                at_ms: view.mono_ms,
+            }),
+        }],
     ))
 }
 

@@ -33,8 +33,15 @@ fn config() -> CoreConfig {
         temperature_entity: (0x20, 0x01),
         acpi_entity: (0x07, 0x01),
         sel_capacity: 4,
+        sel_rate: RATE,
     }
 }
+
+/// The tests' SEL rate limit: a burst of 8, then 2 a second.
+const RATE: limit::SelRateLimit = limit::SelRateLimit {
+    per_second: 2,
+    burst: 8,
+};
 
 fn core() -> Core {
     Core::new(config(), SelStore::new(4), SensorNumbers::default())
@@ -56,6 +63,7 @@ fn view() -> PlatformView {
         host_state: None,
         sensors: vec![dimm(DIMM_A0, 30.0), dimm(DIMM_B0, 40.0)],
         now: NOW,
+        mono_ms: 0,
     }
 }
 
@@ -1051,4 +1059,173 @@ fn no_request_panics_and_rejections_change_nothing() {
             );
         }
     }
+}
+
+// ---- Set ACPI: all or nothing ----
+
+#[test]
+fn set_acpi_says_how_to_take_back_the_system_state() {
+    use AcpiState::*;
+    let set = |c: &Core, v: &PlatformView, data: &[u8]| {
+        c.decide(&req(netfn::APP, cmd::app::SET_ACPI_POWER_STATE, data), v)
+    };
+    let c = core();
+    let mut v = view();
+    v.acpi = Some((S2D2, S2D2));
+    // Both bytes: should the device write fail, the system state goes back to S2.
+    let d = set(&c, &v, &[0x80, 0x80]);
+    assert_eq!(
+        (d.cc, &d.effects[..]),
+        (
+            0,
+            &[Effect::SetSysAcpi(S0G0D0), Effect::SetDevAcpi(S0G0D0)][..]
+        )
+    );
+    assert_eq!(d.undo_of(0), Some(&Effect::SetSysAcpi(S2D2)));
+    assert_eq!(d.undo_of(1), None, "nothing follows the last write");
+    // The system state it already has: nothing to take back.
+    let d = set(&c, &v, &[0x82, 0x80]);
+    assert_eq!((d.cc, d.undo_of(0)), (0, None));
+    // One byte: one write, which either happens or not.
+    for data in [[0x80, 0x00], [0x80, 0xFF], [0x00, 0x80], [0xFF, 0x83]] {
+        let d = set(&c, &v, &data);
+        assert_eq!(d.cc, 0, "{data:02x?}");
+        assert_eq!((d.undo_of(0), d.undo_of(1)), (None, None), "{data:02x?}");
+    }
+    // Both bytes but the state before is unknown: nothing could be put back, so nothing is
+    // written. One byte needs no state before.
+    v.acpi = None;
+    let d = set(&c, &v, &[0x80, 0x80]);
+    assert_eq!((d.cc, d.effects.len()), (0xFF, 0));
+    assert_eq!(set(&c, &v, &[0x80, 0x00]).cc, 0);
+    // A bad byte is still 0xC9 first, whatever the view.
+    assert_eq!(set(&c, &v, &[0x80, 0x85]).cc, 0xC9);
+}
+
+// ---- SEL rate limit ----
+
+/// An Add SEL Entry over `channel` at monotonic `mono_ms`, decided and (if accepted)
+/// committed, with a refusal counted as the edge counts it.
+fn add_over(c: &mut Core, channel: Channel, mono_ms: u64, n: u8) -> Decision {
+    let mut r = req(S, cmd::storage::ADD_SEL_ENTRY, &event(n));
+    r.channel = channel;
+    let mut v = view();
+    v.mono_ms = mono_ms;
+    let d = c.decide(&r, &v);
+    if d.cc == 0 {
+        c.commit(&d.effects);
+    } else if let Some(ch) = d.throttled {
+        c.throttled(ch);
+    }
+    d
+}
+
+const KCS: Channel = Channel {
+    number: 15,
+    kind: ChannelKind::SystemInterface,
+};
+const LAN: Channel = Channel {
+    number: 1,
+    kind: ChannelKind::SessionBased,
+};
+
+#[test]
+fn host_records_beyond_the_limit_are_refused_with_node_busy_and_counted() {
+    let mut c = core();
+    for n in 0..8 {
+        assert_eq!(
+            add_over(&mut c, KCS, 1_000, n).cc,
+            0,
+            "record {n} of the burst"
+        );
+    }
+    let d = add_over(&mut c, KCS, 1_000, 9);
+    assert_eq!((d.cc, d.throttled), (0xC0, Some(15)));
+    assert!(d.effects.is_empty() && d.data.is_empty());
+    // A Platform Event Message is a record too.
+    let pem = req(
+        SE,
+        cmd::sensor::PLATFORM_EVENT,
+        &[0x41, 0x04, 0x22, 0x09, 0x6F, 0x02],
+    );
+    let mut v = view();
+    v.mono_ms = 1_000;
+    let d = c.decide(&pem, &v);
+    assert_eq!((d.cc, d.throttled), (0xC0, Some(15)));
+    c.throttled(15);
+    // The host's flood does not touch an operator's channel.
+    assert_eq!(add_over(&mut c, LAN, 1_000, 10).cc, 0);
+    // 2 a second: one more after 500 ms.
+    assert_eq!(add_over(&mut c, KCS, 1_499, 11).cc, 0xC0);
+    assert_eq!(add_over(&mut c, KCS, 1_500, 12).cc, 0);
+    assert_eq!(add_over(&mut c, KCS, 1_500, 13).cc, 0xC0);
+    assert_eq!(
+        c.sel_counts(),
+        SelCounts {
+            ipmi_added: 10,
+            ipmi_refused: 4,
+            own_added: 0
+        }
+    );
+    let r = c.refusal_report(1_500).expect("report");
+    assert_eq!((r.new, r.total, r.by_channel), (4, 4, vec![(15, 4)]));
+    // Reading commands are never limited.
+    assert_eq!(cc_of(&mut c, S, cmd::storage::GET_SEL_INFO, &[]), 0);
+}
+
+#[test]
+fn our_own_acpi_records_are_never_limited() {
+    let mut c = core();
+    c.acpi_baseline(AcpiState::S5G2);
+    let mut n = 0;
+    while add_over(&mut c, KCS, 0, n).cc == 0 {
+        n += 1;
+    }
+    let staged = c
+        .acpi_observed_staged(AcpiState::S2D2, NOW)
+        .expect("a transition is recorded");
+    assert_eq!(staged.sel, *c.sel());
+    assert!(c.acpi_observed(AcpiState::S0G0D0, NOW + 1));
+    let last: Vec<u8> = c.sel().records().map(|r| r[13]).collect();
+    assert_eq!(&last[last.len() - 2..], &[0x02, 0x00]);
+    assert_eq!(c.sel_counts().own_added, 2);
+    assert_eq!(c.sel_counts().ipmi_refused, 1);
+}
+
+#[test]
+fn staged_sel_is_what_commit_makes() {
+    let mut c = core();
+    for n in 1..=3 {
+        add_over(&mut c, KCS, 0, n);
+    }
+    // Add, add, delete, clear (delete and clear under a fresh reservation each).
+    for step in 0..4 {
+        let res = call(&mut c, S, cmd::storage::RESERVE_SEL, &[]).1;
+        let r = match step {
+            0 | 1 => req(S, cmd::storage::ADD_SEL_ENTRY, &event(4 + step)),
+            2 => req(S, cmd::storage::DELETE_SEL_ENTRY, &[res[0], res[1], 3, 0]),
+            _ => req(
+                S,
+                cmd::storage::CLEAR_SEL,
+                &[res[0], res[1], b'C', b'L', b'R', 0xAA],
+            ),
+        };
+        let d = c.decide(&r, &view());
+        assert_eq!(d.cc, 0, "{r:?}");
+        assert!(d.changes_sel());
+        let staged = c.stage_sel(&d.effects).expect("a SEL change");
+        // The changes replayed on the SEL before make the staged SEL.
+        let mut replayed = c.sel().clone();
+        for ch in &staged.changes {
+            replayed.apply(ch);
+        }
+        assert_eq!(replayed, staged.sel);
+        c.commit(&d.effects);
+        assert_eq!(*c.sel(), staged.sel, "{r:?}");
+    }
+    assert!(c.sel().is_empty());
+    // Commands that do not change the SEL stage nothing.
+    let d = c.decide(&req(S, cmd::storage::RESERVE_SEL, &[]), &view());
+    assert!(!d.changes_sel());
+    assert_eq!(c.stage_sel(&d.effects), None);
 }

@@ -19,6 +19,9 @@ pub enum Cc {
     DestinationUnavailable = cc::DESTINATION_UNAVAILABLE,
     InsufficientPrivilege = cc::INSUFFICIENT_PRIVILEGE,
     NotSupportedInPresentState = cc::NOT_SUPPORTED_IN_PRESENT_STATE,
+    /// Node busy: "command processing resources are temporarily unavailable" (a rate limit).
+    /// Not in `openbmc_vocab::ipmi::cc` (yet).
+    NodeBusy = 0xC0,
     UnspecifiedError = cc::UNSPECIFIED_ERROR,
 }
 

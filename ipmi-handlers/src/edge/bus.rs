@@ -75,15 +75,26 @@ pub async fn read_chassis_power(conn: &Connection) -> Result<ChassisPowerState> 
     .await
 }
 
-/// Carry out one external effect.
-pub async fn perform(conn: &Connection, effect: &Effect) -> Result<()> {
-    let (dest, obj, ifc, name, value) = match effect {
+/// Where an external effect writes: (service, object, interface, property, value as sent,
+/// value for people).
+type Target = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    String,
+    String,
+);
+
+fn target(effect: &Effect) -> Result<Target> {
+    Ok(match effect {
         Effect::SetSysAcpi(s) => (
             bus::ACPI_POWER_STATE,
             path::ACPI_POWER_STATE,
             iface::ACPI_POWER_STATE,
             prop::SYS_ACPI_STATUS,
             s.dbus_str(),
+            s.to_string(),
         ),
         Effect::SetDevAcpi(s) => (
             bus::ACPI_POWER_STATE,
@@ -91,6 +102,7 @@ pub async fn perform(conn: &Connection, effect: &Effect) -> Result<()> {
             iface::ACPI_POWER_STATE,
             prop::DEV_ACPI_STATUS,
             s.dbus_str(),
+            s.to_string(),
         ),
         Effect::Chassis(t) => (
             bus::STATE_CHASSIS,
@@ -98,6 +110,7 @@ pub async fn perform(conn: &Connection, effect: &Effect) -> Result<()> {
             iface::STATE_CHASSIS,
             prop::REQUESTED_POWER_TRANSITION,
             t.dbus_str(),
+            t.to_string(),
         ),
         Effect::Host(t) => (
             bus::STATE_HOST,
@@ -105,9 +118,23 @@ pub async fn perform(conn: &Connection, effect: &Effect) -> Result<()> {
             iface::STATE_HOST,
             prop::REQUESTED_HOST_TRANSITION,
             t.dbus_str(),
+            t.to_string(),
         ),
         other => return Err(anyhow!("{other:?} is not an external effect")),
-    };
+    })
+}
+
+/// An external effect for a log line: `SysACPIStatus := S0_G0_D0`.
+pub fn describe(effect: &Effect) -> String {
+    match target(effect) {
+        Ok((_, _, _, name, _, short)) => format!("{name} := {short}"),
+        Err(_) => format!("{effect:?}"),
+    }
+}
+
+/// Carry out one external effect.
+pub async fn perform(conn: &Connection, effect: &Effect) -> Result<()> {
+    let (dest, obj, ifc, name, value, _) = target(effect)?;
     with_deadline(&format!("setting {name} on {dest}"), async {
         let p = props(conn, dest, obj).await?;
         p.set(

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use daemon_kit::config::{self, ConfigError};
 use serde::Deserialize;
 
+use crate::core::limit::SelRateLimit;
 use crate::core::{ChannelKind, DeviceId};
 
 pub const DEFAULT_CONFIG: &str = "/etc/acpigate/ipmi-handlers.json";
@@ -50,6 +51,11 @@ pub struct Config {
     pub dev_id: Option<PathBuf>,
     /// Most SEL records kept; the oldest make room for new ones.
     pub sel_capacity: usize,
+    /// SEL records (Add SEL Entry, Platform Event Message) each IPMI channel may add per
+    /// second, sustained, after its burst; more are refused with 0xC0 (node busy).
+    pub sel_add_rate: u32,
+    /// SEL records each IPMI channel may add at once.
+    pub sel_add_burst: u32,
     /// ID string of the ACPI state sensor's SDR.
     pub acpi_sensor_name: String,
     /// Entity ID and instance of temperature sensor SDRs (0x07 = system board).
@@ -70,6 +76,8 @@ impl Default for Config {
             state_dir: PathBuf::from(DEFAULT_STATE_DIR),
             dev_id: None,
             sel_capacity: 1024,
+            sel_add_rate: SelRateLimit::default().per_second,
+            sel_add_burst: SelRateLimit::default().burst,
             acpi_sensor_name: "ACPI_STATUS".to_owned(),
             temperature_entity: (0x07, 0x01),
             acpi_entity: (0x07, 0x01),
@@ -97,6 +105,20 @@ impl Default for Config {
     }
 }
 
+/// Beyond this a "limit" would not limit anything a KCS interface can send.
+const MAX_SEL_ADD_RATE: u32 = 100_000;
+/// More than a full SEL at once would not be a burst any more.
+const MAX_SEL_ADD_BURST: u32 = 0xFFFD;
+
+impl Config {
+    pub fn sel_rate(&self) -> SelRateLimit {
+        SelRateLimit {
+            per_second: self.sel_add_rate,
+            burst: self.sel_add_burst,
+        }
+    }
+}
+
 /// Load the configuration: the default file if present, else built-in defaults; a named file
 /// must exist.
 pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
@@ -120,6 +142,30 @@ pub fn validate(path: &Path, text: &str, cfg: &Config) -> Result<(), ConfigError
             "sel_capacity",
             None,
             format!("sel_capacity must be 1..=65533, not {}", cfg.sel_capacity),
+        ));
+    }
+    if !(1..=MAX_SEL_ADD_RATE).contains(&cfg.sel_add_rate) {
+        return Err(config::invalid(
+            path,
+            text,
+            "sel_add_rate",
+            None,
+            format!(
+                "sel_add_rate must be 1..={MAX_SEL_ADD_RATE} records a second, not {}",
+                cfg.sel_add_rate
+            ),
+        ));
+    }
+    if !(1..=MAX_SEL_ADD_BURST).contains(&cfg.sel_add_burst) {
+        return Err(config::invalid(
+            path,
+            text,
+            "sel_add_burst",
+            None,
+            format!(
+                "sel_add_burst must be 1..={MAX_SEL_ADD_BURST} records, not {}",
+                cfg.sel_add_burst
+            ),
         ));
     }
     if cfg.acpi_sensor_name.is_empty() || cfg.acpi_sensor_name.len() > 16 {
@@ -283,6 +329,17 @@ mod tests {
             e.contains(":2:") && e.contains("unknown field `chanels`"),
             "{e}"
         );
+        let e = parse("{\n \"sel_add_rate\": 0\n}")
+            .expect_err("rate")
+            .to_string();
+        assert_eq!(
+            e,
+            "/etc/acpigate/ipmi-handlers.json:2: sel_add_rate must be 1..=100000 records a second, not 0"
+        );
+        let e = parse("{\n \"sel_capacity\": 64,\n \"sel_add_burst\": 70000\n}")
+            .expect_err("burst")
+            .to_string();
+        assert!(e.contains(":3: sel_add_burst must be 1..=65533"), "{e}");
         let e = parse("{\"acpi_sensor_name\": \"0123456789abcdefg\"}")
             .expect_err("long")
             .to_string();

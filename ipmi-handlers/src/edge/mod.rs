@@ -2,11 +2,13 @@
 
 pub mod bus;
 pub mod config;
+pub mod sel_disk;
 pub mod sensors;
 pub mod server;
 pub mod store;
 
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use std::collections::HashMap;
@@ -23,7 +25,8 @@ use zbus::{MatchRule, MessageStream, OwnedVariant, Variant};
 
 use crate::core::{Core, CoreConfig};
 use config::Config;
-use server::{App, IpmiServer};
+use sel_disk::SelDisk;
+use server::{App, IpmiServer, SelObject};
 use store::Store;
 
 /// Follows `SysACPIStatus` of acpi-state-daemon: its PropertiesChanged signals, and a fresh
@@ -138,8 +141,19 @@ impl ChannelFollower {
     }
 }
 
-/// Build the core from the configuration and the state directory.
-pub fn build_core(cfg: &Config, store: &Store) -> Result<Core> {
+/// The rate limit's refusals reach the log with the first one and then every 10 s while they
+/// go on; this brings out the last count of a flood that stopped.
+async fn report_refusals(app: &App) {
+    let every = Duration::from_millis(crate::core::limit::REPORT_EVERY_MS);
+    loop {
+        tokio::time::sleep(every).await;
+        app.report_refusals();
+    }
+}
+
+/// Build the core from the configuration and the state directory, with the writer of the
+/// SEL file.
+pub fn build_core(cfg: &Config, store: &Store) -> Result<(Core, SelDisk)> {
     let device_id = config::load_device_id(cfg.dev_id.as_deref())?;
     let guids = store.guids()?;
     let core_cfg = CoreConfig {
@@ -151,18 +165,19 @@ pub fn build_core(cfg: &Config, store: &Store) -> Result<Core> {
         temperature_entity: cfg.temperature_entity,
         acpi_entity: cfg.acpi_entity,
         sel_capacity: cfg.sel_capacity,
+        sel_rate: cfg.sel_rate(),
     };
-    let sel = store.load_sel(cfg.sel_capacity)?;
+    let (sel, disk) = store.open_sel(cfg.sel_capacity)?;
     let numbers = store.load_numbers()?;
     let core = Core::new(core_cfg, sel, numbers);
     // The ACPI sensor's number may be new: keep it from the first start on.
     store.save_numbers(core.numbers())?;
-    Ok(core)
+    Ok((core, disk))
 }
 
 pub async fn run(cfg: Config) -> Result<()> {
     let store = Store::new(&cfg.state_dir);
-    let core = build_core(&cfg, &store)?;
+    let (core, sel_disk) = build_core(&cfg, &store)?;
     let conn = daemon_kit::bus::build(zbus::connection::Builder::system())
         .await
         .context("cannot connect to the system bus")?;
@@ -173,9 +188,14 @@ pub async fn run(cfg: Config) -> Result<()> {
         conn: conn.clone(),
         cfg: cfg.clone(),
         store,
-        core: tokio::sync::Mutex::new(core),
+        core: Mutex::new(core),
+        sel_io: sel_disk.stats(),
+        sel_disk: tokio::sync::Mutex::new(sel_disk),
+        acpi_io: tokio::sync::RwLock::new(()),
+        numbers_io: tokio::sync::Mutex::new(()),
         sensors: Arc::new(Mutex::new(sensors::SensorCache::default())),
         channel_owners: channels.owners.clone(),
+        started: Instant::now(),
     });
     let channel_task = channels.run();
 
@@ -207,7 +227,7 @@ pub async fn run(cfg: Config) -> Result<()> {
     // transition right after we answer our first command is then never missed.
     let acpi_follower = AcpiFollower::subscribe(&conn).await?;
     if let Ok((sys, _)) = bus::read_acpi(&conn).await {
-        app.core.lock().await.acpi_baseline(sys);
+        app.core().acpi_baseline(sys);
     }
     let acpi_task = acpi_follower.run(app.clone());
 
@@ -215,6 +235,10 @@ pub async fn run(cfg: Config) -> Result<()> {
         .at(path::IPMI, IpmiServer(app.clone()))
         .await
         .context("serving the IPMI object")?;
+    conn.object_server()
+        .at(server::SEL_PATH, SelObject(app.clone()))
+        .await
+        .context("serving the SEL object")?;
     daemon_kit::bus::request_name(&conn, busname::IPMI_HOST)
         .await
         .with_context(|| format!("cannot own {}", busname::IPMI_HOST))?;
@@ -226,7 +250,7 @@ pub async fn run(cfg: Config) -> Result<()> {
         "serving {} on {} ({} SEL records, {} sensors)",
         iface::IPMI_SERVER,
         busname::IPMI_HOST,
-        app.core.lock().await.sel().len(),
+        app.core().sel().len(),
         sensors::lock(&app.sensors).paths().len()
     );
 
@@ -246,6 +270,7 @@ pub async fn run(cfg: Config) -> Result<()> {
             anyhow::bail!("the system bus connection ended");
         }
         _ = supervisor::watchdog_task() => {}
+        _ = report_refusals(&app) => {}
         sig = termination.wait() => {
             log::info!("{sig}: stopping");
             supervisor::notify_stopping();

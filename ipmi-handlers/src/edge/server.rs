@@ -2,22 +2,23 @@
 //! what the command needs, let the core decide, carry out the effects, persist, answer.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, MutexGuard};
+use std::time::Instant;
 
 use openbmc_vocab::acpi::AcpiState;
 use openbmc_vocab::ipmi::option;
 use serde::Serialize;
-use tokio::sync::Mutex;
 use zbus::message::Header;
 use zbus::{Connection, OwnedVariant, interface};
 
 use super::bus::{self, CallerChannel};
 use super::config::Config;
+use super::sel_disk::{SelDisk, SelIoStats};
 use super::sensors::{self, SharedCache};
 use super::store::Store;
 use crate::core::platform::PlatformView;
 use crate::core::types::{cmd, netfn};
-use crate::core::{Cc, ChannelKind, Core, Privilege, Request, Response};
+use crate::core::{Cc, ChannelKind, Core, Decision, Effect, Privilege, Request, Response};
 
 /// The reply: ONE struct `(yyyyay)`, as sdbusplus sends a returned tuple and kcsbridge and
 /// netipmid read it.
@@ -31,15 +32,33 @@ impl From<Response> for Reply {
 }
 
 /// Everything the server shares between `execute` calls and its background tasks.
+///
+/// Commands run concurrently. What must not interleave is serialized by what it touches, so
+/// that nothing waits for I/O it does not need: the core only for synchronous steps, the SEL
+/// file for a SEL change, the ACPI object for a Set ACPI.
 pub struct App {
     pub conn: Connection,
     pub cfg: Config,
     pub store: Store,
-    /// Held for a whole command, so commands run one at a time, as in upstream ipmid.
-    pub core: Mutex<Core>,
+    /// Locked only for synchronous steps (decide, commit, a count), never across an await:
+    /// a slow disk or a stalled service holds up the command waiting for it, no other.
+    pub core: std::sync::Mutex<Core>,
+    /// Every change of the SEL holds this from deciding it to committing it, across its
+    /// write to the disk, so changes reach the file in the order they were made. Commands
+    /// that do not change the SEL never wait for it.
+    pub sel_disk: tokio::sync::Mutex<SelDisk>,
+    /// What the SEL file has cost, readable while a write is in progress.
+    pub sel_io: Arc<SelIoStats>,
+    /// Set ACPI holds this for writing across its writes (and their undo); Get ACPI and the
+    /// ACPI sensor's reading for reading: an IPMI caller never reads half of a Set.
+    pub acpi_io: tokio::sync::RwLock<()>,
+    /// Saving the sensor number map, one save at a time.
+    pub numbers_io: tokio::sync::Mutex<()>,
     pub sensors: SharedCache,
     /// Who owns which channel name, followed from the bus.
     pub channel_owners: Arc<std::sync::Mutex<bus::ChannelOwners>>,
+    /// The origin of the monotonic clock the SEL rate limit counts in.
+    pub started: Instant,
 }
 
 /// The edge's wall clock, in the core's unit.
@@ -47,42 +66,124 @@ pub fn now() -> u32 {
     (daemon_kit::time::epoch_usec() / 1_000_000).min(u64::from(u32::MAX)) as u32
 }
 
-/// Get ACPI Power State, and a reading of the ACPI sensor, need the ACPI object read (a
-/// temperature reading does not: `sdr elist` reads every sensor).
-fn needs_acpi(req: &Request, acpi_sensor: u8) -> bool {
-    (req.netfn == netfn::APP && req.cmd == cmd::app::GET_ACPI_POWER_STATE)
+/// How a command uses the ACPI object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AcpiUse {
+    None,
+    /// Reads it: Get ACPI Power State, a reading of the ACPI sensor.
+    Read,
+    /// Writes it, and reads it first (the state to put back should the second write fail).
+    Write,
+}
+
+fn acpi_use(req: &Request, acpi_sensor: u8) -> AcpiUse {
+    if req.netfn == netfn::APP && req.cmd == cmd::app::SET_ACPI_POWER_STATE {
+        AcpiUse::Write
+    } else if (req.netfn == netfn::APP && req.cmd == cmd::app::GET_ACPI_POWER_STATE)
         || (req.netfn == netfn::SENSOR_EVENT
             && req.cmd == cmd::sensor::GET_SENSOR_READING
             && req.data.first() == Some(&acpi_sensor))
+    {
+        // A temperature reading does not read it: `sdr elist` reads every sensor.
+        AcpiUse::Read
+    } else {
+        AcpiUse::None
+    }
 }
 
 fn needs_chassis(netfn_: u8, cmd_: u8) -> bool {
     netfn_ == netfn::CHASSIS && cmd_ == cmd::chassis::GET_CHASSIS_STATUS
 }
 
+/// A held [`App::acpi_io`].
+#[allow(dead_code)] // held for its drop
+enum AcpiGuard<'a> {
+    Read(tokio::sync::RwLockReadGuard<'a, ()>),
+    Write(tokio::sync::RwLockWriteGuard<'a, ()>),
+}
+
 impl App {
+    /// The core, for one synchronous step. A poisoned lock only means a panic elsewhere
+    /// mid-step; the core is still a valid core.
+    pub fn core(&self) -> MutexGuard<'_, Core> {
+        self.core.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Monotonic milliseconds since the start.
+    pub fn mono_ms(&self) -> u64 {
+        self.started.elapsed().as_millis().min(u128::from(u64::MAX)) as u64
+    }
+
     /// Give sensors numbers (persisting the map if it grew) and cancel stale SDR reservations.
     pub async fn sensors_changed(&self) {
         let paths = sensors::lock(&self.sensors).paths();
-        let mut core = self.core.lock().await;
-        if core.observe_sensors(paths.iter().map(String::as_str), now())
-            && let Err(e) = self.store.save_numbers(core.numbers())
-        {
+        let grew = self
+            .core()
+            .observe_sensors(paths.iter().map(String::as_str), now());
+        if grew {
+            self.save_numbers().await;
+        }
+    }
+
+    /// Save the sensor number map off the event loop, the latest one: a save that waited
+    /// for another writes what the core holds now, never an older map over a newer one.
+    async fn save_numbers(&self) {
+        let _one_at_a_time = self.numbers_io.lock().await;
+        let numbers = self.core().numbers().clone();
+        if let Err(e) = self.store.save_numbers_off_loop(numbers).await {
             // Numbers stay right in memory; a restart before the next save could renumber
             // the new sensors only (older ones are in the file already).
             log::error!("cannot save sensor numbers: {e:#}");
         }
     }
 
-    /// acpi-state-daemon published a system state.
+    /// acpi-state-daemon published a system state. A transition is our own record: never
+    /// rate limited, kept in memory even if the disk refuses it.
     pub async fn acpi_published(&self, state: AcpiState) {
-        let mut core = self.core.lock().await;
-        if core.acpi_observed(state, now()) {
+        let mut disk = self.sel_disk.lock().await;
+        let staged = self.core().acpi_observed_staged(state, now());
+        if let Some(staged) = staged {
             log::info!("SEL: System ACPI Power State {state}");
-            if let Err(e) = self.store.save_sel_off_loop(core.sel()).await {
+            if let Err(e) = disk.persist(&staged).await {
                 log::error!("cannot save the SEL: {e}");
             }
         }
+    }
+
+    /// Log the rate limit's refusals, at most once every 10 s (and the first at once).
+    pub fn report_refusals(&self) {
+        let mono = self.mono_ms();
+        let (report, rate) = {
+            let mut core = self.core();
+            (core.refusal_report(mono), core.sel_rate())
+        };
+        if let Some(r) = report {
+            let channels: Vec<String> = r
+                .by_channel
+                .iter()
+                .map(|(ch, n)| format!("channel {ch}: {n}"))
+                .collect();
+            log::warn!(
+                "SEL: refused {} records over the limit of {} a second after a burst of {} \
+                 (completion code 0xC0); {} since the start ({})",
+                r.new,
+                rate.per_second,
+                rate.burst,
+                r.total,
+                channels.join(", ")
+            );
+        }
+    }
+
+    /// Decide `req` against `view` in one short hold of the core. A refusal by the rate
+    /// limit is counted (and reported) here.
+    fn decide(&self, req: &Request, view: &PlatformView) -> Decision {
+        let decision = self.core().decide(req, view);
+        if let Some(channel) = decision.throttled {
+            self.core().throttled(channel);
+            self.report_refusals();
+        }
+        decision
     }
 
     pub async fn execute(
@@ -134,13 +235,21 @@ impl App {
             req.data
         );
 
+        let acpi_sensor = self.core().acpi_sensor_number();
+        let acpi_use = acpi_use(&req, acpi_sensor);
+        // Held until the writes (and any undo) are done, or the read is.
+        let _acpi_guard = match acpi_use {
+            AcpiUse::None => None,
+            AcpiUse::Read => Some(AcpiGuard::Read(self.acpi_io.read().await)),
+            AcpiUse::Write => Some(AcpiGuard::Write(self.acpi_io.write().await)),
+        };
         let mut view = PlatformView {
             now: now(),
+            mono_ms: self.mono_ms(),
             sensors: sensors::lock(&self.sensors).snapshot(),
             ..PlatformView::default()
         };
-        let acpi_sensor = self.core.lock().await.acpi_sensor_number();
-        if needs_acpi(&req, acpi_sensor) {
+        if acpi_use != AcpiUse::None {
             view.acpi = bus::read_acpi(&self.conn)
                 .await
                 .map_err(|e| log::warn!("{e:#}"))
@@ -153,37 +262,94 @@ impl App {
                 .ok();
         }
 
-        let mut core = self.core.lock().await;
-        let decision = core.decide(&req, &view);
+        let mut decision = self.decide(&req, &view);
+        // A SEL change waits its turn for the disk, then is decided again: the SEL (its next
+        // record ID, a reservation) and the rate limit may have moved meanwhile. A refusal
+        // never waits.
+        let mut sel_disk = None;
+        if decision.cc == Cc::Success.code() && decision.changes_sel() {
+            sel_disk = Some(self.sel_disk.lock().await);
+            view.now = now();
+            view.mono_ms = self.mono_ms();
+            decision = self.decide(&req, &view);
+        }
         if decision.cc != Cc::Success.code() {
             return decision.response(&req);
         }
-        for e in decision.effects.iter().filter(|e| e.is_external()) {
-            if let Err(err) = bus::perform(&self.conn, e).await {
-                log::error!("{err:#}");
-                return fail(&req, Cc::UnspecifiedError);
-            }
-            log::info!("netfn {:#04x} cmd {:#04x}: {e:?}", req.netfn, req.cmd);
+        if let Err(cc) = self.perform_external(&req, &decision).await {
+            return fail(&req, cc);
         }
-        let internal: Vec<_> = decision
+        let internal: Vec<Effect> = decision
             .effects
             .iter()
             .filter(|e| !e.is_external())
             .cloned()
             .collect();
-        if !internal.is_empty() {
-            // Commit on a copy; only a SEL that reached the disk becomes the SEL.
-            let mut staged = core.clone();
-            staged.commit(&internal);
-            if staged.sel() != core.sel()
-                && let Err(e) = self.store.save_sel_off_loop(staged.sel()).await
-            {
+        if internal.is_empty() {
+            return decision.response(&req);
+        }
+        let staged = self.core().stage_sel(&internal);
+        if let (Some(staged), Some(disk)) = (staged, sel_disk.as_mut()) {
+            // Only a change that reached the disk is answered for and becomes the SEL.
+            if let Err(e) = disk.persist(&staged).await {
                 log::error!("cannot save the SEL: {e}");
                 return fail(&req, Cc::UnspecifiedError);
             }
-            *core = staged;
         }
+        self.core().commit(&internal);
         decision.response(&req)
+    }
+
+    /// Carry out the external effects in order. Should one fail, the ones before it that the
+    /// core says how to take back are taken back (newest first), and the command fails with
+    /// 0xFF. Every step is logged, naming the property and the value.
+    async fn perform_external(&self, req: &Request, decision: &Decision) -> Result<(), Cc> {
+        let what = format!("netfn {:#04x} cmd {:#04x}", req.netfn, req.cmd);
+        // (index among all effects, which `Decision::undo` is aligned with; effect)
+        let external: Vec<(usize, &Effect)> = decision
+            .effects
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.is_external())
+            .collect();
+        for (k, (_, e)) in external.iter().enumerate() {
+            let err = match bus::perform(&self.conn, e).await {
+                Ok(()) => {
+                    log::info!("{what}: {}", bus::describe(e));
+                    continue;
+                }
+                Err(err) => err,
+            };
+            if k == 0 {
+                log::error!("{what}: {err:#}; nothing was written");
+                return Err(Cc::UnspecifiedError);
+            }
+            let done: Vec<String> = external[..k]
+                .iter()
+                .map(|(_, d)| bus::describe(d))
+                .collect();
+            log::error!(
+                "{what}: {} written, then {err:#}; taking it back",
+                done.join(", ")
+            );
+            for (i, done) in external[..k].iter().rev() {
+                let Some(undo) = decision.undo_of(*i) else {
+                    continue;
+                };
+                match bus::perform(&self.conn, undo).await {
+                    Ok(()) => log::warn!(
+                        "{what}: taken back: {} (the request is refused, nothing of it stays)",
+                        bus::describe(undo)
+                    ),
+                    Err(e) => log::error!(
+                        "{what}: could not take back {} ({e:#}): it stays",
+                        bus::describe(done)
+                    ),
+                }
+            }
+            return Err(Cc::UnspecifiedError);
+        }
+        Ok(())
     }
 }
 
@@ -222,5 +388,67 @@ impl IpmiServer {
             .execute(sender.as_deref(), req, &options)
             .await
             .into(),)
+    }
+}
+
+/// Where `org.acpigate.Sel` is served (acpigate's own object; not in `openbmc_vocab::names`
+/// yet, beside `/xyz/openbmc_project/acpigate/gate`).
+pub const SEL_PATH: &str = "/xyz/openbmc_project/acpigate/sel";
+
+/// `org.acpigate.Sel`: what the SEL holds and what it cost, for operators and tests. Counters
+/// since the start; read on demand (no change signals: a flood must not become a signal
+/// storm on the bus).
+pub struct SelObject(pub Arc<App>);
+
+#[interface(name = "org.acpigate.Sel", introspection_docs = false)]
+impl SelObject {
+    /// Records in the SEL.
+    #[zbus(property(emits_changed_signal = "false"), name = "Entries")]
+    fn entries(&self) -> u32 {
+        self.0.core().sel().len() as u32
+    }
+    /// Records added over IPMI (Add SEL Entry, Platform Event Message).
+    #[zbus(property(emits_changed_signal = "false"), name = "IpmiRecordsAdded")]
+    fn ipmi_added(&self) -> u64 {
+        self.0.core().sel_counts().ipmi_added
+    }
+    /// Records over IPMI refused by the rate limit (answered 0xC0).
+    #[zbus(property(emits_changed_signal = "false"), name = "IpmiRecordsRefused")]
+    fn ipmi_refused(&self) -> u64 {
+        self.0.core().sel_counts().ipmi_refused
+    }
+    /// acpigate's own records (System ACPI Power State), never refused.
+    #[zbus(property(emits_changed_signal = "false"), name = "OwnRecordsAdded")]
+    fn own_added(&self) -> u64 {
+        self.0.core().sel_counts().own_added
+    }
+    /// The limit: records a second per channel, and the burst.
+    #[zbus(property(emits_changed_signal = "false"), name = "RatePerSecond")]
+    fn rate(&self) -> u32 {
+        self.0.core().sel_rate().per_second
+    }
+    #[zbus(property(emits_changed_signal = "false"), name = "Burst")]
+    fn burst(&self) -> u32 {
+        self.0.core().sel_rate().burst
+    }
+    /// Bytes written to the SEL file (appended frames and rewritten snapshots).
+    #[zbus(property(emits_changed_signal = "false"), name = "FileBytesWritten")]
+    fn bytes_written(&self) -> u64 {
+        SelIoStats::get(&self.0.sel_io.bytes_written)
+    }
+    /// Frames appended to the SEL file (one per change).
+    #[zbus(property(emits_changed_signal = "false"), name = "FileFramesAppended")]
+    fn frames_appended(&self) -> u64 {
+        SelIoStats::get(&self.0.sel_io.frames_appended)
+    }
+    /// Times the SEL file was rewritten as a fresh snapshot (compactions).
+    #[zbus(property(emits_changed_signal = "false"), name = "FileRewrites")]
+    fn rewrites(&self) -> u64 {
+        SelIoStats::get(&self.0.sel_io.rewrites)
+    }
+    /// The SEL file's length now.
+    #[zbus(property(emits_changed_signal = "false"), name = "FileBytes")]
+    fn file_bytes(&self) -> u64 {
+        SelIoStats::get(&self.0.sel_io.file_len)
     }
 }

@@ -1,5 +1,6 @@
-//! Files under the state directory: the SEL, the sensor number map, the GUIDs. Every write is
-//! atomic (temp file, fsync, rename), so a power cut mid-write leaves the previous version.
+//! Files under the state directory: the SEL, the sensor number map, the GUIDs. Every rewrite is
+//! atomic (temp file, fsync, rename), so a power cut mid-write leaves the previous version;
+//! the SEL between rewrites grows by appends ([`super::sel_disk`]).
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -11,6 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::numbering::SensorNumbers;
 use crate::core::sel::SelStore;
+
+use super::sel_disk::SelDisk;
 
 pub struct Store {
     dir: PathBuf,
@@ -42,44 +45,21 @@ impl Store {
         self.dir.join("ipmi-guids.json")
     }
 
+    /// The SEL as saved, and the writer that continues the file (see [`SelDisk::open`] for
+    /// what happens to a damaged file).
+    pub fn open_sel(&self, capacity: usize) -> Result<(SelStore, SelDisk)> {
+        SelDisk::open(&self.sel_path(), capacity)
+    }
+
     /// The SEL as saved; an unreadable file is moved aside (kept for a person to look at) and
     /// the SEL starts empty, so one bad sector does not stop the IPMI service.
     pub fn load_sel(&self, capacity: usize) -> Result<SelStore> {
-        let path = self.sel_path();
-        let Some(bytes) =
-            state_file::read(&path).with_context(|| format!("reading {}", path.display()))?
-        else {
-            return Ok(SelStore::new(capacity));
-        };
-        match SelStore::decode(&bytes, capacity) {
-            Ok(s) => Ok(s),
-            Err(e) => {
-                let aside = path.with_extension("bin.corrupt");
-                log::error!(
-                    "{}: {e}; moved to {} and starting with an empty SEL",
-                    path.display(),
-                    aside.display()
-                );
-                std::fs::rename(&path, &aside)
-                    .with_context(|| format!("moving {} aside", path.display()))?;
-                Ok(SelStore::new(capacity))
-            }
-        }
+        self.open_sel(capacity).map(|(sel, _)| sel)
     }
 
+    /// Write the whole SEL as a fresh file (the server appends through [`SelDisk`] instead).
     pub fn save_sel(&self, sel: &SelStore) -> std::io::Result<()> {
         state_file::write_atomic(&self.sel_path(), &sel.encode())
-    }
-
-    /// [`Store::save_sel`] on a blocking thread: the fsync can take long on a busy flash, and
-    /// the event loop must keep serving D-Bus (and petting the watchdog) meanwhile. The caller
-    /// still waits for it, so only a SEL that reached the disk is answered for.
-    pub async fn save_sel_off_loop(&self, sel: &SelStore) -> std::io::Result<()> {
-        let path = self.sel_path();
-        let bytes = sel.encode();
-        tokio::task::spawn_blocking(move || state_file::write_atomic(&path, &bytes))
-            .await
-            .map_err(std::io::Error::other)?
     }
 
     pub fn load_numbers(&self) -> Result<SensorNumbers> {
@@ -101,6 +81,15 @@ impl Store {
         let text = serde_json::to_vec_pretty(n.as_map())?;
         state_file::write_atomic(&self.numbers_path(), &text)
             .with_context(|| format!("writing {}", self.numbers_path().display()))
+    }
+
+    /// [`Store::save_numbers`] on a blocking thread: its fsync must not stop the event loop
+    /// (and every other command with it) on a busy flash.
+    pub async fn save_numbers_off_loop(&self, n: SensorNumbers) -> Result<()> {
+        let store = Self::new(&self.dir);
+        tokio::task::spawn_blocking(move || store.save_numbers(&n))
+            .await
+            .context("saving the sensor numbers")?
     }
 
     /// The GUIDs, made once from the kernel's random source and kept for good.

@@ -3,6 +3,7 @@
 //! ```json
 //! {
 //!   "state_file": "/var/lib/acpigate/acpi-state.json",
+//!   "call_timeout_ms": 3000,
 //!   "post_complete_means_working": true,
 //!   "post_codes_mean_firmware_init": true,
 //!   "boot_progress": {
@@ -18,6 +19,7 @@
 //! Every key is optional. Unknown keys are errors (a typo must not silently change policy).
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use daemon_kit::config::{self, ConfigError};
 use openbmc_vocab::DbusEnum;
@@ -28,6 +30,12 @@ use serde::Deserialize;
 pub const DEFAULT_CONFIG: &str = "/etc/acpigate/acpi-state-daemon.json";
 /// Where the state survives restarts (systemd `StateDirectory=acpigate`).
 pub const DEFAULT_STATE_FILE: &str = "/var/lib/acpigate/acpi-state.json";
+/// How long an outgoing D-Bus call (StartUnit, the BootProgress writes) may take before it is
+/// given up and logged. systemd on a busy single-core BMC answers within a second; a peer
+/// that has not answered in three is stalled, not slow.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(3);
+/// Accepted range for `call_timeout_ms`.
+const CALL_TIMEOUT_MS: std::ops::RangeInclusive<u64> = 10..=60_000;
 
 /// The policy the core applies.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +79,8 @@ impl Policy {
 pub struct Config {
     pub policy: Policy,
     pub state_file: PathBuf,
+    /// The deadline of each outgoing D-Bus call (`call_timeout_ms`).
+    pub call_timeout: Duration,
 }
 
 impl Default for Config {
@@ -78,6 +88,7 @@ impl Default for Config {
         Self {
             policy: Policy::default(),
             state_file: PathBuf::from(DEFAULT_STATE_FILE),
+            call_timeout: DEFAULT_CALL_TIMEOUT,
         }
     }
 }
@@ -86,6 +97,7 @@ impl Default for Config {
 #[serde(deny_unknown_fields)]
 struct File {
     state_file: Option<PathBuf>,
+    call_timeout_ms: Option<u64>,
     post_complete_means_working: Option<bool>,
     post_codes_mean_firmware_init: Option<bool>,
     boot_progress: Option<BootProgressFile>,
@@ -170,6 +182,22 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         }
         cfg.state_file = p;
     }
+    if let Some(ms) = f.call_timeout_ms {
+        if !CALL_TIMEOUT_MS.contains(&ms) {
+            return Err(config::invalid(
+                path,
+                text,
+                "call_timeout_ms",
+                None,
+                format!(
+                    "call_timeout_ms {ms} is out of range ({}..={})",
+                    CALL_TIMEOUT_MS.start(),
+                    CALL_TIMEOUT_MS.end()
+                ),
+            ));
+        }
+        cfg.call_timeout = Duration::from_millis(ms);
+    }
     if let Some(b) = f.post_complete_means_working {
         cfg.policy.post_complete_means_working = b;
     }
@@ -233,6 +261,7 @@ mod tests {
     fn full_file() {
         let text = r#"{
   "state_file": "/tmp/x.json",
+  "call_timeout_ms": 250,
   "post_complete_means_working": false,
   "post_codes_mean_firmware_init": false,
   "boot_progress": {
@@ -244,6 +273,7 @@ mod tests {
 }"#;
         let c = parse(p(), text).expect("ok");
         assert_eq!(c.state_file, PathBuf::from("/tmp/x.json"));
+        assert_eq!(c.call_timeout, Duration::from_millis(250));
         assert!(!c.policy.post_complete_means_working);
         assert!(!c.policy.post_codes_mean_firmware_init);
         assert_eq!(c.policy.firmware_init_stage, ProgressStage::MemoryInit);
@@ -283,6 +313,8 @@ mod tests {
                 "`zz` is not a POST code",
             ),
             ("{\n \"state_file\": \"relative.json\"\n}", 2, "absolute"),
+            ("{\n\n \"call_timeout_ms\": 0\n}", 3, "out of range"),
+            ("{\n \"call_timeout_ms\": 600000\n}", 2, "out of range"),
             ("{\n \"state_file\": \"/x\",\n", 3, "EOF"),
         ];
         for (text, line, reason) in cases {

@@ -91,6 +91,16 @@ pub enum Action {
     LogBootSummary(Timeline),
 }
 
+impl Action {
+    /// A PropertiesChanged on our object: what observers (sensor-gate above all) act on.
+    pub fn is_announcement(&self) -> bool {
+        matches!(
+            self,
+            Self::PublishAcpi { .. } | Self::PublishPhase(_) | Self::PublishTimeline(_)
+        )
+    }
+}
+
 /// Why the state changed. Shown on D-Bus (`Reason`) and in the journal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {

@@ -1,45 +1,92 @@
-//! Carrying out the core's actions, in order, one batch at a time.
+//! Carrying out the core's actions, one batch at a time, in order.
 //!
-//! Failures here are logged, never fed back as policy: a missing systemd or host object must
-//! not change what state we report.
-
-use std::path::PathBuf;
+//! The announcements (PropertiesChanged of the phase, the ACPI properties and the timeline)
+//! go out here, at once: they are what moves the gate. Everything slow — target starts,
+//! BootProgress, the state file — is handed to [`SideEffects`], which runs it in tasks of its
+//! own with deadlines, so a stalled systemd, state manager or flash never delays the next
+//! announcement. Failures are logged, never fed back as policy: a missing systemd or host
+//! object must not change what state we report.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
+use daemon_kit::supervisor::StallSwitch;
 use openbmc_vocab::DbusEnum;
 use openbmc_vocab::acpigate;
-use openbmc_vocab::boot::ProgressStage;
-use openbmc_vocab::names::{bus, iface, path, prop};
-use openbmc_vocab::systemd::{HostTarget, START_MODE_REPLACE};
-use tokio::sync::mpsc::UnboundedReceiver;
+use openbmc_vocab::names::{iface, path, prop};
+use tokio::sync::mpsc::{Receiver, UnboundedReceiver};
+use tokio::sync::oneshot;
 use zbus::Connection;
 use zbus::names::InterfaceName;
 use zbus::object_server::SignalEmitter;
 
-use crate::core::{Action, Persisted, Timeline};
+use crate::core::{Action, Timeline};
 use crate::dbus::{AcpiProp, Batch};
+use crate::side_effects::SideEffects;
+
+/// How long an opening change waits for its state file to be written (renamed into place, not
+/// flushed) before it is announced anyway. A healthy flash takes microseconds; a stuck one
+/// must not keep the gate shut for long either, and any newer input ends the wait at once.
+pub const SAVE_FIRST_MAX: Duration = Duration::from_millis(200);
 
 pub struct Executor {
     conn: Connection,
-    state_file: PathBuf,
-    /// Set once we learned host0 has no Boot.Progress, so we warn once, not per boot.
-    boot_progress_unsupported: bool,
+    effects: SideEffects,
 }
 
 impl Executor {
-    pub fn new(conn: Connection, state_file: PathBuf) -> Self {
-        Self {
-            conn,
-            state_file,
-            boot_progress_unsupported: false,
-        }
+    pub fn new(conn: Connection, effects: SideEffects) -> Self {
+        Self { conn, effects }
     }
 
-    pub async fn run(mut self, mut rx: UnboundedReceiver<Batch>) {
-        while let Some(batch) = rx.recv().await {
-            for action in batch.actions {
-                self.carry_out(action, batch.already_emitted).await;
+    /// Carry out batches until the senders are gone. Each watchdog probe from `probes` is
+    /// answered between batches, so it shows the loop is moving; `stall` stops the loop for
+    /// good (the machine tier's watchdog test).
+    pub async fn run(
+        self,
+        mut rx: UnboundedReceiver<Batch>,
+        mut probes: Receiver<oneshot::Sender<()>>,
+        mut stall: StallSwitch,
+    ) {
+        // A batch that arrived while an opening change waited for its save.
+        let mut next: Option<Batch> = None;
+        loop {
+            let batch = match next.take() {
+                Some(b) => b,
+                None => tokio::select! {
+                    biased;
+                    b = rx.recv() => match b {
+                        Some(b) => b,
+                        None => return,
+                    },
+                    Some(done) = probes.recv() => {
+                        let _ = done.send(());
+                        continue;
+                    }
+                    () = stall.pulled() => std::future::pending().await,
+                },
+            };
+            let mut actions = batch.actions.into_iter().peekable();
+            while let Some(action) = actions.next() {
+                let Action::Persist(p) = action else {
+                    self.carry_out(action, batch.already_emitted).await;
+                    continue;
+                };
+                let seq = self.effects.persist(p);
+                // The core puts the save ahead of the announcements only for an opening
+                // change (a crash right after announcing S0 must not restore the closed state
+                // on a running host): wait for it, briefly, unless newer input is waiting.
+                let save_first = actions.peek().is_some_and(Action::is_announcement);
+                if save_first && next.is_none() {
+                    tokio::select! {
+                        () = self.effects.saved(seq) => {}
+                        () = tokio::time::sleep(SAVE_FIRST_MAX) => log::warn!(
+                            "the state file was not written within {} ms; announcing anyway",
+                            SAVE_FIRST_MAX.as_millis()
+                        ),
+                        b = rx.recv() => next = b,
+                    }
+                }
             }
             if let Some(line) = batch.cause {
                 log::debug!("{line} (carried out)");
@@ -67,7 +114,7 @@ impl Executor {
         log_err(interface, res);
     }
 
-    async fn carry_out(&mut self, action: Action, already: Option<AcpiProp>) {
+    async fn carry_out(&self, action: Action, already: Option<AcpiProp>) {
         match action {
             Action::PublishAcpi { sys, dev } => {
                 // A property written over D-Bus was announced by the write itself.
@@ -122,9 +169,11 @@ impl Executor {
                 ]);
                 self.announce(iface::ACPIGATE_HOST_PHASE, changed).await;
             }
-            Action::StartTarget(t) => self.start_target(t).await,
-            Action::SetBootProgress(stage) => self.set_boot_progress(stage).await,
-            Action::Persist(p) => self.persist(p).await,
+            Action::StartTarget(t) => self.effects.start_target(t),
+            Action::SetBootProgress(stage) => self.effects.set_boot_progress(stage),
+            Action::Persist(p) => {
+                self.effects.persist(p);
+            }
             Action::LogTransition {
                 from,
                 to,
@@ -141,88 +190,6 @@ impl Executor {
             Action::LogBootSummary(t) => log_boot_summary(t),
         }
     }
-
-    async fn start_target(&self, t: HostTarget) {
-        let reply = self
-            .conn
-            .call_method(
-                Some(bus::SYSTEMD),
-                path::SYSTEMD,
-                Some(iface::SYSTEMD_MANAGER),
-                "StartUnit",
-                &(t.unit(), START_MODE_REPLACE),
-            )
-            .await;
-        match reply {
-            Ok(_) => log::info!(target_unit = t.unit(); "started {}", t.unit()),
-            Err(e) => log::error!(target_unit = t.unit(); "cannot start {}: {e}", t.unit()),
-        }
-    }
-
-    async fn set_boot_progress(&mut self, stage: ProgressStage) {
-        if self.boot_progress_unsupported {
-            return;
-        }
-        let set = |name: &'static str, value: zbus::Variant<'static>| {
-            let conn = self.conn.clone();
-            async move {
-                conn.call_method(
-                    Some(bus::STATE_HOST),
-                    path::HOST0,
-                    Some(iface::PROPERTIES),
-                    "Set",
-                    &(iface::BOOT_PROGRESS, name, value),
-                )
-                .await
-            }
-        };
-        match set(prop::BOOT_PROGRESS, zbus::Variant::from(stage.dbus_str())).await {
-            Ok(_) => {
-                log::debug!("BootProgress = {stage}");
-                // phosphor-state-manager stamps LastUpdate itself; others may not, so we do
-                // too. A refusal here is harmless.
-                let t = daemon_kit::time::epoch_usec();
-                if let Err(e) = set(prop::BOOT_PROGRESS_LAST_UPDATE, zbus::Variant::from(t)).await {
-                    log::debug!("BootProgressLastUpdate not written: {e}");
-                }
-            }
-            Err(e) if is_absent(&e) => {
-                self.boot_progress_unsupported = true;
-                log::warn!(
-                    "{} {} does not implement {} ({e}); BootProgress will not be published \
-                     (x86-power-control has no Boot.Progress; see README)",
-                    bus::STATE_HOST,
-                    path::HOST0,
-                    iface::BOOT_PROGRESS
-                );
-            }
-            Err(e) => log::warn!("cannot set BootProgress to {stage}: {e}"),
-        }
-    }
-
-    /// Save the state (the core puts this before the announcement of an opening change and
-    /// after that of a closing one). The write and rename are synchronous: usually
-    /// microseconds, so a crash right after an opening announcement still finds the new state.
-    /// The flush to disk, which takes milliseconds, runs on a blocking thread afterwards.
-    async fn persist(&self, p: Persisted) {
-        let bytes = match serde_json::to_vec(&p) {
-            Ok(b) => b,
-            Err(e) => {
-                log::warn!("cannot encode state: {e}");
-                return;
-            }
-        };
-        if let Err(e) = daemon_kit::state_file::replace(&self.state_file, &bytes) {
-            log::warn!("{}: cannot save state: {e}", self.state_file.display());
-            return;
-        }
-        let file = self.state_file.clone();
-        tokio::task::spawn_blocking(move || {
-            if let Err(e) = daemon_kit::state_file::sync(&file) {
-                log::warn!("{}: cannot flush state: {e}", file.display());
-            }
-        });
-    }
 }
 
 /// The one structured journal line per boot a fleet can search for slow or repeated POSTs.
@@ -237,34 +204,6 @@ fn log_boot_summary(t: Timeline) {
         t.time_to_working_usec as f64 / 1e6,
         t.gate_windows
     );
-}
-
-/// Errors meaning "that object or interface is not there" rather than "the write failed".
-fn is_absent(e: &zbus::Error) -> bool {
-    let name = match e {
-        zbus::Error::MethodError(name, _, _) => name.as_str().to_owned(),
-        zbus::Error::FDO(fdo) => {
-            return matches!(
-                **fdo,
-                zbus::fdo::Error::ServiceUnknown(_)
-                    | zbus::fdo::Error::UnknownObject(_)
-                    | zbus::fdo::Error::UnknownInterface(_)
-                    | zbus::fdo::Error::UnknownProperty(_)
-                    | zbus::fdo::Error::NameHasNoOwner(_)
-            );
-        }
-        _ => return false,
-    };
-    [
-        "org.freedesktop.DBus.Error.ServiceUnknown",
-        "org.freedesktop.DBus.Error.UnknownObject",
-        "org.freedesktop.DBus.Error.UnknownInterface",
-        "org.freedesktop.DBus.Error.UnknownProperty",
-        "org.freedesktop.DBus.Error.UnknownMethod",
-        "org.freedesktop.DBus.Error.NameHasNoOwner",
-        "org.freedesktop.DBus.Error.InvalidArgs",
-    ]
-    .contains(&name.as_str())
 }
 
 fn log_err(what: &str, r: zbus::Result<()>) {

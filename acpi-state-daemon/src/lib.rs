@@ -4,41 +4,48 @@
 //! * [`config`] — the configuration file and the policy it yields;
 //! * [`dbus`] — the objects we serve;
 //! * [`inputs`] — following chassis/host/OS/POST-code services;
-//! * [`executor`] — carrying out the core's actions (signals, systemd, BootProgress, state file).
+//! * [`executor`] — carrying out the core's actions: the announcements at once, the rest
+//!   handed to [`side_effects`] (systemd, BootProgress, state file: own tasks, deadlines).
 
 pub mod config;
 pub mod core;
 pub mod dbus;
 pub mod executor;
 pub mod inputs;
+pub mod side_effects;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
+use daemon_kit::supervisor::{Probe, StallSwitch, bus_round_trip};
 use openbmc_vocab::names::{bus, path};
 use tokio::sync::mpsc;
 
 use crate::core::{AcpiCore, Now, Persisted};
 use crate::dbus::{AcpiPowerState, HostPhaseIface};
 
-const USAGE: &str = "usage: acpi-state-daemon [--config FILE]\n\
+const USAGE: &str = "usage: acpi-state-daemon [--config FILE] [--test-stall-signal]\n\
   Serves xyz.openbmc_project.Control.Power.ACPIPowerState on the system bus\n\
-  (DBUS_SYSTEM_BUS_ADDRESS is honoured). Default config: /etc/acpigate/acpi-state-daemon.json";
+  (DBUS_SYSTEM_BUS_ADDRESS is honoured). Default config: /etc/acpigate/acpi-state-daemon.json\n\
+  --test-stall-signal  for tests only: SIGUSR2 stalls the event loop (the watchdog must act)";
 
 struct Args {
     config: Option<PathBuf>,
+    test_stall: bool,
 }
 
 fn parse_args(args: &[String]) -> Result<Args> {
     let mut config = None;
+    let mut test_stall = false;
     let mut it = args.iter().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
             "--config" | "-c" => {
                 config = Some(PathBuf::from(it.next().context("--config needs a file")?));
             }
+            StallSwitch::OPTION => test_stall = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -46,7 +53,7 @@ fn parse_args(args: &[String]) -> Result<Args> {
             other => bail!("unknown argument `{other}`\n{USAGE}"),
         }
     }
-    Ok(Args { config })
+    Ok(Args { config, test_stall })
 }
 
 /// Monotonic origin for [`now`]; the core only ever sees differences.
@@ -71,7 +78,11 @@ pub fn main_with_args(args: Vec<String>) -> Result<()> {
         .enable_all()
         .build()
         .context("cannot build the tokio runtime")?;
-    rt.block_on(run(cfg))
+    let result = rt.block_on(run(cfg, args.test_stall));
+    // A state save stuck on a hung flash must not keep the process from exiting: give
+    // blocking work a moment to finish, then leave it.
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    result
 }
 
 fn load_persisted(file: &std::path::Path) -> Option<Persisted> {
@@ -91,7 +102,7 @@ fn load_persisted(file: &std::path::Path) -> Option<Persisted> {
     }
 }
 
-async fn run(cfg: config::Config) -> Result<()> {
+async fn run(cfg: config::Config, test_stall: bool) -> Result<()> {
     let persisted = load_persisted(&cfg.state_file);
     let core = Arc::new(Mutex::new(AcpiCore::new(cfg.policy.clone(), persisted)));
     let (tx, rx) = mpsc::unbounded_channel();
@@ -110,7 +121,9 @@ async fn run(cfg: config::Config) -> Result<()> {
                 path::ACPI_POWER_STATE,
                 HostPhaseIface { core: core.clone() },
             )
-            .serve_at(path::ACPI_POWER_STATE, zbus::fdo::ObjectManager),
+            // At the parent: GetManagedObjects lists the objects below the manager's path,
+            // so this is where it lists the ACPI object with its interfaces.
+            .serve_at(path::CONTROL_HOST0, zbus::fdo::ObjectManager),
     )
     .await
     .context("cannot connect to the system bus")?;
@@ -122,8 +135,12 @@ async fn run(cfg: config::Config) -> Result<()> {
         persisted.map_or("none".to_owned(), |p| p.sys.to_string())
     );
 
-    let exec = executor::Executor::new(conn.clone(), cfg.state_file.clone());
-    let executor_task = tokio::spawn(exec.run(rx));
+    let effects =
+        side_effects::SideEffects::spawn(conn.clone(), cfg.state_file.clone(), cfg.call_timeout);
+    let exec = executor::Executor::new(conn.clone(), effects);
+    let (probe_tx, probes) = mpsc::channel(1);
+    let stall = StallSwitch::new(test_stall).context("cannot arm the test stall switch")?;
+    let executor_task = tokio::spawn(exec.run(rx, probes, stall));
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     let mut inputs_task = tokio::spawn(inputs::follow_all(
         conn.clone(),
@@ -155,7 +172,9 @@ async fn run(cfg: config::Config) -> Result<()> {
     daemon_kit::supervisor::notify_ready(&termination);
     let reason = tokio::select! {
         r = termination.wait() => r,
-        _ = daemon_kit::supervisor::watchdog_task() => "watchdog task ended",
+        _ = daemon_kit::supervisor::watchdog_task(watchdog_probe(probe_tx, conn.clone())) => {
+            "watchdog task ended"
+        }
         r = &mut inputs_task => {
             match r {
                 Ok(Err(e)) => return Err(e.context("following inputs failed")),
@@ -168,4 +187,25 @@ async fn run(cfg: config::Config) -> Result<()> {
     drop(tx);
     executor_task.abort();
     Ok(())
+}
+
+/// Before each watchdog pet: a probe through the executor's queue (answered between batches,
+/// so a loop stuck on anything fails it) and a round trip through the bus connection.
+fn watchdog_probe(
+    tx: mpsc::Sender<tokio::sync::oneshot::Sender<()>>,
+    conn: zbus::Connection,
+) -> Probe {
+    Box::new(move || {
+        let tx = tx.clone();
+        let conn = conn.clone();
+        Box::pin(async move {
+            let (done, answered) = tokio::sync::oneshot::channel();
+            tx.try_send(done)
+                .map_err(|_| "the executor has not taken the last probe".to_owned())?;
+            answered
+                .await
+                .map_err(|_| "the executor is gone".to_owned())?;
+            bus_round_trip(&conn).await
+        })
+    })
 }

@@ -1,5 +1,7 @@
 //! systemd readiness, watchdog and termination signals.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 /// Tell systemd we are ready (no-op without `NOTIFY_SOCKET`). It takes the [`Termination`]
@@ -54,22 +56,173 @@ impl Termination {
     }
 }
 
-/// A task that pets the watchdog while the runtime is responsive. Because it runs on the same
-/// single-threaded runtime as the daemon, a stalled event loop stops the petting and systemd
-/// restarts us. `ACPIGATE_TEST_FREEZE_FILE`, if set, names a file whose existence makes the
-/// task stop petting: the machine-tier test's way to freeze a daemon.
-pub async fn watchdog_task() {
+/// What a daemon proves before each pet of the watchdog: typically a round trip through its
+/// own event loop (a message its loop must take and answer) and through its bus connection
+/// ([`bus_round_trip`]). `Err` says what did not answer.
+pub type Probe =
+    Box<dyn FnMut() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send>;
+
+/// Pet systemd's watchdog only while the daemon shows progress: every half `WatchdogSec` the
+/// probe runs, with that half as its deadline, and only a probe that succeeds is followed by a
+/// pet. A stalled loop or a dead bus connection therefore stops the petting even though this
+/// task itself keeps running, and systemd restarts the daemon once `WatchdogSec` passes.
+/// Without a watchdog (no `WATCHDOG_USEC`) it waits forever.
+pub async fn watchdog_task(probe: Probe) {
     let Some(every) = watchdog_interval() else {
         return std::future::pending().await;
     };
-    let freeze = std::env::var_os("ACPIGATE_TEST_FREEZE_FILE").map(std::path::PathBuf::from);
+    supervise(every, probe, pet_watchdog).await
+}
+
+async fn supervise(every: Duration, mut probe: Probe, mut pet: impl FnMut()) {
     let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
     loop {
         tick.tick().await;
-        if freeze.as_ref().is_some_and(|f| f.exists()) {
-            log::warn!("watchdog: freeze file present, no longer petting the watchdog");
-            return std::future::pending().await;
+        let outcome = match tokio::time::timeout(every, probe()).await {
+            Ok(r) => r,
+            Err(_) => Err(format!("no answer within {} ms", every.as_millis())),
+        };
+        match outcome {
+            Ok(()) => {
+                if failing {
+                    log::info!("watchdog: the daemon answers again; petting resumes");
+                    failing = false;
+                }
+                pet();
+            }
+            Err(why) => {
+                if !failing {
+                    log::error!(
+                        "watchdog: not petting, the daemon did not show progress ({why}); \
+                         systemd restarts it if this lasts WatchdogSec"
+                    );
+                    failing = true;
+                }
+            }
         }
-        pet_watchdog();
+    }
+}
+
+/// A round trip through the bus: `org.freedesktop.DBus.Peer.Ping` to our own unique name goes
+/// out to the bus daemon and back in through this connection's object server.
+pub async fn bus_round_trip(conn: &zbus::Connection) -> Result<(), String> {
+    let me = conn
+        .unique_name()
+        .ok_or_else(|| "the connection has no unique name".to_owned())?
+        .to_owned();
+    conn.call_method(
+        Some(me),
+        "/",
+        Some("org.freedesktop.DBus.Peer"),
+        "Ping",
+        &(),
+    )
+    .await
+    .map(|_| ())
+    .map_err(|e| format!("bus round trip: {e}"))
+}
+
+/// A probe of the bus connection alone, for daemons whose loop is the object server itself.
+pub fn bus_probe(conn: zbus::Connection) -> Probe {
+    Box::new(move || {
+        let conn = conn.clone();
+        Box::pin(async move { bus_round_trip(&conn).await })
+    })
+}
+
+/// The machine tier's way to stall a daemon's event loop, as a bug would, and see systemd's
+/// watchdog restart it: only with the command-line option `--test-stall-signal`, never by
+/// default. With it, SIGUSR2 makes [`StallSwitch::pulled`] resolve; the daemon's loop then
+/// stops for good.
+pub struct StallSwitch(Option<tokio::signal::unix::Signal>);
+
+impl StallSwitch {
+    /// The option on the command line that arms the switch.
+    pub const OPTION: &'static str = "--test-stall-signal";
+
+    /// Armed (listening for SIGUSR2) when `armed`; call inside the runtime.
+    pub fn new(armed: bool) -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        if !armed {
+            return Ok(Self(None));
+        }
+        log::warn!(
+            "{}: SIGUSR2 will stall this daemon's event loop (a test option)",
+            Self::OPTION
+        );
+        Ok(Self(Some(signal(SignalKind::user_defined2())?)))
+    }
+
+    /// Resolves when SIGUSR2 arrives on an armed switch; never otherwise.
+    pub async fn pulled(&mut self) {
+        match &mut self.0 {
+            Some(sig) => {
+                sig.recv().await;
+                log::warn!("SIGUSR2 ({}): stalling the event loop", Self::OPTION);
+            }
+            None => std::future::pending().await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+
+    fn probe_from(f: impl Fn(u32) -> Option<bool> + Send + Sync + 'static) -> Probe {
+        let n = Arc::new(AtomicU32::new(0));
+        let f = Arc::new(f);
+        Box::new(move || {
+            let i = n.fetch_add(1, Ordering::Relaxed);
+            let f = f.clone();
+            Box::pin(async move {
+                match f(i) {
+                    Some(true) => Ok(()),
+                    Some(false) => Err("refused".to_owned()),
+                    // Never answers: a stalled loop.
+                    None => std::future::pending().await,
+                }
+            })
+        })
+    }
+
+    async fn pets_in(probe: Probe, ticks: u32) -> usize {
+        let pets = Arc::new(AtomicUsize::new(0));
+        let p = pets.clone();
+        let every = Duration::from_secs(5);
+        let task = tokio::spawn(supervise(every, probe, move || {
+            p.fetch_add(1, Ordering::Relaxed);
+        }));
+        // The first tick is immediate; then one per interval (plus a probe's deadline).
+        tokio::time::sleep(every * ticks * 2).await;
+        task.abort();
+        pets.load(Ordering::Relaxed)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_daemon_that_answers_is_petted_every_interval() {
+        let pets = pets_in(probe_from(|_| Some(true)), 4).await;
+        assert!(pets >= 7, "{pets} pets in 8 intervals");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stalled_loop_is_never_petted() {
+        assert_eq!(pets_in(probe_from(|_| None), 4).await, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failing_probe_is_not_petted_and_petting_resumes_when_it_answers() {
+        // Answers for the first two probes, fails for the next three, then answers again.
+        let pets = pets_in(probe_from(|i| Some(!(2..5).contains(&i))), 4).await;
+        let all = pets_in(probe_from(|_| Some(true)), 4).await;
+        assert_eq!(
+            pets + 3,
+            all,
+            "exactly the three failed probes went unpetted"
+        );
     }
 }

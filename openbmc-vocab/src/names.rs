@@ -31,6 +31,9 @@ pub mod bus {
 /// Object paths.
 pub mod path {
     pub const ACPI_POWER_STATE: &str = "/xyz/openbmc_project/control/host0/acpi_power_state";
+    /// The parent of [`ACPI_POWER_STATE`], where acpi-state-daemon serves its ObjectManager:
+    /// `GetManagedObjects` lists the objects below the manager's path, never the path itself.
+    pub const CONTROL_HOST0: &str = "/xyz/openbmc_project/control/host0";
     pub const HOST0: &str = "/xyz/openbmc_project/state/host0";
     pub const CHASSIS0: &str = "/xyz/openbmc_project/state/chassis0";
     pub const BOOT_RAW0: &str = "/xyz/openbmc_project/state/boot/raw0";

@@ -20,6 +20,10 @@ use crate::smbus::worker::{BusHandle, Latch, Op};
 
 /// A fan write that takes longer than this counts as failed (the gate never waits on it).
 const FAN_WRITE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a read of the phase may take. The gate is closed while we wait (we read only on
+/// start and when the source (re)appears, after closing it), so this bounds how long a hung
+/// source can keep us from following its signals, not how long the gate stays open.
+const PHASE_READ_TIMEOUT: Duration = Duration::from_secs(2);
 
 fn now() -> Now {
     Now {
@@ -114,7 +118,9 @@ pub async fn run(cfg: Config) -> Result<()> {
 
     let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
     tokio::spawn(follow_phase(conn.clone(), tx.clone()));
-    tokio::spawn(daemon_kit::supervisor::watchdog_task());
+    tokio::spawn(daemon_kit::supervisor::watchdog_task(
+        daemon_kit::supervisor::bus_probe(conn.clone()),
+    ));
 
     let ex = Executor {
         conn: conn.clone(),
@@ -493,7 +499,13 @@ async fn read_phase(
 ) -> Snapshot {
     let mut snap = Snapshot::default();
     let all = match InterfaceName::try_from(iface::ACPIGATE_HOST_PHASE) {
-        Ok(i) => props.get_all(i).await.map_err(anyhow::Error::from),
+        Ok(i) => match tokio::time::timeout(PHASE_READ_TIMEOUT, props.get_all(i)).await {
+            Ok(r) => r.map_err(anyhow::Error::from),
+            Err(_) => Err(anyhow::anyhow!(
+                "no answer within {} ms",
+                PHASE_READ_TIMEOUT.as_millis()
+            )),
+        },
         Err(e) => Err(e.into()),
     };
     let result = all.and_then(|all| snap.apply(all.iter().map(|(k, v)| (k.as_str(), &**v))));

@@ -97,6 +97,8 @@ pub struct ZoneState {
 
 #[derive(Default)]
 struct Shared {
+    /// A fan controller that has hung: a write of a zone's `Manual` is never answered.
+    hung: bool,
     inputs: HashMap<String, Input>,
     zones: Vec<ZoneState>,
     pwm_writes: HashMap<String, Vec<(Instant, u64)>>,
@@ -142,7 +144,10 @@ impl ZoneIface {
         lock(&self.shared).zones[self.index].manual
     }
     #[zbus(property, name = "Manual")]
-    fn set_manual(&mut self, v: bool) {
+    async fn set_manual(&mut self, v: bool) {
+        if lock(&self.shared).hung {
+            std::future::pending::<()>().await;
+        }
         let mut s = lock(&self.shared);
         let z = &mut s.zones[self.index];
         z.manual = v;
@@ -198,9 +203,28 @@ impl FanSim {
     /// Serve the zones on `xyz.openbmc_project.State.FanCtrl`, the PWMs on
     /// `xyz.openbmc_project.FanSensor`, and follow the inputs on the DIMM sensor service.
     pub async fn start(bus: &PrivateBus, zones: Vec<ZoneConfig>, pwms: &[&str]) -> Result<Self> {
+        Self::start_with(bus, zones, pwms, false).await
+    }
+
+    /// [`FanSim::start`] for a fan controller that never answers a write of `Manual`.
+    pub async fn start_hung(
+        bus: &PrivateBus,
+        zones: Vec<ZoneConfig>,
+        pwms: &[&str],
+    ) -> Result<Self> {
+        Self::start_with(bus, zones, pwms, true).await
+    }
+
+    async fn start_with(
+        bus: &PrivateBus,
+        zones: Vec<ZoneConfig>,
+        pwms: &[&str],
+        hung: bool,
+    ) -> Result<Self> {
         let shared = Arc::new(Mutex::new(Shared::default()));
         {
             let mut s = lock(&shared);
+            s.hung = hung;
             for z in &zones {
                 for n in &z.inputs {
                     s.inputs.insert(n.clone(), Input::default());

@@ -8,8 +8,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use openbmc_vocab::DbusEnum;
@@ -193,6 +194,8 @@ pub struct BootProgressIface {
     progress: ProgressStage,
     last_update: u64,
     writes: Arc<Mutex<Vec<ProgressStage>>>,
+    /// A state manager that has hung: a write of `BootProgress` is never answered.
+    hung: bool,
 }
 
 impl BootProgressIface {
@@ -202,6 +205,7 @@ impl BootProgressIface {
             progress: ProgressStage::Unspecified,
             last_update: 0,
             writes,
+            hung: false,
         }
     }
 }
@@ -213,7 +217,10 @@ impl BootProgressIface {
         self.progress
     }
     #[zbus(property)]
-    fn set_boot_progress(&mut self, p: ProgressStage) {
+    async fn set_boot_progress(&mut self, p: ProgressStage) {
+        if self.hung {
+            std::future::pending::<()>().await;
+        }
         self.progress = p;
         self.last_update = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -255,6 +262,9 @@ pub enum HostFlavour {
     /// x86-power-control: State.Host under `…State.Host`, OperatingSystem.Status under
     /// `…State.OperatingSystem` (same connection), no Boot.Progress.
     X86PowerControl,
+    /// phosphor-state-manager hung in the middle of a write: a `BootProgress` write is never
+    /// answered, nor is anything on Boot.Progress after it.
+    StateManagerHung,
 }
 
 /// The simulated host-state service.
@@ -283,8 +293,10 @@ impl Host {
             )
             .name(bus::STATE_HOST);
         match flavour {
-            HostFlavour::StateManager => {
-                b = b.serve_at(path::HOST0, BootProgressIface::new(writes.clone()));
+            HostFlavour::StateManager | HostFlavour::StateManagerHung => {
+                let mut bp = BootProgressIface::new(writes.clone());
+                bp.hung = flavour == HostFlavour::StateManagerHung;
+                b = b.serve_at(path::HOST0, bp);
             }
             HostFlavour::X86PowerControl => {
                 b = b.name(bus::STATE_OPERATING_SYSTEM);
@@ -413,6 +425,8 @@ impl PostCodes {
 pub struct UnitGraph {
     conflicts: BTreeMap<String, BTreeSet<String>>,
     active: BTreeSet<String>,
+    /// `StartUnit` calls as they arrived; `started` holds those carried out.
+    requested: Vec<String>,
     started: Vec<String>,
     started_at: Vec<(std::time::Instant, String)>,
 }
@@ -460,25 +474,49 @@ impl UnitGraph {
     }
 }
 
+/// How the simulated systemd answers `StartUnit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    AtOnce,
+    /// Busy: each call is answered (and its unit started) this long after systemd took it
+    /// up; calls are taken up one at a time, in the order they came, as systemd does.
+    After(Duration),
+    /// Hung: no call is ever answered, none is started.
+    Never,
+}
+
 /// `org.freedesktop.systemd1.Manager`, recording calls.
 pub struct ManagerIface {
     graph: Arc<Mutex<UnitGraph>>,
-    jobs: u32,
+    jobs: AtomicU32,
+    answer: Answer,
+    /// systemd's job queue: calls are taken up one at a time, first come first served (tokio's
+    /// mutex is fair). A call is recorded as requested on arrival, before it queues.
+    queue: tokio::sync::Mutex<()>,
 }
 
 #[interface(name = "org.freedesktop.systemd1.Manager")]
 impl ManagerIface {
-    fn start_unit(&mut self, name: String, mode: String) -> zbus::fdo::Result<OwnedObjectPath> {
+    async fn start_unit(&self, name: String, mode: String) -> zbus::fdo::Result<OwnedObjectPath> {
         if mode != "replace" {
             return Err(zbus::fdo::Error::InvalidArgs(format!(
                 "unexpected mode {mode}"
             )));
         }
         if let Ok(mut g) = self.graph.lock() {
+            g.requested.push(name.clone());
+        }
+        let _turn = self.queue.lock().await;
+        match self.answer {
+            Answer::AtOnce => {}
+            Answer::After(d) => tokio::time::sleep(d).await,
+            Answer::Never => std::future::pending::<()>().await,
+        }
+        if let Ok(mut g) = self.graph.lock() {
             g.start(&name);
         }
-        self.jobs += 1;
-        OwnedObjectPath::try_from(format!("/org/freedesktop/systemd1/job/{}", self.jobs))
+        let job = self.jobs.fetch_add(1, Ordering::Relaxed) + 1;
+        OwnedObjectPath::try_from(format!("/org/freedesktop/systemd1/job/{job}"))
             .map_err(|e| zbus::fdo::Error::Failed(e.to_string()))
     }
 }
@@ -491,6 +529,11 @@ pub struct Systemd {
 
 impl Systemd {
     pub async fn start(bus: &PrivateBus) -> Result<Self> {
+        Self::start_answering(bus, Answer::AtOnce).await
+    }
+
+    /// A systemd that answers `StartUnit` as `answer` says.
+    pub async fn start_answering(bus: &PrivateBus, answer: Answer) -> Result<Self> {
         let units = Path::new(env!("CARGO_MANIFEST_DIR")).join("../units");
         let graph = Arc::new(Mutex::new(UnitGraph::from_units_dir(&units)?));
         let conn = zbus::connection::Builder::address(bus.address())
@@ -498,7 +541,9 @@ impl Systemd {
                 path::SYSTEMD,
                 ManagerIface {
                     graph: graph.clone(),
-                    jobs: 0,
+                    jobs: AtomicU32::new(0),
+                    answer,
+                    queue: tokio::sync::Mutex::new(()),
                 },
             )
             .name(bus::SYSTEMD)
@@ -506,6 +551,14 @@ impl Systemd {
             .await
             .context("systemd service")?;
         Ok(Self { _conn: conn, graph })
+    }
+
+    /// Every `StartUnit` name as it arrived (answered or not), in order.
+    pub fn requested(&self) -> Vec<String> {
+        self.graph
+            .lock()
+            .map(|g| g.requested.clone())
+            .unwrap_or_default()
     }
 
     /// Every `StartUnit` name, in order.

@@ -19,7 +19,7 @@ use crate::acpi_client::AcpiClient;
 use crate::fans::{FanSim, ZoneConfig};
 use crate::harness::{Daemon, PrivateBus, acpi_state_config, ipmi_handlers_config};
 use crate::ipmi_sim::IpmiCaller;
-use crate::platform::{Chassis, Host, HostFlavour, PostCodes, Systemd};
+use crate::platform::{Answer, Chassis, Host, HostFlavour, PostCodes, Systemd};
 use crate::smbus::{Master, SimServer, SimSmbus, Transfer};
 
 /// How the simulated server is built.
@@ -37,6 +37,8 @@ pub struct WorldOptions {
     pub unavailable_as_failed: bool,
     /// Also run the real ipmi-handlers, so the host can report its state over IPMI (KCS).
     pub ipmi: bool,
+    /// How the simulated systemd answers `StartUnit`.
+    pub systemd: Answer,
 }
 
 impl Default for WorldOptions {
@@ -48,6 +50,7 @@ impl Default for WorldOptions {
             poll_ms: 10,
             unavailable_as_failed: false,
             ipmi: false,
+            systemd: Answer::AtOnce,
         }
     }
 }
@@ -119,7 +122,7 @@ impl World {
     /// Build and start everything with the host off.
     pub async fn start(opts: WorldOptions) -> Result<Self> {
         let bus = PrivateBus::start()?;
-        let systemd = Systemd::start(&bus).await?;
+        let systemd = Systemd::start_answering(&bus, opts.systemd).await?;
         let chassis = Chassis::start(&bus, ChassisPowerState::Off).await?;
         let host = Host::start(&bus, HostFlavour::StateManager, HostState::Off).await?;
         let postd = PostCodes::start(&bus).await?;
@@ -356,7 +359,7 @@ impl World {
         self.failsafe_before += self.fans.failsafe_entries();
         self.failsafe_log_before.extend(self.fans.failsafe_log());
         self.bus.restart()?;
-        self.systemd = Systemd::start(&self.bus).await?;
+        self.systemd = Systemd::start_answering(&self.bus, self.opts.systemd).await?;
         self.chassis.appear(&self.bus).await?;
         self.host = Host::start(
             &self.bus,

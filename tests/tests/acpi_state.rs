@@ -2,13 +2,13 @@
 //! platform services.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use acpigate_tests::acpi_client::AcpiClient;
 use acpigate_tests::harness::{
     ACPI_STATE_FILE, Daemon, PrivateBus, acpi_state_config, eventually, run_config_without_bus,
 };
-use acpigate_tests::platform::{Chassis, Host, HostFlavour, PostCodes, Systemd};
+use acpigate_tests::platform::{Answer, Chassis, Host, HostFlavour, PostCodes, Systemd};
 use anyhow::{Context, Result};
 use openbmc_vocab::DbusEnum;
 use openbmc_vocab::acpi::AcpiState;
@@ -36,8 +36,13 @@ impl Rig {
     }
 
     async fn with_config(extra: &str) -> Result<Self> {
+        Self::with_systemd(Answer::AtOnce, extra).await
+    }
+
+    /// A rig whose systemd answers `StartUnit` as `answer` says.
+    async fn with_systemd(answer: Answer, extra: &str) -> Result<Self> {
         let bus = PrivateBus::start()?;
-        let systemd = Systemd::start(&bus).await?;
+        let systemd = Systemd::start_answering(&bus, answer).await?;
         let config = acpi_state_config(&bus, "acpi.json", extra)?;
         Ok(Self {
             acpi: AcpiClient::new(bus.connect().await?),
@@ -198,6 +203,9 @@ async fn abrupt_power_loss_in_s0_derives_s5() -> Result<()> {
         Rig::launched_with_chassis(ChassisPowerState::On, AcpiState::S2D2).await?;
     rig.acpi.set_sys(AcpiState::S0G0D0).await?;
     rig.acpi.wait_sys(AcpiState::S0G0D0).await?;
+    // S0's target is started before the power goes (a target still waiting to be sent when
+    // a newer transition comes is replaced by it: see the slow-neighbour tests).
+    rig.wait_started(&[S2, S0]).await?;
     chassis.set_power(ChassisPowerState::Off).await?;
     rig.acpi.wait_sys(AcpiState::S5G2).await?;
     assert_eq!(rig.acpi.reason().await?, "chassis power off");
@@ -216,6 +224,9 @@ async fn warm_reset_in_s0_via_post_complete() -> Result<()> {
     host.set_post_complete(true).await?;
     rig.acpi.wait_sys(AcpiState::S0G0D0).await?;
     assert_eq!(rig.acpi.reason().await?, "POST complete");
+    // Each target reaches systemd before the next transition (a start still waiting to be
+    // sent is replaced by a newer one).
+    rig.wait_started(&[S5, S2, S0]).await?;
     // Warm reset: POST_COMPLETE drops while power stays on.
     host.set_post_complete(false).await?;
     rig.acpi.wait_sys(AcpiState::S2D2).await?;
@@ -223,6 +234,7 @@ async fn warm_reset_in_s0_via_post_complete() -> Result<()> {
         rig.acpi.reason().await?,
         "POST complete deasserted while on: warm reset"
     );
+    rig.wait_started(&[S5, S2, S0, S2]).await?;
     host.set_post_complete(true).await?;
     rig.acpi.wait_sys(AcpiState::S0G0D0).await?;
     rig.wait_started(&[S5, S2, S0, S2, S0]).await?;
@@ -248,6 +260,7 @@ async fn warm_reset_in_s0_via_post_codes_without_post_complete() -> Result<()> {
     rig.acpi.wait_sys(AcpiState::S2D2).await?;
     rig.acpi.set_sys(AcpiState::S0G0D0).await?;
     rig.acpi.wait_sys(AcpiState::S0G0D0).await?;
+    rig.wait_started(&[S2, S0]).await?;
     postd.post(0x19).await?;
     rig.acpi.wait_sys(AcpiState::S2D2).await?;
     assert_eq!(
@@ -452,7 +465,6 @@ async fn exact_upstream_names_on_the_bus() -> Result<()> {
         "<property name=\"SysACPIStatus\" type=\"s\" access=\"readwrite\"/>",
         "<property name=\"DevACPIStatus\" type=\"s\" access=\"readwrite\"/>",
         "<interface name=\"org.acpigate.HostPhase\">",
-        "<interface name=\"org.freedesktop.DBus.ObjectManager\">",
     ] {
         assert!(xml.contains(needle), "missing {needle} in\n{xml}");
     }
@@ -584,5 +596,297 @@ async fn phase_change_is_one_signal_with_all_four_properties() -> Result<()> {
     assert_eq!(keys, ["Generation", "Phase", "Reason", "Since"]);
     let phase: String = changed["Phase"].try_clone()?.try_into()?;
     assert_eq!(phase, "org.acpigate.HostPhase.Phase.FirmwareInit");
+    Ok(())
+}
+
+// ---------------------------------------------------------------- slow neighbours
+
+/// The bound a closing announcement must meet whatever a neighbour is doing: far below the
+/// call deadline (3 s by default), so waiting on any neighbour would show, and far above what
+/// a healthy rig takes on a loaded 2-core builder (a few ms).
+const ANNOUNCE_BOUND: Duration = Duration::from_millis(500);
+
+/// What a neighbour does wrong in [`boot_reset_and_power_loss_beside`].
+#[derive(Debug, Clone, Copy)]
+enum Neighbour {
+    Healthy,
+    /// systemd answers each StartUnit only after this long.
+    SystemdBusy(Duration),
+    /// systemd never answers.
+    SystemdHung,
+    /// the host state manager never answers a BootProgress write.
+    BootProgressHung,
+    /// the state directory's temp file is a FIFO nobody reads: opening it blocks forever,
+    /// as a write to a stuck flash does.
+    StateFileHung,
+}
+
+/// HostPhase PropertiesChanged signals, as they arrive.
+struct PhaseSignals(zbus::MessageStream);
+
+impl PhaseSignals {
+    async fn subscribe(bus: &PrivateBus) -> Result<Self> {
+        let conn = bus.connect().await?;
+        let rule = zbus::MatchRule::builder()
+            .msg_type(zbus::message::Type::Signal)
+            .path("/xyz/openbmc_project/control/host0/acpi_power_state")
+            .interface("org.freedesktop.DBus.Properties")
+            .member("PropertiesChanged")
+            .arg(0, "org.acpigate.HostPhase")
+            .build()?;
+        Ok(Self(
+            zbus::MessageStream::for_match_rule(rule, &conn, None).await?,
+        ))
+    }
+
+    /// Wait for the phase to be announced as `want`; the time it took from `since`.
+    async fn announced(&mut self, want: HostPhase, since: Instant) -> Result<Duration> {
+        use futures_util::StreamExt;
+        loop {
+            let msg = tokio::time::timeout(WAIT, self.0.next())
+                .await
+                .with_context(|| format!("Phase {want} never announced"))?
+                .context("signal stream ended")??;
+            let (_, changed, _): (
+                String,
+                std::collections::HashMap<String, zbus::OwnedVariant>,
+                Vec<String>,
+            ) = msg.body().deserialize()?;
+            let Some(v) = changed.get("Phase") else {
+                continue;
+            };
+            let phase: String = v.try_clone()?.try_into()?;
+            if phase == want.dbus_str() {
+                return Ok(since.elapsed());
+            }
+        }
+    }
+}
+
+/// Cold boot, OS hand-off, warm reset and abrupt power loss beside `neighbour`. Returns the
+/// time from each closing input (power on, POST code while working, power off) to its phase
+/// announcement, and the rig for the caller's checks on targets. Every target start must
+/// reach systemd before the next step (so each transition's target is requested, none is
+/// replaced by a later one).
+async fn boot_reset_and_power_loss_beside(
+    neighbour: Neighbour,
+) -> Result<(Rig, Vec<(&'static str, Duration)>)> {
+    let answer = match neighbour {
+        Neighbour::SystemdBusy(d) => Answer::After(d),
+        Neighbour::SystemdHung => Answer::Never,
+        _ => Answer::AtOnce,
+    };
+    let mut rig = Rig::with_systemd(answer, "").await?;
+    if let Neighbour::StateFileHung = neighbour {
+        let fifo = rig.bus.dir().join(format!(".{ACPI_STATE_FILE}.tmp"));
+        let st = std::process::Command::new("mkfifo").arg(&fifo).status()?;
+        anyhow::ensure!(st.success(), "mkfifo {}", fifo.display());
+    }
+    let flavour = match neighbour {
+        Neighbour::BootProgressHung => HostFlavour::StateManagerHung,
+        _ => HostFlavour::StateManager,
+    };
+    let mut chassis = Chassis::start(&rig.bus, ChassisPowerState::Off).await?;
+    let _host = Host::start(&rig.bus, flavour, HostState::Off).await?;
+    let postd = PostCodes::start(&rig.bus).await?;
+    let mut signals = PhaseSignals::subscribe(&rig.bus).await?;
+    rig.launch()?;
+    rig.acpi.wait_sys(AcpiState::S5G2).await?;
+    rig.wait_requested(1).await?;
+    eventually(WAIT, "postd's code read", || async {
+        (postd.reads() > 0).then_some(())
+    })
+    .await?;
+    let mut took = Vec::new();
+
+    let t = Instant::now();
+    chassis.set_power(ChassisPowerState::On).await?;
+    took.push((
+        "power on",
+        signals.announced(HostPhase::FirmwareInit, t).await?,
+    ));
+    rig.wait_requested(2).await?;
+
+    rig.acpi.set_sys(AcpiState::S0G0D0).await?;
+    signals
+        .announced(HostPhase::Working, Instant::now())
+        .await?;
+    rig.wait_requested(3).await?;
+
+    let t = Instant::now();
+    postd.post(0x19).await?;
+    took.push((
+        "warm reset",
+        signals.announced(HostPhase::FirmwareInit, t).await?,
+    ));
+    rig.wait_requested(4).await?;
+
+    let t = Instant::now();
+    chassis.set_power(ChassisPowerState::Off).await?;
+    took.push(("power loss", signals.announced(HostPhase::Off, t).await?));
+    rig.wait_requested(5).await?;
+    Ok((rig, took))
+}
+
+impl Rig {
+    /// Wait until systemd has received `n` StartUnit calls (answered or not).
+    async fn wait_requested(&self, n: usize) -> Result<Vec<String>> {
+        eventually(WAIT, &format!("{n} StartUnit calls"), || async {
+            let r = self.systemd.requested();
+            (r.len() >= n).then_some(r)
+        })
+        .await
+    }
+}
+
+fn assert_announced_within_bound(neighbour: Neighbour, took: &[(&str, Duration)]) {
+    for (what, d) in took {
+        assert!(
+            *d < ANNOUNCE_BOUND,
+            "{neighbour:?}: {what} announced after {d:?} (bound {ANNOUNCE_BOUND:?}); all: {took:?}"
+        );
+    }
+}
+
+const EVERY_TRANSITION: [&str; 5] = [S5, S2, S0, S2, S5];
+
+/// The baseline the stalls are compared with.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn phase_announcements_with_healthy_neighbours() -> Result<()> {
+    let (rig, took) = boot_reset_and_power_loss_beside(Neighbour::Healthy).await?;
+    assert_announced_within_bound(Neighbour::Healthy, &took);
+    rig.wait_started(&EVERY_TRANSITION).await?;
+    Ok(())
+}
+
+/// systemd answering each StartUnit only after 2 s (a busy BMC core): the gate's
+/// announcements are not held up, and once systemd catches up every target has started once,
+/// in the order of the transitions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_systemd_never_delays_the_phase() -> Result<()> {
+    let n = Neighbour::SystemdBusy(Duration::from_secs(2));
+    let (rig, took) = boot_reset_and_power_loss_beside(n).await?;
+    assert_announced_within_bound(n, &took);
+    let started = eventually(Duration::from_secs(20), "systemd catching up", || async {
+        let s = rig.systemd.started();
+        (s.len() >= EVERY_TRANSITION.len()).then_some(s)
+    })
+    .await?;
+    assert_eq!(started, EVERY_TRANSITION, "started in transition order");
+    rig.settle_and_expect_started(&EVERY_TRANSITION).await?;
+    assert_eq!(rig.systemd.requested(), EVERY_TRANSITION, "none sent twice");
+    Ok(())
+}
+
+/// systemd that never answers: announcements on time; each target asked for once (a call
+/// that timed out is not sent again), and the timeout is logged with what it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_systemd_never_delays_the_phase() -> Result<()> {
+    let (mut rig, took) = boot_reset_and_power_loss_beside(Neighbour::SystemdHung).await?;
+    assert_announced_within_bound(Neighbour::SystemdHung, &took);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(rig.systemd.requested(), EVERY_TRANSITION, "none sent twice");
+    assert!(rig.systemd.started().is_empty());
+    let log = rig.daemon().log_text();
+    assert!(
+        log.contains("StartUnit(host-s0-state.target) not answered within 3000 ms"),
+        "{log}"
+    );
+    Ok(())
+}
+
+/// A host state manager that never answers a BootProgress write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_boot_progress_host_never_delays_the_phase() -> Result<()> {
+    let (rig, took) = boot_reset_and_power_loss_beside(Neighbour::BootProgressHung).await?;
+    assert_announced_within_bound(Neighbour::BootProgressHung, &took);
+    rig.wait_started(&EVERY_TRANSITION).await?;
+    Ok(())
+}
+
+/// A state file that can never be written (its temp file blocks on open, like a stuck flash):
+/// announcements on time, targets started, and the slow save is logged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_state_file_never_delays_the_phase() -> Result<()> {
+    let (mut rig, took) = boot_reset_and_power_loss_beside(Neighbour::StateFileHung).await?;
+    assert_announced_within_bound(Neighbour::StateFileHung, &took);
+    rig.wait_started(&EVERY_TRANSITION).await?;
+    // The save stuck since the first transition is reported once it passes the deadline.
+    let daemon = rig.daemon.as_ref().context("launched")?;
+    eventually(WAIT, "the stuck save logged", || async {
+        daemon
+            .log_text()
+            .contains("(slow or stuck storage)")
+            .then_some(())
+    })
+    .await?;
+    assert!(rig.daemon().running());
+    Ok(())
+}
+
+/// A StartUnit that systemd refuses is tried again until it succeeds (here: until the
+/// systemd service appears on the bus), and a newer transition replaces it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_target_start_is_retried_until_systemd_takes_it() -> Result<()> {
+    let bus = PrivateBus::start()?;
+    let config = acpi_state_config(&bus, "acpi.json", "")?;
+    let _chassis = Chassis::start(&bus, ChassisPowerState::Off).await?;
+    let mut daemon = Daemon::spawn_with_config(&bus, "acpi-state-daemon", &config)?;
+    let acpi = AcpiClient::new(bus.connect().await?);
+    acpi.wait_sys(AcpiState::S5G2).await?;
+    // No systemd on the bus yet: the start fails (ServiceUnknown) and is retried.
+    eventually(WAIT, "a retry announced", || async {
+        daemon
+            .log_text()
+            .contains("cannot start host-s5-state.target")
+            .then_some(())
+    })
+    .await?;
+    let systemd = Systemd::start(&bus).await?;
+    let got = eventually(WAIT, "the retried start", || async {
+        let s = systemd.started();
+        (!s.is_empty()).then_some(s)
+    })
+    .await?;
+    assert_eq!(got, [S5]);
+    assert!(daemon.running());
+    Ok(())
+}
+
+/// `busctl call … GetManagedObjects` on the daemon's ObjectManager lists the ACPI object with
+/// both its interfaces and their values.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_managed_objects_lists_the_acpi_object() -> Result<()> {
+    let (rig, _chassis) =
+        Rig::launched_with_chassis(ChassisPowerState::Off, AcpiState::S5G2).await?;
+    let out = std::process::Command::new("busctl")
+        .args([
+            "--address",
+            rig.bus.address(),
+            "--json=short",
+            "call",
+            "xyz.openbmc_project.Control.Power.ACPIPowerState",
+            "/xyz/openbmc_project/control/host0",
+            "org.freedesktop.DBus.ObjectManager",
+            "GetManagedObjects",
+        ])
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    anyhow::ensure!(
+        out.status.success(),
+        "busctl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_str(&text)?;
+    let obj = &v["data"][0]["/xyz/openbmc_project/control/host0/acpi_power_state"];
+    assert_eq!(
+        obj["xyz.openbmc_project.Control.Power.ACPIPowerState"]["SysACPIStatus"]["data"],
+        "xyz.openbmc_project.Control.Power.ACPIPowerState.ACPI.S5_G2",
+        "{text}"
+    );
+    assert_eq!(
+        obj["org.acpigate.HostPhase"]["Phase"]["data"], "org.acpigate.HostPhase.Phase.Off",
+        "{text}"
+    );
     Ok(())
 }

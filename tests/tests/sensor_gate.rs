@@ -150,17 +150,7 @@ impl Rig {
     }
 
     async fn fans(&self) -> Result<FanSim> {
-        FanSim::start(
-            &self.bus,
-            vec![ZoneConfig {
-                zone: 0,
-                inputs: sensor_names(),
-                // The setting the README asks for: unavailable DIMM sensors are not failures.
-                unavailable_as_failed: false,
-            }],
-            &["Pwm_1", "Pwm_2"],
-        )
-        .await
+        FanSim::start(&self.bus, zone0(), &["Pwm_1", "Pwm_2"]).await
     }
 
     async fn get(&self, p: &str, interface: &str, name: &str) -> Result<OwnedVariant> {
@@ -489,6 +479,47 @@ async fn warm_reset_in_s0_closes_before_the_firmware_rescans() -> Result<()> {
         rig.gate_u64(gate_prop::LAST_CLOSE_LATENCY_USEC).await?,
         rig.gate_u64(gate_prop::REFUSED).await?
     );
+    Ok(())
+}
+
+/// Zone 0 with every DIMM sensor as input, as the README asks pid-control to be set up:
+/// unavailable DIMM sensors are not failures.
+fn zone0() -> Vec<ZoneConfig> {
+    vec![ZoneConfig {
+        zone: 0,
+        inputs: sensor_names(),
+        unavailable_as_failed: false,
+    }]
+}
+
+/// A fan controller that never answers a zone write: the gate still closes on each warm
+/// reset as fast as beside a healthy one (sensor-gate never waits on a fan write).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_fan_controller_never_delays_the_gate() -> Result<()> {
+    // The same bound as the acpi-state-daemon rigs: far below the 2 s fan write deadline.
+    const CLOSE_BOUND_US: u64 = 500_000;
+    let (mut rig, _chassis) = Rig::host_on().await?;
+    let postd = PostCodes::start(&rig.bus).await?;
+    rig.launch_acpi_in_firmware_init().await?;
+    rig.launch_gate(GATE, "")?;
+    let _fans = FanSim::start_hung(&rig.bus, zone0(), &["Pwm_1", "Pwm_2"]).await?;
+    rig.s0_until_live().await?;
+    for round in 1..=3 {
+        postd.post(0x19).await?;
+        rig.wait_gate(false).await?;
+        let latency = rig.gate_u64(gate_prop::LAST_CLOSE_LATENCY_USEC).await?;
+        ensure!(
+            latency < CLOSE_BOUND_US,
+            "round {round}: close latency {latency} µs beside a hung fan controller"
+        );
+        rig.s0_until_live().await?;
+    }
+    // The hung writes are given up after their deadline (2 s), and said so.
+    let gate = rig.gate.as_ref().context("gate")?;
+    eventually(WAIT, "a fan write given up", || async {
+        gate.log_text().contains("no answer in time").then_some(())
+    })
+    .await?;
     Ok(())
 }
 

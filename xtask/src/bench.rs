@@ -1,6 +1,6 @@
-//! `cargo xtask bench [--transitions N] [--quick] [--only gate|ipmi|footprint]…`: measures the
+//! `cargo xtask bench [--transitions N] [--quick] [--only gate|gate-stall|ipmi|footprint]…`: measures the
 //! release-built daemons (`acpigate-bench`, tests/src/bin/acpigate-bench.rs) and rewrites this
-//! command's sections of BENCHMARKS.md — `gate-latency`, `ipmi`, `footprint` — with the exact
+//! command's sections of BENCHMARKS.md — `gate-latency`, `gate-stall`, `ipmi`, `footprint` — with the exact
 //! command, the machine, the load average and the figures. Other sections (`size` from
 //! `cargo xtask cross`, `soak`) are left as they are. Not part of `cargo xtask test`: the full
 //! run takes several minutes.
@@ -90,6 +90,17 @@ pub fn run(args: &[String]) -> Result<()> {
                     "--load",
                 ]),
             ],
+        },
+        Section {
+            name: "gate-stall",
+            title: "Gate close latency beside a stalled systemd",
+            runs: vec![s(&[
+                "gate-stall",
+                "--transitions",
+                if quick { "200" } else { "1000" },
+                "--stall-ms",
+                "5000",
+            ])],
         },
         Section {
             name: "ipmi",

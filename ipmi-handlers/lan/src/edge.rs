@@ -110,7 +110,8 @@ async fn run(settings: Settings, users: users::UserDb) -> Result<()> {
     let mut termination =
         daemon_kit::supervisor::Termination::install().context("cannot install signal handlers")?;
     daemon_kit::supervisor::notify_ready(&termination);
-    let watchdog = daemon_kit::supervisor::watchdog_task();
+    let watchdog =
+        daemon_kit::supervisor::watchdog_task(daemon_kit::supervisor::bus_probe(conn.clone()));
     tokio::pin!(watchdog);
     loop {
         // Sleep until the core has something to expire; with nothing to expire, no timer.

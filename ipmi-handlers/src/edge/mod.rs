@@ -269,7 +269,7 @@ pub async fn run(cfg: Config) -> Result<()> {
             r?;
             anyhow::bail!("the system bus connection ended");
         }
-        _ = supervisor::watchdog_task() => {}
+        _ = supervisor::watchdog_task(supervisor::bus_probe(conn.clone())) => {}
         _ = report_refusals(&app) => {}
         sig = termination.wait() => {
             log::info!("{sig}: stopping");

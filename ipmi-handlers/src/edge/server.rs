@@ -289,7 +289,13 @@ impl App {
             return decision.response(&req);
         }
         let staged = self.core().stage_sel(&internal);
-        if let (Some(staged), Some(disk)) = (staged, sel_disk.as_mut()) {
+        if let Some(staged) = staged {
+            // Decided without the SEL writer (the first decision changed nothing in the SEL,
+            // the second does): the SEL may have moved meanwhile, so do not guess.
+            let Some(disk) = sel_disk.as_mut() else {
+                log::error!("{req:?}: a SEL change decided without the SEL writer; refused");
+                return fail(&req, Cc::UnspecifiedError);
+            };
             // Only a change that reached the disk is answered for and becomes the SEL.
             if let Err(e) = disk.persist(&staged).await {
                 log::error!("cannot save the SEL: {e}");

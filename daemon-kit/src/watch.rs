@@ -89,8 +89,8 @@ async fn follow_inner(
         Ok(o) => Some(o.to_string()),
         Err(_) => None,
     };
-    if owner.is_some() {
-        read_all(conn, target, &iface, &mut report).await;
+    if let Some(o) = &owner {
+        read_all(conn, o, target, &iface, &mut report).await;
     }
     if let Some(r) = ready {
         let _ = r.send(());
@@ -110,8 +110,8 @@ async fn follow_inner(
                 let new = args.new_owner().as_ref().map(|n| n.to_string());
                 match new {
                     Some(n) => {
+                        read_all(conn, &n, target, &iface, &mut report).await;
                         owner = Some(n);
-                        read_all(conn, target, &iface, &mut report).await;
                     }
                     None => {
                         if owner.take().is_some() {
@@ -137,8 +137,10 @@ async fn follow_inner(
                 if !changed.is_empty() {
                     report(Update::Values(changed));
                 }
-                if !invalidated.is_empty() {
-                    read_all(conn, target, &iface, &mut report).await;
+                if !invalidated.is_empty()
+                    && let Some(o) = &owner
+                {
+                    read_all(conn, o, target, &iface, &mut report).await;
                 }
             }
         }
@@ -152,14 +154,22 @@ enum Signal {
     Changed(zbus::Result<zbus::Message>),
 }
 
+/// How long a read of a followed service may take: a hung service must not stop us following
+/// the signals that come after (its departure above all).
+const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Read every property from `owner`, the unique name of the service that owns `target.bus`
+/// now: a read sent to the well-known name while it changes hands would be answered by
+/// whoever owns it by then, and taken as this owner's word.
 async fn read_all(
     conn: &Connection,
+    owner: &str,
     target: Target,
     iface: &InterfaceName<'_>,
     report: &mut impl FnMut(Update),
 ) {
     let props = match PropertiesProxy::builder(conn)
-        .destination(target.bus)
+        .destination(owner.to_owned())
         .path(target.path)
         .build()
         .await
@@ -170,7 +180,18 @@ async fn read_all(
             return;
         }
     };
-    match props.get_all(iface.clone()).await {
+    let read = tokio::time::timeout(READ_TIMEOUT, props.get_all(iface.clone())).await;
+    let Ok(read) = read else {
+        log::warn!(
+            "{} {} {}: GetAll not answered within {} ms",
+            target.bus,
+            target.path,
+            target.iface,
+            READ_TIMEOUT.as_millis()
+        );
+        return;
+    };
+    match read {
         Ok(all) => report(Update::Values(all)),
         // The service is there but does not (yet) serve the object: nothing to report.
         Err(e) => log::debug!(

@@ -492,22 +492,32 @@ impl Snapshot {
     }
 }
 
-/// Read every HostPhase property and send the phase, or report the source missing.
+/// Read every HostPhase property from `source` (the well-known name at start, the unique name
+/// of the owner that just appeared afterwards: a read sent to the well-known name while it
+/// changes hands would be answered by a later owner and taken as this one's word) and send
+/// the phase, or report the source missing.
 async fn read_phase(
-    props: &zbus::fdo::PropertiesProxy<'_>,
+    conn: &Connection,
+    source: &str,
     tx: &mpsc::UnboundedSender<Event>,
 ) -> Snapshot {
     let mut snap = Snapshot::default();
-    let all = match InterfaceName::try_from(iface::ACPIGATE_HOST_PHASE) {
-        Ok(i) => match tokio::time::timeout(PHASE_READ_TIMEOUT, props.get_all(i)).await {
-            Ok(r) => r.map_err(anyhow::Error::from),
+    let all = async {
+        let i = InterfaceName::try_from(iface::ACPIGATE_HOST_PHASE)?;
+        let props = zbus::fdo::PropertiesProxy::builder(conn)
+            .destination(source.to_owned())
+            .path(path::ACPI_POWER_STATE)
+            .build()
+            .await?;
+        match tokio::time::timeout(PHASE_READ_TIMEOUT, props.get_all(i)).await {
+            Ok(r) => Ok(r?),
             Err(_) => Err(anyhow::anyhow!(
                 "no answer within {} ms",
                 PHASE_READ_TIMEOUT.as_millis()
             )),
-        },
-        Err(e) => Err(e.into()),
-    };
+        }
+    }
+    .await;
     let result = all.and_then(|all| snap.apply(all.iter().map(|(k, v)| (k.as_str(), &**v))));
     match result.map(|_| snap.event()) {
         Ok(Some(ev)) => {
@@ -557,7 +567,7 @@ async fn follow_phase_inner(conn: &Connection, tx: &mpsc::UnboundedSender<Event>
         OrderedStreamExt::map(changes, SourceSignal::Properties),
     );
     let phase_iface = InterfaceName::try_from(iface::ACPIGATE_HOST_PHASE)?;
-    let mut snap = read_phase(&props, tx).await;
+    let mut snap = read_phase(conn, bus::ACPI_POWER_STATE, tx).await;
     loop {
         match signals.next().await {
             None => anyhow::bail!("phase source signal streams ended"),
@@ -584,9 +594,9 @@ async fn follow_phase_inner(conn: &Connection, tx: &mpsc::UnboundedSender<Event>
                 if args.new_owner().is_none() {
                     log::warn!("{} left the bus: gate closed", bus::ACPI_POWER_STATE);
                     snap = Snapshot::default();
-                } else {
+                } else if let Some(owner) = args.new_owner().as_ref() {
                     log::info!("{} (re)appeared", bus::ACPI_POWER_STATE);
-                    snap = read_phase(&props, tx).await;
+                    snap = read_phase(conn, owner.as_str(), tx).await;
                 }
             }
         }

@@ -43,8 +43,15 @@ fn string_of(v: &OwnedVariant) -> Option<String> {
 
 /// `(SysACPIStatus, DevACPIStatus)` of acpi-state-daemon's object.
 pub async fn read_acpi(conn: &Connection) -> Result<(AcpiState, AcpiState)> {
+    read_acpi_from(conn, bus::ACPI_POWER_STATE).await
+}
+
+/// [`read_acpi`] from one owner, named by its unique name: the state *that* owner serves. A
+/// read sent to the well-known name while it changes hands would be answered by whoever owns
+/// it by then, and taken as the word of the owner that just appeared.
+pub async fn read_acpi_from(conn: &Connection, owner: &str) -> Result<(AcpiState, AcpiState)> {
     with_deadline("reading the ACPI state", async {
-        let p = props(conn, bus::ACPI_POWER_STATE, path::ACPI_POWER_STATE).await?;
+        let p = props(conn, owner, path::ACPI_POWER_STATE).await?;
         let all = p
             .get_all(InterfaceName::try_from(iface::ACPI_POWER_STATE)?)
             .await?;

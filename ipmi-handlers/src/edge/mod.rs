@@ -84,9 +84,14 @@ impl AcpiFollower {
                     }
                 }
                 AcpiSignal::Owner(o) => {
-                    // (Re)appeared: its state now may differ from the last one we saw.
-                    if o.args().is_ok_and(|a| a.new_owner().is_some())
-                        && let Ok((sys, _)) = bus::read_acpi(&self.conn).await
+                    // (Re)appeared: its state now may differ from the last one we saw. Asked
+                    // of that owner itself: if it has already left, there is nothing to take.
+                    let owner = o
+                        .args()
+                        .ok()
+                        .and_then(|a| a.new_owner().as_ref().map(|n| n.to_string()));
+                    if let Some(owner) = owner
+                        && let Ok((sys, _)) = bus::read_acpi_from(&self.conn, &owner).await
                     {
                         app.acpi_published(sys).await;
                     }
@@ -236,7 +241,10 @@ pub async fn run(cfg: Config) -> Result<()> {
         .await
         .context("serving the IPMI object")?;
     conn.object_server()
-        .at(server::SEL_PATH, SelObject(app.clone()))
+        .at(
+            openbmc_vocab::names::path::ACPIGATE_SEL,
+            SelObject(app.clone()),
+        )
         .await
         .context("serving the SEL object")?;
     daemon_kit::bus::request_name(&conn, busname::IPMI_HOST)

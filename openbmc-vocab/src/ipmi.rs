@@ -47,6 +47,8 @@ pub mod cmd {
 /// Completion codes (IPMI 2.0 table 5-2).
 pub mod cc {
     pub const SUCCESS: u8 = 0x00;
+    /// Node busy: command processing resources temporarily unavailable (try again later).
+    pub const NODE_BUSY: u8 = 0xC0;
     pub const INVALID_COMMAND: u8 = 0xC1;
     pub const RESERVATION_CANCELLED: u8 = 0xC5;
     pub const REQ_DATA_LEN_INVALID: u8 = 0xC7;

@@ -48,6 +48,8 @@ pub mod path {
     pub const SYSTEMD: &str = "/org/freedesktop/systemd1";
     /// sensor-gate's gate status object.
     pub const ACPIGATE_GATE: &str = "/xyz/openbmc_project/acpigate/gate";
+    /// ipmi-handlers' SEL status object (on the `xyz.openbmc_project.Ipmi.Host` connection).
+    pub const ACPIGATE_SEL: &str = "/xyz/openbmc_project/acpigate/sel";
 
     /// `/xyz/openbmc_project/sensors/temperature/<name>`.
     pub fn temperature_sensor(name: &str) -> String {
@@ -86,6 +88,8 @@ pub mod iface {
     pub const ACPIGATE_HOST_PHASE: &str = "org.acpigate.HostPhase";
     /// sensor-gate's gate status interface, at [`super::path::ACPIGATE_GATE`].
     pub const ACPIGATE_GATE: &str = "org.acpigate.Gate";
+    /// ipmi-handlers' SEL counters, at [`super::path::ACPIGATE_SEL`].
+    pub const ACPIGATE_SEL: &str = "org.acpigate.Sel";
 }
 
 /// Property names, spelled as upstream spells them (zbus would camel-case them otherwise).

@@ -20,8 +20,7 @@ pub enum Cc {
     InsufficientPrivilege = cc::INSUFFICIENT_PRIVILEGE,
     NotSupportedInPresentState = cc::NOT_SUPPORTED_IN_PRESENT_STATE,
     /// Node busy: "command processing resources are temporarily unavailable" (a rate limit).
-    /// Not in `openbmc_vocab::ipmi::cc` (yet).
-    NodeBusy = 0xC0,
+    NodeBusy = cc::NODE_BUSY,
     UnspecifiedError = cc::UNSPECIFIED_ERROR,
 }
 

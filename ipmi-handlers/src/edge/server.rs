@@ -397,10 +397,6 @@ impl IpmiServer {
     }
 }
 
-/// Where `org.acpigate.Sel` is served (acpigate's own object; not in `openbmc_vocab::names`
-/// yet, beside `/xyz/openbmc_project/acpigate/gate`).
-pub const SEL_PATH: &str = "/xyz/openbmc_project/acpigate/sel";
-
 /// `org.acpigate.Sel`: what the SEL holds and what it cost, for operators and tests. Counters
 /// since the start; read on demand (no change signals: a flood must not become a signal
 /// storm on the bus).

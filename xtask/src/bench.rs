@@ -97,7 +97,7 @@ pub fn run(args: &[String]) -> Result<()> {
             runs: vec![s(&[
                 "gate-stall",
                 "--transitions",
-                if quick { "200" } else { "1000" },
+                if quick { "200" } else { "5000" },
                 "--stall-ms",
                 "5000",
             ])],

@@ -558,15 +558,15 @@ async fn gate_stall(opts: &Opts) -> Result<String> {
     let mut md = String::new();
     let _ = writeln!(
         md,
-        "**{transitions} S0 → S2 transitions on each side**, blocks of {BLOCK} alternating          between the two; settle 0 ms, poll 10 ms, 4 DIMMs; {:.1} s; load average before          {load_before}, after {}.
-",
+        "**{transitions} S0 → S2 transitions on each side**, blocks of {BLOCK} alternating \
+         between the two; settle 0 ms, poll 10 ms, 4 DIMMs; {:.1} s; load average before \
+         {load_before}, after {}.\n",
         elapsed.as_secs_f64(),
         loadavg()
     );
     md.push_str(
-        "| phase decided → gate closed (`LastCloseLatencyUsec`) | median | p99 | max |
-         |---|---|---|---|
-",
+        "| phase decided → gate closed (`LastCloseLatencyUsec`) | median | p99 | max |\n\
+         |---|---|---|---|\n",
     );
     let mut p99s = Vec::new();
     for ((_, _, _, lat), name) in sides.iter_mut().zip([
@@ -579,11 +579,15 @@ async fn gate_stall(opts: &Opts) -> Result<String> {
         let _ = writeln!(md, "| {name} | {} | {} | {} |", p(50.0), p(99.0), p(100.0));
     }
     let ratio = p99s[1] as f64 / p99s[0].max(1) as f64;
+    // The goal is that a stalled systemd adds nothing: a stalled side faster than the healthy
+    // one is noise in the same direction as "nothing added".
     let _ = writeln!(
         md,
-        "
-Stalled side: {requested} StartUnit calls reached systemd, {answered} answered by          the end (each target start waits its turn; the newest replaces one not yet sent).          p99 stalled / healthy = **{ratio:.2}**. Goal: within 10 % — {}.",
-        met((0.9..=1.1).contains(&ratio))
+        "\nStalled side: {requested} StartUnit calls reached systemd, {answered} answered by \
+         the end (one call in flight at a time, each given up after the 3 s deadline; the \
+         newest target replaces one not yet sent). p99 stalled / healthy = **{ratio:.2}**. \
+         Goal: the stalled p99 at most 10 % above the healthy one — {}.",
+        met(ratio <= 1.1)
     );
     Ok(md)
 }

@@ -4,6 +4,7 @@
 //! {
 //!   "gate": { "enabled": true, "settle_ms": 2000 },
 //!   "poll_ms": 1000,
+//!   "call_timeout_ms": 2000,
 //!   "error_threshold": 5,
 //!   "off_marking": "unavailable",
 //!   "buses": [
@@ -27,6 +28,8 @@
 //! * `gate.enabled` (default true): `false` reads whatever the host does — only for the
 //!   control experiment that reproduces the collisions; the daemon warns loudly.
 //! * `gate.settle_ms` (default 2000): how long `Working` must last before reads start.
+//! * `call_timeout_ms` (default 2000, 10–60000): the deadline of each D-Bus call the daemon
+//!   makes (fan writes, reads of the phase); the gate never waits on either.
 //! * `poll_ms` (default 1000, at least 10), `error_threshold` (default 5, at least 1): failed
 //!   reads in a row, while the gate is open, before `Functional=false`.
 //! * `off_marking`: `"unavailable"` (default) or `"nonfunctional"` — how host-powered sensors
@@ -84,13 +87,20 @@ pub struct Config {
     pub buses: Vec<BusConfig>,
     pub sensors: Vec<SensorConfig>,
     pub zones: Vec<ZoneSpec>,
+    /// The deadline of each outgoing D-Bus call (`call_timeout_ms`).
+    pub call_timeout: Duration,
 }
+
+/// Default of `call_timeout_ms`.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(2);
+const CALL_TIMEOUT_MS: std::ops::RangeInclusive<u64> = 10..=60_000;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
     gate: Option<GateFile>,
     poll_ms: Option<u64>,
+    call_timeout_ms: Option<u64>,
     error_threshold: Option<u32>,
     off_marking: Option<String>,
     buses: Vec<BusFile>,
@@ -227,6 +237,21 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             ));
         }
         policy.poll_interval = Duration::from_millis(ms);
+    }
+    let mut call_timeout = DEFAULT_CALL_TIMEOUT;
+    if let Some(ms) = f.call_timeout_ms {
+        if !CALL_TIMEOUT_MS.contains(&ms) {
+            return Err(bad(
+                "call_timeout_ms",
+                None,
+                format!(
+                    "call_timeout_ms {ms} is out of range ({}..={})",
+                    CALL_TIMEOUT_MS.start(),
+                    CALL_TIMEOUT_MS.end()
+                ),
+            ));
+        }
+        call_timeout = Duration::from_millis(ms);
     }
     if let Some(n) = f.error_threshold {
         if n == 0 {
@@ -491,6 +516,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         buses,
         sensors,
         zones,
+        call_timeout,
     })
 }
 
@@ -550,7 +576,7 @@ mod tests {
 
     #[test]
     fn errors_name_file_line_and_reason() {
-        let cases: [(&str, &str, &str); 10] = [
+        let cases: [(&str, &str, &str); 11] = [
             (
                 "\"address\": \"0x18\"",
                 "\"address\": \"0x50\"",
@@ -575,6 +601,11 @@ mod tests {
                 "\"poll_ms\": 250",
                 "\"poll_ms\": 5",
                 ":3: poll_ms 5 is below",
+            ),
+            (
+                "\"poll_ms\": 250",
+                "\"poll_ms\": 250, \"call_timeout_ms\": 0",
+                ":3: call_timeout_ms 0 is out of range",
             ),
             (
                 "\"name\": \"DIMM_B0\"",

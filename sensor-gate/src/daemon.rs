@@ -18,13 +18,6 @@ use crate::dbus::{
 };
 use crate::smbus::worker::{BusHandle, Latch, Op};
 
-/// A fan write that takes longer than this counts as failed (the gate never waits on it).
-const FAN_WRITE_TIMEOUT: Duration = Duration::from_secs(2);
-/// How long a read of the phase may take. The gate is closed while we wait (we read only on
-/// start and when the source (re)appears, after closing it), so this bounds how long a hung
-/// source can keep us from following its signals, not how long the gate stays open.
-const PHASE_READ_TIMEOUT: Duration = Duration::from_secs(2);
-
 fn now() -> Now {
     Now {
         mono: Instant::now(),
@@ -117,7 +110,7 @@ pub async fn run(cfg: Config) -> Result<()> {
     let sensor_bus: Vec<BusHandle> = cfg.sensors.iter().map(|s| buses[s.bus].clone()).collect();
 
     let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
-    tokio::spawn(follow_phase(conn.clone(), tx.clone()));
+    tokio::spawn(follow_phase(conn.clone(), tx.clone(), cfg.call_timeout));
     tokio::spawn(daemon_kit::supervisor::watchdog_task(
         daemon_kit::supervisor::bus_probe(conn.clone()),
     ));
@@ -129,6 +122,7 @@ pub async fn run(cfg: Config) -> Result<()> {
         sensor_bus,
         tx: tx.clone(),
         latch: latch.clone(),
+        call_timeout: cfg.call_timeout,
     };
     let first = core.start(now());
     ex.execute(first).await;
@@ -182,6 +176,8 @@ struct Executor {
     sensor_bus: Vec<BusHandle>,
     tx: mpsc::UnboundedSender<Event>,
     latch: Latch,
+    /// A fan write that takes longer than this counts as failed (the gate never waits on it).
+    call_timeout: Duration,
 }
 
 impl Executor {
@@ -341,8 +337,9 @@ impl Executor {
             Action::Fan(command) => {
                 let conn = self.conn.clone();
                 let tx = self.tx.clone();
+                let deadline = self.call_timeout;
                 tokio::spawn(async move {
-                    let r = tokio::time::timeout(FAN_WRITE_TIMEOUT, fan_write(&conn, &command))
+                    let r = tokio::time::timeout(deadline, fan_write(&conn, &command))
                         .await
                         .unwrap_or_else(|_| Err(anyhow::anyhow!("no answer in time")));
                     match &r {
@@ -435,9 +432,12 @@ async fn fan_write(conn: &Connection, c: &FanCommand) -> Result<()> {
 
 /// Follow `org.acpigate.HostPhase` on acpi-state-daemon: its appearance, its changes and
 /// its disappearance, as core events.
-async fn follow_phase(conn: Connection, tx: mpsc::UnboundedSender<Event>) {
+/// Follow `org.acpigate.HostPhase`; each read of it may take up to `deadline`. The gate is
+/// closed while we wait (we read only on start and when the source (re)appears, after closing
+/// it), so this bounds how long a hung source can keep us from following its signals.
+async fn follow_phase(conn: Connection, tx: mpsc::UnboundedSender<Event>, deadline: Duration) {
     loop {
-        if let Err(e) = follow_phase_inner(&conn, &tx).await {
+        if let Err(e) = follow_phase_inner(&conn, &tx, deadline).await {
             log::warn!("following the host phase failed: {e:#}; gate closed, retrying in 1 s");
         }
         // Whatever broke, we no longer know the phase: fail closed until we do again.
@@ -499,6 +499,7 @@ impl Snapshot {
 async fn read_phase(
     conn: &Connection,
     source: &str,
+    deadline: Duration,
     tx: &mpsc::UnboundedSender<Event>,
 ) -> Snapshot {
     let mut snap = Snapshot::default();
@@ -509,11 +510,11 @@ async fn read_phase(
             .path(path::ACPI_POWER_STATE)
             .build()
             .await?;
-        match tokio::time::timeout(PHASE_READ_TIMEOUT, props.get_all(i)).await {
+        match tokio::time::timeout(deadline, props.get_all(i)).await {
             Ok(r) => Ok(r?),
             Err(_) => Err(anyhow::anyhow!(
                 "no answer within {} ms",
-                PHASE_READ_TIMEOUT.as_millis()
+                deadline.as_millis()
             )),
         }
     }
@@ -546,7 +547,11 @@ enum SourceSignal {
     Properties(zbus::fdo::PropertiesChanged),
 }
 
-async fn follow_phase_inner(conn: &Connection, tx: &mpsc::UnboundedSender<Event>) -> Result<()> {
+async fn follow_phase_inner(
+    conn: &Connection,
+    tx: &mpsc::UnboundedSender<Event>,
+    deadline: Duration,
+) -> Result<()> {
     use zbus::export::ordered_stream::OrderedStreamExt;
 
     let dbus = daemon_kit::bus::dbus_proxy(conn).await?;
@@ -567,7 +572,7 @@ async fn follow_phase_inner(conn: &Connection, tx: &mpsc::UnboundedSender<Event>
         OrderedStreamExt::map(changes, SourceSignal::Properties),
     );
     let phase_iface = InterfaceName::try_from(iface::ACPIGATE_HOST_PHASE)?;
-    let mut snap = read_phase(conn, bus::ACPI_POWER_STATE, tx).await;
+    let mut snap = read_phase(conn, bus::ACPI_POWER_STATE, deadline, tx).await;
     loop {
         match signals.next().await {
             None => anyhow::bail!("phase source signal streams ended"),
@@ -596,7 +601,7 @@ async fn follow_phase_inner(conn: &Connection, tx: &mpsc::UnboundedSender<Event>
                     snap = Snapshot::default();
                 } else if let Some(owner) = args.new_owner().as_ref() {
                     log::info!("{} (re)appeared", bus::ACPI_POWER_STATE);
-                    snap = read_phase(conn, owner.as_str(), tx).await;
+                    snap = read_phase(conn, owner.as_str(), deadline, tx).await;
                 }
             }
         }

@@ -1,30 +1,23 @@
 //! acpi-state-daemon: the host's ACPI power state for OpenBMC.
 //!
-//! * [`core`] — every decision (pure, synchronous, tested with virtual time);
-//! * [`config`] — the configuration file and the policy it yields;
-//! * [`dbus`] — the objects we serve;
-//! * [`inputs`] — following chassis/host/OS/POST-code services;
-//! * [`executor`] — carrying out the core's actions: the announcements at once, the rest
-//!   handed to [`side_effects`] (systemd, BootProgress, state file: own tasks, deadlines).
+//! Split like every acpigate daemon:
+//! * [`core`] — every decision: a synchronous state machine fed inputs with the time they were
+//!   seen, returning actions (no I/O, no clock), tested with virtual time; its [`core::Policy`]
+//!   is what the configuration says about the rules;
+//! * [`edge`] — everything that touches the world: the configuration file
+//!   ([`edge::config`]), the objects we serve ([`edge::dbus`]), following the chassis, host,
+//!   POST_COMPLETE and POST-code services ([`edge::inputs`]), and carrying out the core's
+//!   actions ([`edge::executor`]: the announcements at once, the slow rest handed to
+//!   [`edge::side_effects`] — systemd, BootProgress, the state file — in tasks of their own
+//!   with deadlines).
 
-pub mod config;
 pub mod core;
-pub mod dbus;
-pub mod executor;
-pub mod inputs;
-pub mod side_effects;
+pub mod edge;
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use daemon_kit::supervisor::{Probe, StallSwitch, bus_round_trip};
-use openbmc_vocab::names::{bus, path};
-use tokio::sync::mpsc;
-
-use crate::core::{AcpiCore, Now, Persisted};
-use crate::dbus::{AcpiPowerState, HostPhaseIface};
+use daemon_kit::supervisor::StallSwitch;
 
 const USAGE: &str = "usage: acpi-state-daemon [--config FILE] [--test-stall-signal]\n\
   Serves xyz.openbmc_project.Control.Power.ACPIPowerState on the system bus\n\
@@ -56,156 +49,19 @@ fn parse_args(args: &[String]) -> Result<Args> {
     Ok(Args { config, test_stall })
 }
 
-/// Monotonic origin for [`now`]; the core only ever sees differences.
-static ORIGIN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-
-/// The edge's clock, handed to the core with every input.
-pub fn now() -> Now {
-    let origin = *ORIGIN.get_or_init(Instant::now);
-    Now {
-        mono_usec: origin.elapsed().as_micros() as u64,
-        wall_usec: daemon_kit::time::epoch_usec(),
-    }
-}
-
 /// Entry point for the multi-call binary.
 pub fn main_with_args(args: Vec<String>) -> Result<()> {
     let args = parse_args(&args)?;
     daemon_kit::logging::init("acpi-state-daemon");
     // A bad config stops us here, before we own any name, with file, line and reason.
-    let cfg = config::load(args.config.as_deref())?;
+    let cfg = edge::config::load(args.config.as_deref())?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot build the tokio runtime")?;
-    let result = rt.block_on(run(cfg, args.test_stall));
+    let result = rt.block_on(edge::run(cfg, args.test_stall));
     // A state save stuck on a hung flash must not keep the process from exiting: give
     // blocking work a moment to finish, then leave it.
     rt.shutdown_timeout(std::time::Duration::from_secs(1));
     result
-}
-
-fn load_persisted(file: &std::path::Path) -> Option<Persisted> {
-    match daemon_kit::state_file::read(file) {
-        Ok(Some(bytes)) => match serde_json::from_slice::<Persisted>(&bytes) {
-            Ok(p) => Some(p),
-            Err(e) => {
-                log::warn!("{}: ignoring unreadable saved state: {e}", file.display());
-                None
-            }
-        },
-        Ok(None) => None,
-        Err(e) => {
-            log::warn!("{}: cannot read saved state: {e}", file.display());
-            None
-        }
-    }
-}
-
-async fn run(cfg: config::Config, test_stall: bool) -> Result<()> {
-    let persisted = load_persisted(&cfg.state_file);
-    let core = Arc::new(Mutex::new(AcpiCore::new(cfg.policy.clone(), persisted)));
-    let (tx, rx) = mpsc::unbounded_channel();
-
-    let conn = daemon_kit::bus::build(
-        zbus::connection::Builder::system()
-            .serve_at(
-                path::ACPI_POWER_STATE,
-                AcpiPowerState {
-                    core: core.clone(),
-                    tx: tx.clone(),
-                    now,
-                },
-            )
-            .serve_at(
-                path::ACPI_POWER_STATE,
-                HostPhaseIface { core: core.clone() },
-            )
-            // At the parent: GetManagedObjects lists the objects below the manager's path,
-            // so this is where it lists the ACPI object with its interfaces.
-            .serve_at(path::CONTROL_HOST0, zbus::fdo::ObjectManager),
-    )
-    .await
-    .context("cannot connect to the system bus")?;
-
-    log::info!(
-        "serving {} at {} (saved state: {})",
-        bus::ACPI_POWER_STATE,
-        path::ACPI_POWER_STATE,
-        persisted.map_or("none".to_owned(), |p| p.sys.to_string())
-    );
-
-    let effects =
-        side_effects::SideEffects::spawn(conn.clone(), cfg.state_file.clone(), cfg.call_timeout);
-    let exec = executor::Executor::new(conn.clone(), effects);
-    let (probe_tx, probes) = mpsc::channel(1);
-    let stall = StallSwitch::new(test_stall).context("cannot arm the test stall switch")?;
-    let executor_task = tokio::spawn(exec.run(rx, probes, stall));
-    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-    let mut inputs_task = tokio::spawn(inputs::follow_all(
-        conn.clone(),
-        core.clone(),
-        tx.clone(),
-        ready_tx,
-    ));
-
-    // Ready (for systemd, and for whoever waits on us) only once every input is followed:
-    // a POST code or power change arriving earlier would otherwise be missed.
-    tokio::select! {
-        _ = ready_rx => {}
-        r = &mut inputs_task => {
-            return Err(match r {
-                Ok(Err(e)) => e.context("following inputs failed"),
-                _ => anyhow::anyhow!("input task ended before it was ready"),
-            });
-        }
-    }
-    // Take the well-known name only now, with the state derived from the inputs: whoever
-    // follows the name (ipmid, ipmi-handlers' SEL, sensor-gate) never sees a start-up Unknown
-    // that is not the truth.
-    daemon_kit::bus::request_name(&conn, bus::ACPI_POWER_STATE)
-        .await
-        .with_context(|| format!("cannot own {} on the system bus", bus::ACPI_POWER_STATE))?;
-    // Catch SIGTERM before READY: a stop right after READY must still shut down cleanly.
-    let mut termination =
-        daemon_kit::supervisor::Termination::install().context("cannot install signal handlers")?;
-    daemon_kit::supervisor::notify_ready(&termination);
-    let reason = tokio::select! {
-        r = termination.wait() => r,
-        _ = daemon_kit::supervisor::watchdog_task(watchdog_probe(probe_tx, conn.clone())) => {
-            "watchdog task ended"
-        }
-        r = &mut inputs_task => {
-            match r {
-                Ok(Err(e)) => return Err(e.context("following inputs failed")),
-                _ => "input task ended",
-            }
-        }
-    };
-    daemon_kit::supervisor::notify_stopping();
-    log::info!("stopping ({reason})");
-    drop(tx);
-    executor_task.abort();
-    Ok(())
-}
-
-/// Before each watchdog pet: a probe through the executor's queue (answered between batches,
-/// so a loop stuck on anything fails it) and a round trip through the bus connection.
-fn watchdog_probe(
-    tx: mpsc::Sender<tokio::sync::oneshot::Sender<()>>,
-    conn: zbus::Connection,
-) -> Probe {
-    Box::new(move || {
-        let tx = tx.clone();
-        let conn = conn.clone();
-        Box::pin(async move {
-            let (done, answered) = tokio::sync::oneshot::channel();
-            tx.try_send(done)
-                .map_err(|_| "the executor has not taken the last probe".to_owned())?;
-            answered
-                .await
-                .map_err(|_| "the executor is gone".to_owned())?;
-            bus_round_trip(&conn).await
-        })
-    })
 }

@@ -20,9 +20,9 @@ use zbus::Connection;
 use zbus::names::InterfaceName;
 use zbus::object_server::SignalEmitter;
 
+use super::dbus::{AcpiProp, Batch};
+use super::side_effects::SideEffects;
 use crate::core::{Action, Timeline};
-use crate::dbus::{AcpiProp, Batch};
-use crate::side_effects::SideEffects;
 
 /// How long an opening change waits for its state file to be written (renamed into place, not
 /// flushed) before it is announced anyway. A healthy flash takes microseconds; a stuck one

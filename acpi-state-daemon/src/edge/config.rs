@@ -1,4 +1,6 @@
-//! The configuration file (`/etc/acpigate/acpi-state-daemon.json`) and the policy it yields.
+//! The configuration file (`/etc/acpigate/acpi-state-daemon.json`): reading and checking it,
+//! and the core's [`Policy`] it yields (the type is the core's; turning a file into one is
+//! the edge's job, like every other read from outside).
 //!
 //! ```json
 //! {
@@ -26,6 +28,8 @@ use openbmc_vocab::DbusEnum;
 use openbmc_vocab::boot::ProgressStage;
 use serde::Deserialize;
 
+use crate::core::Policy;
+
 /// Where the packaged daemon looks when no `--config` is given.
 pub const DEFAULT_CONFIG: &str = "/etc/acpigate/acpi-state-daemon.json";
 /// Where the state survives restarts (systemd `StateDirectory=acpigate`).
@@ -36,43 +40,6 @@ pub const DEFAULT_STATE_FILE: &str = "/var/lib/acpigate/acpi-state.json";
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(3);
 /// Accepted range for `call_timeout_ms`.
 const CALL_TIMEOUT_MS: std::ops::RangeInclusive<u64> = 10..=60_000;
-
-/// The policy the core applies.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Policy {
-    /// POST_COMPLETE asserting during firmware init means S0, for firmware that never sends S0.
-    pub post_complete_means_working: bool,
-    /// POST codes while working (without a POST_COMPLETE input) mean a warm reset.
-    pub post_codes_mean_firmware_init: bool,
-    /// Write BootProgress at all.
-    pub boot_progress: bool,
-    /// The BootProgress stage for firmware init before any POST code says more.
-    pub firmware_init_stage: ProgressStage,
-    /// POST-code ranges (inclusive) to stages, first match wins.
-    pub post_code_stages: Vec<(u64, u64, ProgressStage)>,
-}
-
-impl Default for Policy {
-    fn default() -> Self {
-        Self {
-            post_complete_means_working: true,
-            post_codes_mean_firmware_init: true,
-            boot_progress: true,
-            firmware_init_stage: ProgressStage::PrimaryProcInit,
-            post_code_stages: Vec::new(),
-        }
-    }
-}
-
-impl Policy {
-    /// The stage a POST code maps to, if any range covers it.
-    pub fn stage_for_post_code(&self, code: u64) -> Option<ProgressStage> {
-        self.post_code_stages
-            .iter()
-            .find(|(first, last, _)| (*first..=*last).contains(&code))
-            .map(|(_, _, s)| *s)
-    }
-}
 
 /// Everything the daemon needs from its configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]

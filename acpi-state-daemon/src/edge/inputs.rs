@@ -10,8 +10,8 @@ use openbmc_vocab::names::{bus, iface, path, prop};
 use tokio::sync::mpsc::UnboundedSender;
 use zbus::{Connection, OwnedVariant};
 
+use super::dbus::{Batch, SharedCore, lock};
 use crate::core::Input;
-use crate::dbus::{Batch, SharedCore, lock};
 
 const CHASSIS: Target = Target {
     bus: bus::STATE_CHASSIS,
@@ -44,7 +44,7 @@ fn feed(core: &SharedCore, tx: &UnboundedSender<Batch>, input: Input) {
     // Described now, logged after the actions: at debug level a journal write ahead of them
     // would delay a closing announcement.
     let shown = log::log_enabled!(log::Level::Debug).then(|| format!("input: {input:?}"));
-    match lock(core).handle(crate::now(), input) {
+    match lock(core).handle(super::now(), input) {
         Ok(actions) if !actions.is_empty() => {
             let _ = tx.send(Batch {
                 actions,

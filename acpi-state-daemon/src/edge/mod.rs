@@ -1,0 +1,164 @@
+//! The edge: everything that touches the world around the core.
+//!
+//! * [`config`] — reading and checking the configuration file;
+//! * [`dbus`] — the objects we serve (a property write is fed to the core right there, so a
+//!   refusal is the D-Bus reply);
+//! * [`inputs`] — following the chassis, host, POST_COMPLETE and POST-code services;
+//! * [`executor`] — carrying out the core's actions in order: the announcements at once;
+//! * [`side_effects`] — the slow actions (target starts, BootProgress, the state file) in
+//!   tasks of their own, with deadlines.
+
+pub mod config;
+pub mod dbus;
+pub mod executor;
+pub mod inputs;
+pub mod side_effects;
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use daemon_kit::supervisor::{Probe, StallSwitch, bus_round_trip};
+use openbmc_vocab::names::{bus, path};
+use tokio::sync::mpsc;
+
+use crate::core::{AcpiCore, Now, Persisted};
+use dbus::{AcpiPowerState, HostPhaseIface};
+
+/// Monotonic origin for [`now`]; the core only ever sees differences.
+static ORIGIN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+
+/// The edge's clock, handed to the core with every input.
+pub fn now() -> Now {
+    let origin = *ORIGIN.get_or_init(Instant::now);
+    Now {
+        mono_usec: origin.elapsed().as_micros() as u64,
+        wall_usec: daemon_kit::time::epoch_usec(),
+    }
+}
+
+fn load_persisted(file: &std::path::Path) -> Option<Persisted> {
+    match daemon_kit::state_file::read(file) {
+        Ok(Some(bytes)) => match serde_json::from_slice::<Persisted>(&bytes) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                log::warn!("{}: ignoring unreadable saved state: {e}", file.display());
+                None
+            }
+        },
+        Ok(None) => None,
+        Err(e) => {
+            log::warn!("{}: cannot read saved state: {e}", file.display());
+            None
+        }
+    }
+}
+
+/// Serve, follow and carry out until SIGTERM or a fatal error.
+pub async fn run(cfg: config::Config, test_stall: bool) -> Result<()> {
+    let persisted = load_persisted(&cfg.state_file);
+    let core = Arc::new(Mutex::new(AcpiCore::new(cfg.policy.clone(), persisted)));
+    let (tx, rx) = mpsc::unbounded_channel();
+
+    let conn = daemon_kit::bus::build(
+        zbus::connection::Builder::system()
+            .serve_at(
+                path::ACPI_POWER_STATE,
+                AcpiPowerState {
+                    core: core.clone(),
+                    tx: tx.clone(),
+                    now,
+                },
+            )
+            .serve_at(
+                path::ACPI_POWER_STATE,
+                HostPhaseIface { core: core.clone() },
+            )
+            // At the parent: GetManagedObjects lists the objects below the manager's path,
+            // so this is where it lists the ACPI object with its interfaces.
+            .serve_at(path::CONTROL_HOST0, zbus::fdo::ObjectManager),
+    )
+    .await
+    .context("cannot connect to the system bus")?;
+
+    log::info!(
+        "serving {} at {} (saved state: {})",
+        bus::ACPI_POWER_STATE,
+        path::ACPI_POWER_STATE,
+        persisted.map_or("none".to_owned(), |p| p.sys.to_string())
+    );
+
+    let effects =
+        side_effects::SideEffects::spawn(conn.clone(), cfg.state_file.clone(), cfg.call_timeout);
+    let exec = executor::Executor::new(conn.clone(), effects);
+    let (probe_tx, probes) = mpsc::channel(1);
+    let stall = StallSwitch::new(test_stall).context("cannot arm the test stall switch")?;
+    let executor_task = tokio::spawn(exec.run(rx, probes, stall));
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let mut inputs_task = tokio::spawn(inputs::follow_all(
+        conn.clone(),
+        core.clone(),
+        tx.clone(),
+        ready_tx,
+    ));
+
+    // Ready (for systemd, and for whoever waits on us) only once every input is followed:
+    // a POST code or power change arriving earlier would otherwise be missed.
+    tokio::select! {
+        _ = ready_rx => {}
+        r = &mut inputs_task => {
+            return Err(match r {
+                Ok(Err(e)) => e.context("following inputs failed"),
+                _ => anyhow::anyhow!("input task ended before it was ready"),
+            });
+        }
+    }
+    // Take the well-known name only now, with the state derived from the inputs: whoever
+    // follows the name (ipmid, ipmi-handlers' SEL, sensor-gate) never sees a start-up Unknown
+    // that is not the truth.
+    daemon_kit::bus::request_name(&conn, bus::ACPI_POWER_STATE)
+        .await
+        .with_context(|| format!("cannot own {} on the system bus", bus::ACPI_POWER_STATE))?;
+    // Catch SIGTERM before READY: a stop right after READY must still shut down cleanly.
+    let mut termination =
+        daemon_kit::supervisor::Termination::install().context("cannot install signal handlers")?;
+    daemon_kit::supervisor::notify_ready(&termination);
+    let reason = tokio::select! {
+        r = termination.wait() => r,
+        _ = daemon_kit::supervisor::watchdog_task(watchdog_probe(probe_tx, conn.clone())) => {
+            "watchdog task ended"
+        }
+        r = &mut inputs_task => {
+            match r {
+                Ok(Err(e)) => return Err(e.context("following inputs failed")),
+                _ => "input task ended",
+            }
+        }
+    };
+    daemon_kit::supervisor::notify_stopping();
+    log::info!("stopping ({reason})");
+    drop(tx);
+    executor_task.abort();
+    Ok(())
+}
+
+/// Before each watchdog pet: a probe through the executor's queue (answered between batches,
+/// so a loop stuck on anything fails it) and a round trip through the bus connection.
+fn watchdog_probe(
+    tx: mpsc::Sender<tokio::sync::oneshot::Sender<()>>,
+    conn: zbus::Connection,
+) -> Probe {
+    Box::new(move || {
+        let tx = tx.clone();
+        let conn = conn.clone();
+        Box::pin(async move {
+            let (done, answered) = tokio::sync::oneshot::channel();
+            tx.try_send(done)
+                .map_err(|_| "the executor has not taken the last probe".to_owned())?;
+            answered
+                .await
+                .map_err(|_| "the executor is gone".to_owned())?;
+            bus_round_trip(&conn).await
+        })
+    })
+}

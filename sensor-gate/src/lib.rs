@@ -1,20 +1,17 @@
 //! sensor-gate: DIMM temperature sensors over SMBus, gated by the host phase (issue 3).
 //!
-//! * [`core`] — every decision: the gate, sensor states, thresholds, fan hold (pure);
-//! * [`decode`] — JC-42.4 (DDR4) and SPD5118 (DDR5) register facts (pure);
-//! * [`config`] — the configuration file, validated at start;
-//! * [`smbus`] — the narrow SMBus trait, the bus threads, the i2c-dev and simulator backends;
-//! * [`dbus`] — the sensor and gate objects;
-//! * [`daemon`] — the async edge that connects them.
+//! Split as every acpigate daemon is:
+//!
+//! * [`core`] — every decision, pure and synchronous (events in, actions out, time passed
+//!   in): the gate, sensor states and thresholds, the fan hold, and the register facts of the
+//!   DDR4/DDR5 parts ([`core::decode`]), with the tests that pin them down;
+//! * [`edge`] — the I/O that carries the decisions out: the configuration file, following
+//!   the host phase, the D-Bus objects, the SMBus threads and backends, fan writes.
 //!
 //! See `sensor-gate/README.md` for the D-Bus contract and the fan-controller trade-offs.
 
-pub mod config;
 pub mod core;
-pub mod daemon;
-pub mod dbus;
-pub mod decode;
-pub mod smbus;
+pub mod edge;
 
 use std::path::PathBuf;
 
@@ -26,7 +23,7 @@ const USAGE: &str = "usage: sensor-gate [--config FILE] [--check]\n\
 
 /// Entry point for the multi-call binary.
 pub fn main_with_args(args: Vec<String>) -> Result<()> {
-    let mut config = PathBuf::from(config::DEFAULT_CONFIG);
+    let mut config = PathBuf::from(edge::config::DEFAULT_CONFIG);
     let mut check = false;
     let mut it = args.iter().skip(1);
     while let Some(a) = it.next() {
@@ -44,7 +41,7 @@ pub fn main_with_args(args: Vec<String>) -> Result<()> {
     }
     daemon_kit::logging::init("sensor-gate");
     // A bad file is fatal at start: better no daemon than one that guesses.
-    let cfg = config::load(&config).map_err(|e| {
+    let cfg = edge::config::load(&config).map_err(|e| {
         log::error!("{e}");
         anyhow::anyhow!("{e}")
     })?;
@@ -55,5 +52,5 @@ pub fn main_with_args(args: Vec<String>) -> Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    rt.block_on(daemon::run(cfg))
+    rt.block_on(edge::run(cfg))
 }

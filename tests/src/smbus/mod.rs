@@ -13,7 +13,7 @@
 //! * **Fault switches**: NACK per address, timeout per address, a stuck bus (every transfer
 //!   times out after `timeout`).
 //!
-//! The BMC side speaks sensor-gate's sim protocol (`sensor_gate::smbus::sim`): one line in,
+//! The BMC side speaks sensor-gate's sim protocol (`sensor_gate::edge::smbus::sim`): one line in,
 //! `RB|RW <addr> <reg>` in hex, one line out, `OK <hex>` or `ERR NACK|TIMEOUT|BUSY ..|IO ..`.
 
 pub mod devices;

@@ -8,23 +8,9 @@ pub mod i2cdev;
 pub mod sim;
 pub mod worker;
 
-/// Why a transfer failed. The daemon reports each the same way (a failed read); the kind is
-/// kept for the log line and the tests.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SmbusError {
-    /// No device acknowledged the address (absent, unpowered or broken part).
-    #[error("no acknowledge from the device")]
-    Nack,
-    /// The transfer did not complete in time (stuck bus, clock stretching without end).
-    #[error("transfer timed out")]
-    Timeout,
-    /// The bus or address is in use by someone else (kernel driver, arbitration lost).
-    #[error("busy: {0}")]
-    Busy(String),
-    /// Anything else (missing device node, broken socket, protocol error).
-    #[error("I/O error: {0}")]
-    Io(String),
-}
+/// Why a transfer failed: the core's own type, since a failed read is an event it decides
+/// on; the backends produce it.
+pub use crate::core::SmbusError;
 
 /// The two SMBus operations the sensors need.
 pub trait Smbus: Send + 'static {

@@ -57,9 +57,9 @@ use openbmc_vocab::DbusEnum;
 use openbmc_vocab::acpigate::HostPhase;
 use serde::Deserialize;
 
+use super::smbus::Backend;
+use crate::core::decode::DeviceKind;
 use crate::core::{OffMarking, Policy, SensorSpec, Thresholds, ZoneSpec};
-use crate::decode::DeviceKind;
-use crate::smbus::Backend;
 
 /// Where the packaged daemon looks when no `--config` is given.
 pub const DEFAULT_CONFIG: &str = "/etc/acpigate/sensor-gate.json";

@@ -1,0 +1,1016 @@
+//! The core's rules, driven with virtual time: events in, actions out, nothing real.
+
+use super::decode::DeviceKind;
+use super::*;
+use HostPhase::*;
+
+const T0_WALL: u64 = 1_700_000_000_000_000;
+
+/// Drives a core with virtual time, the way the edge does: ticks at every deadline.
+struct Rig {
+    core: Core,
+    base: Instant,
+    at: Duration,
+    /// Every action, with the virtual time (ms) it came out at.
+    log: Vec<(u64, Action)>,
+    generation: u64,
+}
+
+fn sensor(name: &str, kind: DeviceKind, addr: u8) -> SensorSpec {
+    SensorSpec {
+        name: name.to_owned(),
+        kind,
+        bus: usize::from(addr >= 0x50),
+        address: addr,
+        host_powered: true,
+        thresholds: Thresholds {
+            warning_high: Some(80.0),
+            critical_high: Some(90.0),
+            warning_low: Some(5.0),
+            critical_low: None,
+            hysteresis: 2.0,
+        },
+    }
+}
+
+fn policy() -> Policy {
+    Policy {
+        settle: Duration::from_millis(500),
+        poll_interval: Duration::from_millis(100),
+        error_threshold: 3,
+        fan_retry: Duration::from_millis(1000),
+        ..Policy::default()
+    }
+}
+
+fn zones() -> Vec<ZoneSpec> {
+    vec![
+        ZoneSpec {
+            zone: 0,
+            pwms: vec![("Pwm_1".to_owned(), 153), ("Pwm_2".to_owned(), 153)],
+        },
+        ZoneSpec {
+            zone: 1,
+            pwms: vec![],
+        },
+    ]
+}
+
+// 25 °C as a TSOD sends it over read-word.
+const W25: u16 = 0x9001;
+
+impl Rig {
+    fn new(policy: Policy) -> Self {
+        let base = Instant::now();
+        let now = Now {
+            mono: base,
+            wall_us: T0_WALL,
+        };
+        let mut core = Core::new(
+            policy,
+            vec![
+                sensor("DIMM_A0", DeviceKind::Jc42, 0x18),
+                sensor("DIMM_B0", DeviceKind::Spd5118, 0x50),
+            ],
+            zones(),
+            now,
+        );
+        let first = core.start(now);
+        let mut r = Self {
+            core,
+            base,
+            at: Duration::ZERO,
+            log: Vec::new(),
+            generation: 0,
+        };
+        r.record(first);
+        r
+    }
+
+    fn now(&self) -> Now {
+        Now {
+            mono: self.base + self.at,
+            wall_us: T0_WALL + self.at.as_micros() as u64,
+        }
+    }
+
+    fn record(&mut self, acts: Vec<Action>) -> Vec<Action> {
+        let ms = self.at.as_millis() as u64;
+        for a in &acts {
+            self.log.push((ms, a.clone()));
+        }
+        acts
+    }
+
+    fn ev(&mut self, e: Event) -> Vec<Action> {
+        let now = self.now();
+        let acts = self.core.handle(now, e);
+        self.record(acts)
+    }
+
+    /// Phase change whose source stamped it `lag_ms` before it reached us.
+    fn phase_lag(&mut self, p: HostPhase, lag_ms: u64) -> Vec<Action> {
+        self.generation += 1;
+        let since = self.now().wall_us - lag_ms * 1000;
+        self.ev(Event::Phase(PhaseUpdate {
+            phase: p,
+            since_us: since,
+            generation: Some(self.generation),
+            reason: "test".to_owned(),
+        }))
+    }
+
+    fn phase(&mut self, p: HostPhase) -> Vec<Action> {
+        self.phase_lag(p, 0)
+    }
+
+    /// Advance virtual time, ticking at each deadline on the way; reads started on the
+    /// way are left in flight (complete them with `done`).
+    fn advance(&mut self, ms: u64) -> Vec<Action> {
+        let end = self.at + Duration::from_millis(ms);
+        let mut all = Vec::new();
+        while let Some(d) = self.core.next_deadline() {
+            let d = d.saturating_duration_since(self.base);
+            if d > end {
+                break;
+            }
+            self.at = self.at.max(d);
+            all.extend(self.ev(Event::Tick));
+            if self.core.next_deadline() == Some(self.base + self.at) {
+                // A deadline that does not move would loop forever: a bug.
+                panic!("deadline did not advance at {:?}", self.at);
+            }
+        }
+        self.at = end;
+        all
+    }
+
+    /// Advance, answering every read with `word` at once.
+    fn run(&mut self, ms: u64, word: Result<u16, SmbusError>) -> Vec<Action> {
+        let end = self.at + Duration::from_millis(ms);
+        let mut all = Vec::new();
+        loop {
+            let step = match self.core.next_deadline() {
+                Some(d) if d.saturating_duration_since(self.base) <= end => {
+                    d.saturating_duration_since(self.base)
+                }
+                _ => break,
+            };
+            self.at = self.at.max(step);
+            let acts = self.ev(Event::Tick);
+            all.extend(acts.clone());
+            for a in acts {
+                if let Action::StartRead { sensor, .. } = a {
+                    all.extend(self.ev(Event::ReadDone {
+                        sensor,
+                        result: word.clone(),
+                    }));
+                }
+            }
+        }
+        self.at = end;
+        all
+    }
+
+    fn view(&self, i: usize) -> SensorView {
+        self.core.sensor_view(i).expect("sensor")
+    }
+}
+
+fn reads(acts: &[Action]) -> usize {
+    acts.iter()
+        .filter(|a| matches!(a, Action::StartRead { .. }))
+        .count()
+}
+
+fn fans(acts: &[Action]) -> Vec<FanCommand> {
+    acts.iter()
+        .filter_map(|a| match a {
+            Action::Fan(c) => Some(c.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn unavailable() -> SensorView {
+    SensorView {
+        value: NAN,
+        available: false,
+        functional: true,
+    }
+}
+
+#[test]
+fn at_start_the_gate_is_closed_and_sensors_unavailable() {
+    let mut r = Rig::new(policy());
+    assert!(!r.core.is_open());
+    assert_eq!(r.view(0), unavailable());
+    let published: Vec<_> = r
+        .log
+        .iter()
+        .filter(|(_, a)| matches!(a, Action::PublishSensor { .. }))
+        .collect();
+    assert_eq!(published.len(), 2);
+    let acts = r.advance(5_000);
+    assert_eq!(reads(&acts), 0, "no read before the phase is known");
+    // Any event brings the count up to date: two sensors refused every 100 ms.
+    r.ev(Event::Tick);
+    assert!(
+        (100..=102).contains(&r.core.gate_status().refused),
+        "{:?}",
+        r.core.gate_status()
+    );
+    assert!(
+        fans(&acts).is_empty(),
+        "unknown phase is not a fan-hold phase"
+    );
+}
+
+#[test]
+fn working_opens_only_after_the_settle_delay() {
+    let mut r = Rig::new(policy());
+    r.phase(Working);
+    assert!(!r.core.is_open());
+    let acts = r.advance(499);
+    assert_eq!(reads(&acts), 0);
+    assert!(!r.core.is_open());
+    let acts = r.advance(1);
+    assert!(r.core.is_open());
+    assert_eq!(reads(&acts), 2, "both sensors read as soon as it opens");
+    assert!(
+        acts.contains(&Action::StartRead {
+            sensor: 1,
+            addr: 0x50,
+            reg: 0x31
+        }),
+        "SPD5118 temperature is MR49"
+    );
+    // Zones are handed back (idempotently) when the gate opens.
+    assert_eq!(
+        fans(&acts),
+        vec![
+            FanCommand::ZoneManual {
+                zone: 0,
+                manual: false
+            },
+            FanCommand::ZoneManual {
+                zone: 1,
+                manual: false
+            }
+        ]
+    );
+}
+
+#[test]
+fn good_reads_publish_values_then_every_non_working_phase_closes_at_once() {
+    for closing in [FirmwareInit, Sleeping, Off, Unknown] {
+        let mut r = Rig::new(policy());
+        r.phase(Working);
+        r.run(1_000, Ok(W25));
+        assert_eq!(
+            r.view(0),
+            SensorView {
+                value: 25.0,
+                available: true,
+                functional: true
+            }
+        );
+        let acts = r.phase_lag(closing, 7);
+        assert!(!r.core.is_open(), "{closing}");
+        assert_eq!(reads(&acts), 0);
+        let st = r.core.gate_status().clone();
+        assert_eq!(st.closes, 1);
+        assert_eq!(st.last_close_latency_us, 7_000, "Since → close");
+        assert_eq!(st.phase, closing);
+        assert!(!st.open);
+        assert!(st.reason.contains(&closing.to_string()), "{}", st.reason);
+        assert!(r.view(0).value.is_nan());
+        assert!(
+            !r.view(0).available,
+            "{closing}: default marking is Available=false"
+        );
+        assert!(r.view(0).functional);
+        let acts = r.run(3_000, Ok(W25));
+        assert_eq!(reads(&acts), 0, "{closing}: nothing read while closed");
+    }
+}
+
+#[test]
+fn a_since_that_arrives_after_the_phase_corrects_the_close_latency() {
+    let mut r = Rig::new(policy());
+    r.phase(Working);
+    r.advance(600);
+    let stamped = r.now().wall_us;
+    // Phase first, with the old Since and Generation (separate signals)...
+    r.ev(Event::Phase(PhaseUpdate {
+        phase: FirmwareInit,
+        since_us: T0_WALL,
+        generation: Some(r.generation),
+        reason: String::new(),
+    }));
+    assert!(!r.core.is_open());
+    r.advance(3);
+    // ...then Since and Generation.
+    r.ev(Event::Phase(PhaseUpdate {
+        phase: FirmwareInit,
+        since_us: stamped - 2_000,
+        generation: Some(r.generation + 1),
+        reason: String::new(),
+    }));
+    assert_eq!(r.core.gate_status().last_close_latency_us, 2_000);
+}
+
+#[test]
+fn a_close_mid_transfer_discards_the_result() {
+    let mut r = Rig::new(policy());
+    r.phase(Working);
+    let acts = r.advance(500);
+    assert_eq!(reads(&acts), 2);
+    assert_eq!(r.core.in_flight(), 2);
+    r.phase(FirmwareInit);
+    assert_eq!(r.core.in_flight(), 2, "in flight may finish");
+    let acts = r.ev(Event::ReadDone {
+        sensor: 0,
+        result: Ok(W25),
+    });
+    assert!(
+        !acts
+            .iter()
+            .any(|a| matches!(a, Action::PublishSensor { .. })),
+        "a value read across the close is not published: {acts:?}"
+    );
+    assert_eq!(r.view(0), unavailable());
+    // An error from the in-flight read does not count either.
+    r.ev(Event::ReadDone {
+        sensor: 1,
+        result: Err(SmbusError::Nack),
+    });
+    let st = r.core.gate_status();
+    assert_eq!(st.discarded, 2);
+    assert_eq!(r.core.in_flight(), 0);
+}
+
+#[test]
+fn a_result_from_an_earlier_window_is_discarded_after_a_reopen() {
+    let mut p = policy();
+    p.settle = Duration::ZERO;
+    let mut r = Rig::new(p);
+    r.phase(Working);
+    assert!(r.core.is_open());
+    let acts = r.advance(0);
+    let started = reads(&r.log.iter().map(|(_, a)| a.clone()).collect::<Vec<_>>());
+    assert_eq!(started, 2, "{acts:?}");
+    r.phase(FirmwareInit);
+    r.phase(Working);
+    assert!(r.core.is_open());
+    // The old reads still hold the sensors; their results must not be published.
+    let acts = r.ev(Event::ReadDone {
+        sensor: 0,
+        result: Ok(W25),
+    });
+    assert!(
+        !acts
+            .iter()
+            .any(|a| matches!(a, Action::PublishSensor { .. }))
+    );
+    assert_eq!(r.core.gate_status().discarded, 1);
+    // The freed bus starts the due read of the new window at once, and it publishes.
+    assert_eq!(
+        acts.iter()
+            .filter(|a| matches!(a, Action::StartRead { sensor: 0, .. }))
+            .count(),
+        1
+    );
+    r.ev(Event::ReadDone {
+        sensor: 0,
+        result: Ok(W25),
+    });
+    assert_eq!(r.view(0).value, 25.0);
+}
+
+#[test]
+fn errors_count_only_while_open_and_reset_on_close() {
+    let mut r = Rig::new(policy());
+    r.phase(Working);
+    r.run(600, Ok(W25));
+    // Two errors (threshold 3), then the gate closes: the count must not carry over.
+    r.run(200, Err(SmbusError::Timeout));
+    assert!(r.view(0).functional);
+    assert_eq!(
+        r.view(0).value,
+        25.0,
+        "the last value stays below the threshold"
+    );
+    r.phase(FirmwareInit);
+    r.run(10_000, Err(SmbusError::Nack));
+    assert!(r.view(0).functional, "nothing accumulates while gated");
+    r.phase(Working);
+    r.run(500, Ok(W25));
+    r.run(200, Err(SmbusError::Nack));
+    assert!(r.view(0).functional, "2 < 3");
+    r.run(100, Err(SmbusError::Nack));
+    let v = r.view(0);
+    assert!(!v.functional && v.value.is_nan() && v.available);
+    assert!(r.log.iter().any(|(_, a)| matches!(a,
+        Action::Log { warn: true, message } if message.contains("Functional=false"))));
+    // It keeps being polled and recovers with a good read.
+    r.run(100, Ok(W25));
+    assert!(r.view(0).functional);
+    assert_eq!(r.view(0).value, 25.0);
+}
+
+#[test]
+fn off_marking_nonfunctional_marks_host_powered_sensors() {
+    let mut p = policy();
+    p.off_marking = OffMarking::NonFunctional;
+    let mut r = Rig::new(p);
+    r.phase(Working);
+    r.run(1_000, Ok(W25));
+    r.phase(Off);
+    let v = r.view(0);
+    assert!(v.value.is_nan() && v.available && !v.functional);
+    // Firmware init (host powered, just not readable): unavailable, not broken.
+    r.phase(FirmwareInit);
+    assert_eq!(r.view(0), unavailable());
+    r.phase(Off);
+    r.phase(Working);
+    r.run(1_000, Ok(W25));
+    assert_eq!(r.view(0).value, 25.0);
+    assert!(r.view(0).functional);
+}
+
+#[test]
+fn fans_held_in_firmware_init_until_the_gate_opens() {
+    let mut r = Rig::new(policy());
+    r.phase(Off);
+    let acts = r.phase(FirmwareInit);
+    assert_eq!(
+        fans(&acts),
+        vec![
+            FanCommand::ZoneManual {
+                zone: 0,
+                manual: true
+            },
+            FanCommand::ZoneManual {
+                zone: 1,
+                manual: true
+            },
+            FanCommand::PwmTarget {
+                pwm: "Pwm_1".to_owned(),
+                target: 153
+            },
+            FanCommand::PwmTarget {
+                pwm: "Pwm_2".to_owned(),
+                target: 153
+            },
+        ]
+    );
+    for c in fans(&acts) {
+        r.ev(Event::FanDone {
+            command: c,
+            ok: true,
+        });
+    }
+    // Working, but settling: still held.
+    let acts = r.phase(Working);
+    assert!(fans(&acts).is_empty(), "{acts:?}");
+    let acts = r.advance(500);
+    assert_eq!(
+        fans(&acts),
+        vec![
+            FanCommand::ZoneManual {
+                zone: 0,
+                manual: false
+            },
+            FanCommand::ZoneManual {
+                zone: 1,
+                manual: false
+            }
+        ]
+    );
+}
+
+#[test]
+fn losing_the_phase_source_mid_boot_keeps_the_fans_held() {
+    let mut r = Rig::new(policy());
+    r.phase(FirmwareInit);
+    let acts = r.ev(Event::PhaseSourceLost);
+    assert!(fans(&acts).is_empty(), "{acts:?}");
+    r.advance(10_000);
+    assert!(!r.core.is_open());
+    r.generation = 0;
+    r.phase(Working);
+    let acts = r.advance(500);
+    assert!(fans(&acts).contains(&FanCommand::ZoneManual {
+        zone: 0,
+        manual: false
+    }));
+}
+
+#[test]
+fn firmware_init_then_off_releases_the_fans() {
+    let mut r = Rig::new(policy());
+    r.phase(FirmwareInit);
+    let acts = r.phase(Off);
+    assert_eq!(
+        fans(&acts),
+        vec![
+            FanCommand::ZoneManual {
+                zone: 0,
+                manual: false
+            },
+            FanCommand::ZoneManual {
+                zone: 1,
+                manual: false
+            }
+        ]
+    );
+}
+
+#[test]
+fn failed_fan_writes_never_hold_the_gate_and_are_retried() {
+    let mut r = Rig::new(policy());
+    let acts = r.phase(FirmwareInit);
+    for c in fans(&acts) {
+        let ok = !matches!(c, FanCommand::ZoneManual { zone: 0, .. });
+        r.ev(Event::FanDone { command: c, ok });
+    }
+    assert!(r.log.iter().any(|(_, a)| matches!(a,
+        Action::Log { warn: true, message } if message.contains("failed"))));
+    let acts = r.advance(999);
+    assert!(fans(&acts).is_empty());
+    let acts = r.advance(1);
+    assert_eq!(
+        fans(&acts),
+        vec![FanCommand::ZoneManual {
+            zone: 0,
+            manual: true
+        }]
+    );
+    // Still failing; the gate opens on time regardless.
+    r.ev(Event::FanDone {
+        command: FanCommand::ZoneManual {
+            zone: 0,
+            manual: true,
+        },
+        ok: false,
+    });
+    r.phase(Working);
+    let acts = r.advance(500);
+    assert!(r.core.is_open());
+    assert!(fans(&acts).contains(&FanCommand::ZoneManual {
+        zone: 0,
+        manual: false
+    }));
+    // The superseded failure does not come back.
+    let acts = r.advance(5_000);
+    assert!(
+        !fans(&acts).contains(&FanCommand::ZoneManual {
+            zone: 0,
+            manual: true
+        }),
+        "{:?}",
+        fans(&acts)
+    );
+}
+
+#[test]
+fn flapping_never_opens_before_a_full_settle() {
+    let mut r = Rig::new(policy());
+    // Working for 400 ms, then a blip, many times: never open.
+    for _ in 0..20 {
+        r.phase(Working);
+        let acts = r.advance(400);
+        assert_eq!(reads(&acts), 0);
+        r.phase(FirmwareInit);
+        r.advance(10);
+    }
+    assert!(!r.core.is_open());
+    assert_eq!(
+        r.core.gate_status().closes,
+        0,
+        "never opened, so never closed"
+    );
+    r.phase(Working);
+    r.advance(500);
+    assert!(r.core.is_open());
+    // Fan commands while flapping: held once, no storm of writes.
+    let zone0_manual: usize = r
+        .log
+        .iter()
+        .filter(|(_, a)| {
+            matches!(
+                a,
+                Action::Fan(FanCommand::ZoneManual {
+                    zone: 0,
+                    manual: true
+                })
+            )
+        })
+        .count();
+    assert_eq!(zone0_manual, 1);
+}
+
+#[test]
+fn every_phase_pair_behaves() {
+    let all = [Working, FirmwareInit, Sleeping, Off, Unknown];
+    for from in all {
+        for to in all {
+            let mut r = Rig::new(policy());
+            r.phase(from);
+            r.run(1_000, Ok(W25));
+            let was_open = r.core.is_open();
+            assert_eq!(was_open, from == Working, "{from}");
+            r.phase(to);
+            let acts = r.run(1_000, Ok(W25));
+            let open = r.core.is_open();
+            assert_eq!(open, to == Working, "{from} -> {to}");
+            if to != Working {
+                assert_eq!(reads(&acts), 0, "{from} -> {to}");
+                assert!(r.view(0).value.is_nan());
+                assert!(!r.view(0).available);
+            } else if from == Working {
+                assert!(reads(&acts) >= 10, "still reading: {from} -> {to}");
+            }
+            let held = to == FirmwareInit || (from == FirmwareInit && to == Unknown);
+            let last_zone0 = r.log.iter().rev().find_map(|(_, a)| match a {
+                Action::Fan(FanCommand::ZoneManual { zone: 0, manual }) => Some(*manual),
+                _ => None,
+            });
+            if held {
+                assert_eq!(last_zone0, Some(true), "{from} -> {to}");
+            } else if last_zone0.is_some() {
+                assert_eq!(last_zone0, Some(false), "{from} -> {to}");
+            }
+        }
+    }
+}
+
+#[test]
+fn out_of_order_updates_are_ignored() {
+    let mut r = Rig::new(policy());
+    let upd = |phase, generation| {
+        Event::Phase(PhaseUpdate {
+            phase,
+            since_us: T0_WALL,
+            generation: Some(generation),
+            reason: String::new(),
+        })
+    };
+    r.ev(upd(FirmwareInit, 7));
+    // A stale Working (e.g. an old GetAll reply) must not open the gate.
+    r.ev(upd(Working, 6));
+    r.advance(2_000);
+    assert!(!r.core.is_open());
+    r.ev(upd(Working, 8));
+    r.advance(500);
+    assert!(r.core.is_open());
+    // A stale FirmwareInit is ignored too (we already know better).
+    r.ev(upd(FirmwareInit, 7));
+    assert!(r.core.is_open());
+    // The same generation again (properties arriving in separate signals) is accepted.
+    r.ev(upd(Off, 8));
+    assert!(!r.core.is_open());
+    assert!(r.log.iter().any(|(_, a)| matches!(a,
+        Action::Log { message, .. } if message.contains("out-of-order"))));
+}
+
+#[test]
+fn losing_the_source_closes_and_forgets_the_generation() {
+    let mut r = Rig::new(policy());
+    r.generation = 40;
+    r.phase(Working);
+    r.advance(500);
+    assert!(r.core.is_open());
+    r.ev(Event::PhaseSourceLost);
+    assert!(!r.core.is_open());
+    assert_eq!(r.core.gate_status().phase, Unknown);
+    // The restarted source counts from 1 again.
+    r.generation = 0;
+    r.phase(Working);
+    r.advance(500);
+    assert!(r.core.is_open());
+}
+
+#[test]
+fn thresholds_assert_and_deassert_with_hysteresis() {
+    let mut r = Rig::new(policy());
+    r.phase(Working);
+    let at = |c: f64| Ok(((c * 16.0) as u16).swap_bytes());
+    r.run(500, at(50.0));
+    let alarms = |acts: &[Action]| -> Vec<(Severity, Direction, bool)> {
+        acts.iter()
+            .filter_map(|a| match a {
+                Action::Alarm {
+                    sensor: 0,
+                    severity,
+                    direction,
+                    asserted,
+                    ..
+                } => Some((*severity, *direction, *asserted)),
+                _ => None,
+            })
+            .collect()
+    };
+    let acts = r.run(100, at(80.0));
+    assert_eq!(
+        alarms(&acts),
+        vec![(Severity::Warning, Direction::High, true)]
+    );
+    let acts = r.run(100, at(91.0));
+    assert_eq!(
+        alarms(&acts),
+        vec![(Severity::Critical, Direction::High, true)]
+    );
+    let acts = r.run(100, at(88.5));
+    assert!(alarms(&acts).is_empty(), "within hysteresis");
+    let acts = r.run(100, at(87.0));
+    assert_eq!(
+        alarms(&acts),
+        vec![(Severity::Critical, Direction::High, false)]
+    );
+    let acts = r.run(100, at(79.0));
+    assert!(alarms(&acts).is_empty(), "78 < 79 < 80");
+    let acts = r.run(100, at(3.0));
+    assert_eq!(
+        alarms(&acts),
+        vec![
+            (Severity::Warning, Direction::High, false),
+            (Severity::Warning, Direction::Low, true)
+        ]
+    );
+    // Closing clears alarms: there is no value to alarm on.
+    let acts = r.phase(FirmwareInit);
+    assert_eq!(
+        alarms(&acts),
+        vec![(Severity::Warning, Direction::Low, false)]
+    );
+}
+
+#[test]
+fn gate_disabled_reads_in_every_phase() {
+    let mut p = policy();
+    p.gate_enabled = false;
+    let mut r = Rig::new(p);
+    assert!(r.log.iter().any(|(_, a)| matches!(a,
+        Action::Log { warn: true, message } if message.contains("DISABLED"))));
+    for ph in [Unknown, FirmwareInit, Off, Working] {
+        r.phase(ph);
+        let acts = r.run(1_000, Ok(W25));
+        assert!(reads(&acts) >= 20, "{ph}");
+        assert!(fans(&acts).is_empty(), "no fan hold without the gate");
+    }
+    assert!(r.core.gate_status().open && !r.core.gate_status().enabled);
+}
+
+#[test]
+fn one_transfer_per_bus_so_a_close_leaves_at_most_one_in_flight() {
+    let base = Instant::now();
+    let now = |ms: u64| Now {
+        mono: base + Duration::from_millis(ms),
+        wall_us: T0_WALL + ms * 1000,
+    };
+    let specs: Vec<SensorSpec> = (0..4u8)
+        .map(|i| SensorSpec {
+            bus: 0,
+            ..sensor(&format!("S{i}"), DeviceKind::Jc42, 0x18 + i)
+        })
+        .collect();
+    let mut p = policy();
+    p.settle = Duration::ZERO;
+    let mut c = Core::new(p, specs, vec![], now(0));
+    c.start(now(0));
+    let acts = c.handle(
+        now(0),
+        Event::Phase(PhaseUpdate {
+            phase: Working,
+            since_us: T0_WALL,
+            generation: Some(1),
+            reason: String::new(),
+        }),
+    );
+    assert_eq!(
+        reads(&acts),
+        1,
+        "four sensors on one bus: one read at a time"
+    );
+    // Its completion starts the next one at once (no timer needed).
+    let acts = c.handle(
+        now(1),
+        Event::ReadDone {
+            sensor: 0,
+            result: Ok(W25),
+        },
+    );
+    assert_eq!(
+        acts.iter()
+            .filter_map(|a| match a {
+                Action::StartRead { sensor, .. } => Some(*sensor),
+                _ => None,
+            })
+            .collect::<Vec<_>>(),
+        vec![1]
+    );
+    assert_eq!(
+        c.next_deadline(),
+        None,
+        "the bus is busy: the completion drives it"
+    );
+    // Close with sensor 1 on the wire: nothing else starts, even when it finishes.
+    c.handle(
+        now(2),
+        Event::Phase(PhaseUpdate {
+            phase: FirmwareInit,
+            since_us: T0_WALL,
+            generation: Some(2),
+            reason: String::new(),
+        }),
+    );
+    assert_eq!(c.in_flight(), 1);
+    let acts = c.handle(
+        now(3),
+        Event::ReadDone {
+            sensor: 1,
+            result: Ok(W25),
+        },
+    );
+    assert_eq!(reads(&acts), 0);
+}
+
+#[test]
+fn refused_reads_are_counted_per_due_sensor() {
+    let mut r = Rig::new(policy());
+    r.phase(FirmwareInit);
+    let before = r.core.gate_status().refused;
+    r.advance(1_000);
+    // Nothing happened meanwhile, so nothing was counted yet...
+    assert_eq!(r.core.gate_status().refused, before);
+    // ...until the next event: 2 sensors × 10 polls (± the boundary poll).
+    r.phase(Working);
+    let refused = r.core.gate_status().refused - before;
+    assert!((20..=22).contains(&refused), "{refused}");
+    // Counting stops once open: the settle delay passes and reads start.
+    r.run(1_000, Ok(W25));
+    let settled = r.core.gate_status().refused;
+    r.run(1_000, Ok(W25));
+    assert_eq!(r.core.gate_status().refused, settled);
+}
+
+#[test]
+fn working_again_with_a_higher_generation_is_a_fresh_entry() {
+    let mut r = Rig::new(policy());
+    r.phase(Working);
+    r.run(1_000, Ok(W25));
+    assert!(r.core.is_open());
+    let closes = r.core.gate_status().closes;
+    // The same update again (same generation) changes nothing.
+    let g = r.generation;
+    let acts = r.ev(Event::Phase(PhaseUpdate {
+        phase: Working,
+        since_us: 0,
+        generation: Some(g),
+        reason: "repeat".to_owned(),
+    }));
+    assert!(r.core.is_open(), "{acts:?}");
+    // A reset came and went between two updates: Working, two generations on.
+    r.generation += 1;
+    let acts = r.phase(Working);
+    assert!(!r.core.is_open(), "{acts:?}");
+    assert_eq!(r.core.gate_status().closes, closes + 1);
+    assert_eq!(r.view(0), unavailable());
+    assert!(
+        acts.iter()
+            .any(|a| matches!(a, Action::Log { warn: true, .. }))
+    );
+    // Closed for the whole settle delay, then open again.
+    assert_eq!(reads(&r.run(499, Ok(W25))), 0);
+    assert!(reads(&r.run(2, Ok(W25))) > 0);
+    assert!(r.core.is_open());
+}
+
+#[test]
+fn a_closed_gate_sets_no_timer() {
+    // While the host is off the daemon must sleep: no deadline, whatever the phase.
+    for p in [Off, Sleeping, FirmwareInit, Unknown] {
+        let mut r = Rig::new(policy());
+        r.phase(Working);
+        r.run(1_000, Ok(W25));
+        assert!(r.core.is_open());
+        r.phase(p);
+        // Reads in flight at the close still report back; after that, nothing is due.
+        r.run(10, Ok(W25));
+        let fan_retry = r.core.next_deadline();
+        assert_eq!(fan_retry, None, "{p:?}: deadline {fan_retry:?}");
+    }
+}
+
+#[test]
+fn the_gate_status_is_published_only_on_change() {
+    let mut r = Rig::new(policy());
+    r.phase(Working);
+    r.run(500, Ok(W25));
+    let n = r
+        .log
+        .iter()
+        .filter(|(_, a)| matches!(a, Action::PublishGate(_)))
+        .count();
+    r.run(5_000, Ok(W25));
+    let m = r
+        .log
+        .iter()
+        .filter(|(_, a)| matches!(a, Action::PublishGate(_)))
+        .count();
+    // Open and reading: reads come and go, but the published status does not change.
+    assert_eq!(n, m);
+}
+
+/// Random event sequences against the invariants that matter, with a tiny deterministic
+/// generator (no dependency): a read starts only after `Working` has lasted the settle
+/// delay with no other phase since; never two reads on one bus; a sensor is published
+/// available only while the gate is open; fans are never held while the gate is open.
+#[test]
+fn random_sequences_keep_the_invariants() {
+    struct Xorshift(u64);
+    impl Xorshift {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+    }
+    let phases = [Working, FirmwareInit, Sleeping, Off, Unknown];
+    for seed in 1..=200u64 {
+        let mut rng = Xorshift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        let mut r = Rig::new(policy());
+        let settle = Duration::from_millis(500);
+        // When the current uninterrupted Working stretch began (None: not working).
+        let mut working_since: Option<Duration> = None;
+        let mut in_flight: Vec<usize> = Vec::new();
+        let mut held = false;
+        for step in 0..300 {
+            let acts = match rng.below(10) {
+                0 | 1 => {
+                    let p = phases[rng.below(5) as usize];
+                    match (p, working_since) {
+                        (Working, None) => working_since = Some(r.at),
+                        (Working, Some(_)) => {}
+                        _ => working_since = None,
+                    }
+                    r.phase(p)
+                }
+                2 if !in_flight.is_empty() => {
+                    let i = in_flight.remove(rng.below(in_flight.len() as u64) as usize);
+                    let result = if rng.below(4) == 0 {
+                        Err(SmbusError::Nack)
+                    } else {
+                        Ok(W25)
+                    };
+                    r.ev(Event::ReadDone { sensor: i, result })
+                }
+                3 => r.ev(Event::PhaseSourceLost),
+                _ => r.advance(rng.below(300)),
+            };
+            // PhaseSourceLost means Unknown.
+            if r.core.gate_status().phase != Working {
+                working_since = None;
+            }
+            for a in &acts {
+                match a {
+                    Action::StartRead { sensor, .. } => {
+                        let since = working_since.unwrap_or_else(|| {
+                            panic!("seed {seed} step {step}: read while not working")
+                        });
+                        assert!(
+                            r.at >= since + settle,
+                            "seed {seed} step {step}: read {:?} into Working",
+                            r.at - since
+                        );
+                        let bus = usize::from(*sensor == 1);
+                        assert!(
+                            !in_flight.iter().any(|&i| usize::from(i == 1) == bus),
+                            "seed {seed} step {step}: two reads on bus {bus}"
+                        );
+                        in_flight.push(*sensor);
+                    }
+                    Action::PublishSensor { view, .. } if view.available => {
+                        assert!(
+                            r.core.is_open(),
+                            "seed {seed} step {step}: available while closed"
+                        );
+                    }
+                    Action::Fan(FanCommand::ZoneManual { manual, .. }) => held = *manual,
+                    _ => {}
+                }
+            }
+            assert!(
+                !(held && r.core.is_open()),
+                "seed {seed} step {step}: fans held with the gate open"
+            );
+            assert!(r.core.in_flight() <= 2);
+        }
+    }
+}

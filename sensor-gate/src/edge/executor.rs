@@ -1,0 +1,276 @@
+//! Carrying out the core's actions, one after the other, in the order the core gives them.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use openbmc_vocab::names::{bus, iface, path, prop};
+use tokio::sync::mpsc;
+use zbus::Connection;
+use zbus::names::InterfaceName;
+
+use super::dbus::{
+    AvailabilityIface, CriticalIface, GateIface, OperationalIface, ValueIface, WarningIface,
+};
+use super::smbus::worker::{BusHandle, Latch, Op};
+use crate::core::{Action, Direction, Event, FanCommand, Severity};
+
+pub(super) struct Executor {
+    pub(super) conn: Connection,
+    pub(super) paths: Vec<String>,
+    pub(super) names: Vec<String>,
+    pub(super) sensor_bus: Vec<BusHandle>,
+    pub(super) tx: mpsc::UnboundedSender<Event>,
+    pub(super) latch: Latch,
+    /// A fan write that takes longer than this counts as failed (the gate never waits on it).
+    pub(super) call_timeout: Duration,
+}
+
+impl Executor {
+    async fn set_value(&self, p: &str, value: f64) -> Result<()> {
+        let v = self
+            .conn
+            .object_server()
+            .interface::<_, ValueIface>(p)
+            .await?;
+        let changed = {
+            let mut g = v.get_mut().await;
+            let same = g.value == value || (g.value.is_nan() && value.is_nan());
+            g.value = value;
+            !same
+        };
+        if changed {
+            v.get().await.value_changed(v.signal_emitter()).await?;
+        }
+        Ok(())
+    }
+
+    async fn set_available(&self, p: &str, available: bool) -> Result<()> {
+        let a = self
+            .conn
+            .object_server()
+            .interface::<_, AvailabilityIface>(p)
+            .await?;
+        let changed = std::mem::replace(&mut a.get_mut().await.available, available) != available;
+        if changed {
+            a.get().await.available_changed(a.signal_emitter()).await?;
+        }
+        Ok(())
+    }
+
+    async fn set_functional(&self, p: &str, functional: bool) -> Result<()> {
+        let o = self
+            .conn
+            .object_server()
+            .interface::<_, OperationalIface>(p)
+            .await?;
+        let changed =
+            std::mem::replace(&mut o.get_mut().await.functional, functional) != functional;
+        if changed {
+            o.get().await.functional_changed(o.signal_emitter()).await?;
+        }
+        Ok(())
+    }
+
+    pub(super) async fn execute(&self, actions: Vec<Action>) {
+        for a in actions {
+            if let Err(e) = self.one(a).await {
+                log::warn!("carrying out an action failed: {e:#}");
+            }
+        }
+    }
+
+    async fn one(&self, a: Action) -> Result<()> {
+        let server = self.conn.object_server();
+        match a {
+            Action::StartRead { sensor, addr, reg } => {
+                let bus = self.sensor_bus[sensor].clone();
+                let tx = self.tx.clone();
+                // The read is issued now, while the gate is open; the bus thread refuses it if
+                // the gate closes before it reaches the wire.
+                let generation = self.latch.generation();
+                tokio::spawn(async move {
+                    let result = bus
+                        .transfer_under(Op::ReadWord { addr, reg }, generation)
+                        .await;
+                    let _ = tx.send(Event::ReadDone { sensor, result });
+                });
+            }
+            Action::PublishSensor { sensor, view } => {
+                // Order matters to a fan controller that samples between signals: never show
+                // a NaN value on an input that still says Available=true (pid-control would
+                // call it a bad reading and go fail-safe). Going unavailable, Available
+                // goes first; coming back, the value goes first.
+                let p = self.paths[sensor].as_str();
+                if view.available {
+                    self.set_value(p, view.value).await?;
+                    self.set_functional(p, view.functional).await?;
+                    self.set_available(p, view.available).await?;
+                } else {
+                    self.set_available(p, view.available).await?;
+                    self.set_value(p, view.value).await?;
+                    self.set_functional(p, view.functional).await?;
+                }
+            }
+            Action::Alarm {
+                sensor,
+                severity,
+                direction,
+                asserted,
+                value,
+            } => {
+                let p = self.paths[sensor].as_str();
+                log::info!(
+                    "{}: {severity:?} {direction:?} alarm {} at {value}",
+                    self.names[sensor],
+                    if asserted { "asserted" } else { "deasserted" }
+                );
+                match severity {
+                    Severity::Warning => {
+                        let i = server.interface::<_, WarningIface>(p).await?;
+                        let e = i.signal_emitter();
+                        match direction {
+                            Direction::High => {
+                                i.get_mut().await.alarm_high = asserted;
+                                i.get().await.warning_alarm_high_changed(e).await?;
+                            }
+                            Direction::Low => {
+                                i.get_mut().await.alarm_low = asserted;
+                                i.get().await.warning_alarm_low_changed(e).await?;
+                            }
+                        }
+                        match (direction, asserted) {
+                            (Direction::High, true) => {
+                                WarningIface::high_asserted(e, value).await?
+                            }
+                            (Direction::High, false) => {
+                                WarningIface::high_deasserted(e, value).await?
+                            }
+                            (Direction::Low, true) => WarningIface::low_asserted(e, value).await?,
+                            (Direction::Low, false) => {
+                                WarningIface::low_deasserted(e, value).await?
+                            }
+                        }
+                    }
+                    Severity::Critical => {
+                        let i = server.interface::<_, CriticalIface>(p).await?;
+                        let e = i.signal_emitter();
+                        match direction {
+                            Direction::High => {
+                                i.get_mut().await.alarm_high = asserted;
+                                i.get().await.critical_alarm_high_changed(e).await?;
+                            }
+                            Direction::Low => {
+                                i.get_mut().await.alarm_low = asserted;
+                                i.get().await.critical_alarm_low_changed(e).await?;
+                            }
+                        }
+                        match (direction, asserted) {
+                            (Direction::High, true) => {
+                                CriticalIface::high_asserted(e, value).await?
+                            }
+                            (Direction::High, false) => {
+                                CriticalIface::high_deasserted(e, value).await?
+                            }
+                            (Direction::Low, true) => CriticalIface::low_asserted(e, value).await?,
+                            (Direction::Low, false) => {
+                                CriticalIface::low_deasserted(e, value).await?
+                            }
+                        }
+                    }
+                }
+            }
+            Action::Fan(command) => {
+                let conn = self.conn.clone();
+                let tx = self.tx.clone();
+                let deadline = self.call_timeout;
+                tokio::spawn(async move {
+                    let r = tokio::time::timeout(deadline, fan_write(&conn, &command))
+                        .await
+                        .unwrap_or_else(|_| Err(anyhow::anyhow!("no answer in time")));
+                    match &r {
+                        Ok(()) => log::info!("fan: {command:?} done"),
+                        Err(e) => log::warn!("fan: {command:?} failed: {e:#}"),
+                    }
+                    let _ = tx.send(Event::FanDone {
+                        command,
+                        ok: r.is_ok(),
+                    });
+                });
+            }
+            Action::PublishGate(status) => {
+                let g = server
+                    .interface::<_, GateIface>(path::ACPIGATE_GATE)
+                    .await?;
+                let old = std::mem::replace(&mut g.get_mut().await.status, status.clone());
+                let e = g.signal_emitter();
+                let i = g.get().await;
+                if old.open != status.open {
+                    log::info!(
+                        "gate {}: {}",
+                        if status.open { "OPEN" } else { "CLOSED" },
+                        status.reason
+                    );
+                    i.open_changed(e).await?;
+                }
+                if old.since_us != status.since_us {
+                    i.since_changed(e).await?;
+                }
+                if old.reason != status.reason {
+                    i.reason_changed(e).await?;
+                }
+                if old.phase != status.phase {
+                    i.phase_changed(e).await?;
+                }
+                if old.refused != status.refused {
+                    i.refused_changed(e).await?;
+                }
+                if old.closes != status.closes {
+                    i.closes_changed(e).await?;
+                }
+                if old.last_close_latency_us != status.last_close_latency_us {
+                    i.last_close_latency_usec_changed(e).await?;
+                }
+                if old.discarded != status.discarded {
+                    i.discarded_changed(e).await?;
+                }
+            }
+            Action::Log { warn, message } => {
+                if warn {
+                    log::warn!("{message}");
+                } else {
+                    log::info!("{message}");
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn fan_write(conn: &Connection, c: &FanCommand) -> Result<()> {
+    let (dest, p, i, name, value): (&str, String, &str, &str, zbus::Variant<'static>) = match c {
+        FanCommand::ZoneManual { zone, manual } => (
+            bus::FAN_CTRL,
+            path::fanctrl_zone(*zone),
+            iface::CONTROL_MODE,
+            prop::MANUAL,
+            zbus::Variant::from(*manual),
+        ),
+        FanCommand::PwmTarget { pwm, target } => (
+            bus::FAN_SENSOR,
+            path::fanpwm(pwm),
+            iface::FAN_PWM,
+            prop::TARGET,
+            zbus::Variant::from(u64::from(*target)),
+        ),
+    };
+    let props = zbus::fdo::PropertiesProxy::builder(conn)
+        .destination(dest)
+        .path(p)
+        .build()
+        .await?;
+    props
+        .set(InterfaceName::try_from(i)?, name, &value)
+        .await
+        .with_context(|| format!("{dest} {i}.{name}"))?;
+    Ok(())
+}

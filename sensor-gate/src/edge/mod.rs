@@ -1,0 +1,185 @@
+//! The edge: everything sensor-gate does to the world, and nothing it decides. It turns
+//! D-Bus signals, timers and finished transfers into core events and carries out the core's
+//! actions in the order the core gives them.
+//!
+//! * [`config`] — the configuration file, validated at start (`file:line: reason`);
+//! * [`phase`] — following acpi-state-daemon's `org.acpigate.HostPhase` as core events;
+//! * [`executor`] — carrying out the core's actions: reads, sensor and gate properties, fan
+//!   writes, log lines;
+//! * [`dbus`] — the sensor and gate objects served;
+//! * [`smbus`] — the narrow SMBus trait, the bus threads, the i2c-dev and simulator backends.
+
+pub mod config;
+pub mod dbus;
+mod executor;
+mod phase;
+pub mod smbus;
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use openbmc_vocab::names::{bus, path};
+use tokio::sync::mpsc;
+
+use crate::core::{Core, Event, Now};
+use config::Config;
+use dbus::{
+    AvailabilityIface, CriticalIface, GateIface, OperationalIface, ValueIface, WarningIface,
+};
+use executor::Executor;
+use smbus::worker::{BusHandle, Latch};
+
+fn now() -> Now {
+    Now {
+        mono: Instant::now(),
+        wall_us: daemon_kit::time::epoch_usec(),
+    }
+}
+
+/// Run the daemon until SIGTERM.
+pub async fn run(cfg: Config) -> Result<()> {
+    let conn = daemon_kit::bus::build(zbus::connection::Builder::system())
+        .await
+        .context("connecting to the system bus")?;
+    let server = conn.object_server();
+
+    // Sensor objects before the name, so a client that sees the name sees the objects.
+    let mut paths = Vec::new();
+    for s in &cfg.sensors {
+        let p = path::temperature_sensor(&s.spec.name);
+        let t = s.spec.thresholds;
+        let nan = |v: Option<f64>| v.unwrap_or(f64::NAN);
+        server
+            .at(
+                p.as_str(),
+                ValueIface {
+                    value: f64::NAN,
+                    min: s.min,
+                    max: s.max,
+                },
+            )
+            .await?;
+        server
+            .at(p.as_str(), AvailabilityIface { available: false })
+            .await?;
+        server
+            .at(p.as_str(), OperationalIface { functional: true })
+            .await?;
+        server
+            .at(
+                p.as_str(),
+                WarningIface {
+                    high: nan(t.warning_high),
+                    low: nan(t.warning_low),
+                    alarm_high: false,
+                    alarm_low: false,
+                },
+            )
+            .await?;
+        server
+            .at(
+                p.as_str(),
+                CriticalIface {
+                    high: nan(t.critical_high),
+                    low: nan(t.critical_low),
+                    alarm_high: false,
+                    alarm_low: false,
+                },
+            )
+            .await?;
+        paths.push(p);
+    }
+    server
+        .at(path::SENSORS, zbus::fdo::ObjectManager)
+        .await
+        .context("ObjectManager")?;
+
+    let mut core = Core::new(
+        cfg.policy.clone(),
+        cfg.sensors.iter().map(|s| s.spec.clone()).collect(),
+        cfg.zones.clone(),
+        now(),
+    );
+    server
+        .at(
+            path::ACPIGATE_GATE,
+            GateIface {
+                status: core.gate_status().clone(),
+            },
+        )
+        .await?;
+    daemon_kit::bus::request_name(&conn, bus::DIMM_TEMP_SENSOR)
+        .await
+        .with_context(|| format!("requesting bus name {}", bus::DIMM_TEMP_SENSOR))?;
+
+    let latch = Latch::default();
+    let mut buses = Vec::new();
+    for b in &cfg.buses {
+        log::info!("bus {}: {}", b.name, b.backend.describe());
+        buses.push(BusHandle::spawn(&b.name, b.backend.open(), latch.clone())?);
+    }
+    let sensor_bus: Vec<BusHandle> = cfg.sensors.iter().map(|s| buses[s.bus].clone()).collect();
+
+    let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
+    tokio::spawn(phase::follow_phase(
+        conn.clone(),
+        tx.clone(),
+        cfg.call_timeout,
+    ));
+    tokio::spawn(daemon_kit::supervisor::watchdog_task(
+        daemon_kit::supervisor::bus_probe(conn.clone()),
+    ));
+
+    let ex = Executor {
+        conn: conn.clone(),
+        paths,
+        names: cfg.sensors.iter().map(|s| s.spec.name.clone()).collect(),
+        sensor_bus,
+        tx: tx.clone(),
+        latch: latch.clone(),
+        call_timeout: cfg.call_timeout,
+    };
+    let first = core.start(now());
+    ex.execute(first).await;
+    // Catch SIGTERM before READY: a stop right after READY must still shut down cleanly.
+    let mut termination =
+        daemon_kit::supervisor::Termination::install().context("cannot install signal handlers")?;
+    daemon_kit::supervisor::notify_ready(&termination);
+    log::info!(
+        "serving {} DIMM sensors on {}; gate {}",
+        cfg.sensors.len(),
+        bus::DIMM_TEMP_SENSOR,
+        if cfg.policy.gate_enabled {
+            "enabled"
+        } else {
+            "DISABLED"
+        }
+    );
+
+    loop {
+        let deadline = core
+            .next_deadline()
+            .map(tokio::time::Instant::from_std)
+            .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+        let ev = tokio::select! {
+            ev = rx.recv() => match ev {
+                Some(ev) => ev,
+                None => break,
+            },
+            _ = tokio::time::sleep_until(deadline) => Event::Tick,
+            sig = termination.wait() => {
+                log::info!("{sig}: stopping");
+                break;
+            }
+        };
+        let was_open = core.is_open();
+        let actions = core.handle(now(), ev);
+        if was_open && !core.is_open() {
+            // Before anything else is done for this close: queued reads must not start.
+            latch.close();
+        }
+        ex.execute(actions).await;
+    }
+    daemon_kit::supervisor::notify_stopping();
+    Ok(())
+}

@@ -199,6 +199,13 @@ impl AcpiCore {
     }
 
     pub(super) fn on_post_code(&mut self, now: Now, code: u64, out: &mut Vec<Action>) {
+        // The first read after we start, or after postd (re)appears, is whatever code the host
+        // wrote last, maybe long ago (postd keeps it): taken as news it would close the gate on
+        // a running host at every restart of either daemon.
+        if !self.post_code_baseline {
+            self.post_code_baseline = true;
+            return;
+        }
         if self.power_known_off() {
             return;
         }

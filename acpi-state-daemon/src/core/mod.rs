@@ -9,7 +9,8 @@
 //!   is cut).
 //! * Early signs of firmware init — chassis power coming on, POST_COMPLETE deasserting while on,
 //!   POST codes while working (unless POST_COMPLETE is asserted) — drive the state to
-//!   `S2_D2` at once, before the host's own S2 arrives.
+//!   `S2_D2` at once, before the host's own S2 arrives. The first POST code read after a
+//!   (re)start, or after postd (re)appears, is a baseline, not news.
 //! * POST_COMPLETE asserting during firmware init means the firmware is done with memory:
 //!   `S0_G0_D0` (configurable), for firmware that never sends S0.
 //! * Host writes (IPMI Set ACPI Power State through ipmid) set the state, except that a running
@@ -57,8 +58,13 @@ pub enum Input {
     HostState(Option<HostState>),
     /// `OperatingSystemState` (POST complete); `None` when the service is gone.
     OsState(Option<OsStatus>),
-    /// A POST code from `Boot.Raw` (primary code, little-endian bytes folded to an integer).
+    /// A POST code read from postd's `Boot.Raw` (primary code, little-endian bytes folded to
+    /// an integer): its value on arrival and every change after. Whether it is news is the
+    /// core's call: the first read after a (re)start, or after postd (re)appears, is the last
+    /// code of some earlier moment, a baseline.
     PostCode(u64),
+    /// postd left the bus: its next read is a baseline again.
+    PostCodeSourceGone,
     /// A write to our ACPI object (IPMI Set ACPI Power State lands here).
     AcpiWrite {
         sys: Option<AcpiState>,
@@ -200,6 +206,8 @@ pub struct AcpiCore {
     chassis_seen: bool,
     host: Option<HostState>,
     os: Option<OsStatus>,
+    /// A POST code read since we started or postd (re)appeared: later reads are news.
+    post_code_baseline: bool,
     persisted: Option<Persisted>,
     last_target: Option<HostTarget>,
     last_progress: Option<ProgressStage>,
@@ -223,6 +231,7 @@ impl AcpiCore {
             chassis_seen: false,
             host: None,
             os: None,
+            post_code_baseline: false,
             persisted,
             last_target: None,
             last_progress: None,
@@ -273,6 +282,7 @@ impl AcpiCore {
             Input::HostState(h) => self.on_host(now, h, &mut out),
             Input::OsState(os) => self.on_os(now, os, &mut out),
             Input::PostCode(code) => self.on_post_code(now, code, &mut out),
+            Input::PostCodeSourceGone => self.post_code_baseline = false,
             Input::AcpiWrite { sys, dev } => self.on_write(now, sys, dev, &mut out)?,
         }
         Ok(out)

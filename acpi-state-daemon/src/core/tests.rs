@@ -31,6 +31,10 @@ fn write(s: AcpiState) -> Input {
         dev: None,
     }
 }
+/// postd's current code, read when it arrives (or when we start): the baseline.
+fn postd_arrives() -> Input {
+    Input::PostCode(0x00)
+}
 fn os(s: OsStatus) -> Input {
     Input::OsState(Some(s))
 }
@@ -233,6 +237,7 @@ fn transitions() {
             "POST code while working is a warm reset without POST_COMPLETE",
             d(),
             vec![
+                step(postd_arrives(), A::Unknown, &[]),
                 step(off(), A::S5G2, &[T::S5]),
                 step(on(), A::S2D2, &[T::S2]),
                 step(write(A::S0G0D0), A::S0G0D0, &[T::S0]),
@@ -244,6 +249,7 @@ fn transitions() {
             "POST code while working is ignored when POST_COMPLETE exists",
             d(),
             vec![
+                step(postd_arrives(), A::Unknown, &[]),
                 step(os(OsStatus::Standby), A::Unknown, &[]),
                 step(on(), A::S0G0D0, &[T::S0]),
                 step(Input::PostCode(0x19), A::S0G0D0, &[]),
@@ -253,6 +259,7 @@ fn transitions() {
             "POST code while working counts when the OS status does not track POST",
             d(),
             vec![
+                step(postd_arrives(), A::Unknown, &[]),
                 step(os(OsStatus::Inactive), A::Unknown, &[]),
                 step(on(), A::S2D2, &[T::S2]),
                 step(write(A::S0G0D0), A::S0G0D0, &[T::S0]),
@@ -266,6 +273,7 @@ fn transitions() {
                 ..d()
             },
             vec![
+                step(postd_arrives(), A::Unknown, &[]),
                 step(write(A::S0G0D0), A::S0G0D0, &[T::S0]),
                 step(Input::PostCode(0x19), A::S0G0D0, &[]),
             ],
@@ -274,6 +282,7 @@ fn transitions() {
             "POST code with power off is ignored",
             d(),
             vec![
+                step(postd_arrives(), A::Unknown, &[]),
                 step(off(), A::S5G2, &[T::S5]),
                 step(Input::PostCode(0x19), A::S5G2, &[]),
             ],
@@ -281,7 +290,10 @@ fn transitions() {
         (
             "POST code while unknown means firmware init",
             d(),
-            vec![step(Input::PostCode(0x01), A::S2D2, &[T::S2])],
+            vec![
+                step(postd_arrives(), A::Unknown, &[]),
+                step(Input::PostCode(0x01), A::S2D2, &[T::S2]),
+            ],
         ),
         (
             "host state stands in for a missing chassis",
@@ -356,6 +368,90 @@ fn transitions() {
     for (name, policy, steps) in cases {
         run(name, policy, None, &steps);
     }
+}
+
+/// The first POST code read after a (re)start, or after postd (re)appears, is whatever the
+/// host wrote last, maybe long ago: a baseline, never news (no reset, no firmware init, no
+/// BootProgress stage). Every later read is news, including one postd announced just before
+/// it left.
+#[test]
+fn the_first_post_code_read_after_a_start_or_postd_arriving_is_a_baseline() {
+    let code = Input::PostCode;
+    let gone = || Input::PostCodeSourceGone;
+    let cases: Vec<(&str, Vec<Step>)> = vec![
+        (
+            "first read after start, while working: no reset; the next code is one",
+            vec![
+                step(on(), A::S2D2, &[T::S2]),
+                step(write(A::S0G0D0), A::S0G0D0, &[T::S0]),
+                step(code(0x19), A::S0G0D0, &[]),
+                step(code(0x19), A::S2D2, &[T::S2]),
+            ],
+        ),
+        (
+            "first read after start, state unknown: nothing; the next code is firmware init",
+            vec![
+                step(code(0x19), A::Unknown, &[]),
+                step(code(0x01), A::S2D2, &[T::S2]),
+            ],
+        ),
+        (
+            "postd leaves and comes back: its first read is a baseline again",
+            vec![
+                step(on(), A::S2D2, &[T::S2]),
+                step(postd_arrives(), A::S2D2, &[]),
+                step(write(A::S0G0D0), A::S0G0D0, &[T::S0]),
+                step(gone(), A::S0G0D0, &[]),
+                step(code(0x19), A::S0G0D0, &[]),
+                step(code(0x19), A::S2D2, &[T::S2]),
+            ],
+        ),
+        (
+            "a code postd announced just before it left is news",
+            vec![
+                step(on(), A::S2D2, &[T::S2]),
+                step(postd_arrives(), A::S2D2, &[]),
+                step(write(A::S0G0D0), A::S0G0D0, &[T::S0]),
+                step(code(0x19), A::S2D2, &[T::S2]),
+                step(gone(), A::S2D2, &[]),
+            ],
+        ),
+        (
+            "postd leaving twice without a read in between: still one baseline",
+            vec![
+                step(write(A::S0G0D0), A::S0G0D0, &[T::S0]),
+                step(gone(), A::S0G0D0, &[]),
+                step(gone(), A::S0G0D0, &[]),
+                step(code(0x19), A::S0G0D0, &[]),
+                step(code(0x20), A::S2D2, &[T::S2]),
+            ],
+        ),
+    ];
+    for (name, steps) in cases {
+        run(name, Policy::default(), None, &steps);
+    }
+    // A baseline names no BootProgress stage either; the same code read again does.
+    let mut core = AcpiCore::new(
+        Policy {
+            post_code_stages: vec![(0x10, 0x2F, P::MemoryInit)],
+            ..Policy::default()
+        },
+        None,
+    );
+    let mut clock = Clock(0);
+    core.handle(clock.tick(), on()).expect("on");
+    let stages = |core: &mut AcpiCore, clock: &mut Clock, i: Input| -> Vec<ProgressStage> {
+        core.handle(clock.tick(), i)
+            .expect("ok")
+            .into_iter()
+            .filter_map(|a| match a {
+                Action::SetBootProgress(s) => Some(s),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(stages(&mut core, &mut clock, code(0x11)), []);
+    assert_eq!(stages(&mut core, &mut clock, code(0x11)), [P::MemoryInit]);
 }
 
 #[test]
@@ -630,6 +726,7 @@ fn boot_progress_follows_phases_and_post_codes_once_each() {
     let mut clock = Clock(0);
     let mut writes = Vec::new();
     for i in [
+        postd_arrives(),
         off(),
         on(),
         Input::PostCode(0x05),
@@ -745,6 +842,7 @@ fn exhaustive_pairs_of_inputs_keep_invariants() {
         os(OsStatus::Inactive),
         Input::OsState(None),
         Input::PostCode(0x33),
+        Input::PostCodeSourceGone,
     ];
     for &s in AcpiState::ALL {
         inputs.push(write(s));

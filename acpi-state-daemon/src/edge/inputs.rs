@@ -159,8 +159,8 @@ pub async fn follow_all(
     };
     let raw = {
         let (core, tx) = (core.clone(), tx.clone());
-        // The first read after (re)start is the last code of some earlier moment, not news.
-        let mut primed = false;
+        // Every read goes to the core, the first after postd's arrival too: whether it is news
+        // or a baseline is the core's rule.
         watch::watch_ready(&conn, BOOT_RAW, Some(r_raw), move |u| match u {
             Update::Values(v) => {
                 let Some(x) = get(&v, prop::VALUE) else {
@@ -172,13 +172,9 @@ pub async fn follow_all(
                     log::warn!("Boot.Raw Value is not (ayay); ignoring");
                     return;
                 };
-                if !primed {
-                    primed = true;
-                    return;
-                }
                 feed(&core, &tx, Input::PostCode(post_code(&primary)));
             }
-            Update::Gone => primed = false,
+            Update::Gone => feed(&core, &tx, Input::PostCodeSourceGone),
         })
     };
     tokio::try_join!(chassis, host, os, raw)?;

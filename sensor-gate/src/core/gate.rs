@@ -96,6 +96,9 @@ impl Core {
             format!("host phase {} ({})", self.phase, self.phase_reason)
         };
         if was_open {
+            // First, before the log line of a missed change or anything else already listed:
+            // nothing the edge does for this event may come before the latch closes.
+            out.insert(0, Action::CloseBus);
             self.status.closes += 1;
             self.status.since_us = now.wall_us;
             self.last_close_wall = Some(now.wall_us);

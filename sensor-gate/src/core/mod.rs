@@ -61,7 +61,7 @@ pub use fans::{FanCommand, ZoneSpec};
 use gate::Gate;
 use sensors::Sensor;
 pub use sensors::{
-    Direction, OffMarking, SensorSpec, SensorView, Severity, SmbusError, Thresholds,
+    Direction, OffMarking, SensorProperty, SensorSpec, SensorView, Severity, SmbusError, Thresholds,
 };
 
 /// The time, passed in by the edge: monotonic for deadlines, wall clock for what is published.
@@ -149,17 +149,28 @@ pub struct GateStatus {
     pub enabled: bool,
 }
 
+/// What the core wants done, in the order it must be done: the edge carries the actions of
+/// one event out one after the other, as listed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
+    /// The gate has just closed: refuse every read that is not on the wire yet. Always the
+    /// first action of its list, so the edge closes its bus latch before it does anything
+    /// else for the event (awaiting a publication first would leave a read queued behind a
+    /// bus thread free to start after the close).
+    CloseBus,
     /// Read the temperature word of `sensor` (register per device kind).
     StartRead {
         sensor: usize,
         addr: u8,
         reg: u8,
     },
+    /// Set the sensor's properties to `view`, writing them in `order` (each write that
+    /// changes something is a PropertiesChanged of its own, so the order is what a fan
+    /// controller sampling between two signals can see).
     PublishSensor {
         sensor: usize,
         view: SensorView,
+        order: [SensorProperty; 3],
     },
     Alarm {
         sensor: usize,

@@ -78,6 +78,32 @@ impl PartialEq for SensorView {
     }
 }
 
+/// One property of a sensor object, as the edge writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SensorProperty {
+    /// `Sensor.Value.Value`.
+    Value,
+    /// `State.Decorator.Availability.Available`.
+    Available,
+    /// `State.Decorator.OperationalStatus.Functional`.
+    Functional,
+}
+
+impl SensorView {
+    /// The order in which to write this view over the one before. pid-control takes a NaN
+    /// on an input that says `Available=true` for a bad reading and goes to fail-safe, and
+    /// it may sample between two signals: so going unavailable, `Available=false` goes out
+    /// before `Value=NaN`; coming back, the value goes out before `Available=true`.
+    pub(super) fn publish_order(&self) -> [SensorProperty; 3] {
+        use SensorProperty::{Available, Functional, Value};
+        if self.available {
+            [Value, Functional, Available]
+        } else {
+            [Available, Value, Functional]
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Severity {
     Warning,
@@ -322,6 +348,7 @@ impl Core {
                 out.push(Action::PublishSensor {
                     sensor: i,
                     view: s.view,
+                    order: s.view.publish_order(),
                 });
             }
         }

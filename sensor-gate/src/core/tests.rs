@@ -320,6 +320,155 @@ fn a_since_that_arrives_after_the_phase_corrects_the_close_latency() {
     assert_eq!(r.core.gate_status().last_close_latency_us, 2_000);
 }
 
+/// The edge closes its bus latch when it carries out `CloseBus`; anything carried out before
+/// it (a publication awaits the bus daemon) would leave a read queued behind a bus thread free
+/// to start after the close.
+#[test]
+fn every_close_of_an_open_gate_starts_with_close_bus() {
+    fn closes_first(acts: &[Action], what: &str) {
+        assert_eq!(acts.first(), Some(&Action::CloseBus), "{what}: {acts:?}");
+        let n = acts.iter().filter(|a| **a == Action::CloseBus).count();
+        assert_eq!(n, 1, "{what}: {acts:?}");
+    }
+    for closing in [FirmwareInit, Sleeping, Off, Unknown] {
+        let mut r = Rig::new(policy());
+        r.phase(Working);
+        r.run(1_000, Ok(W25));
+        closes_first(&r.phase(closing), &closing.to_string());
+    }
+    let mut r = Rig::new(policy());
+    r.phase(Working);
+    r.run(1_000, Ok(W25));
+    closes_first(&r.ev(Event::PhaseSourceLost), "source lost");
+    // A reset seen only as a higher generation: its warning is listed after the close.
+    r.generation = 0;
+    r.phase(Working);
+    r.run(1_000, Ok(W25));
+    r.generation += 1;
+    closes_first(&r.phase(Working), "missed change");
+    // With no settle delay the gate reopens within the same event: still closed first, and
+    // the new window's reads come after the latch has moved on.
+    let mut p = policy();
+    p.settle = Duration::ZERO;
+    let mut r = Rig::new(p);
+    r.phase(Working);
+    // Opened at once: answer the reads it started (`run` answers only those it ticks).
+    for sensor in 0..2 {
+        r.ev(Event::ReadDone {
+            sensor,
+            result: Ok(W25),
+        });
+    }
+    r.run(1_000, Ok(W25));
+    r.generation += 1;
+    let acts = r.phase(Working);
+    assert!(r.core.is_open());
+    assert!(reads(&acts) > 0, "{acts:?}");
+    closes_first(&acts, "missed change, no settle delay");
+    // A gate that is closed or settling has no read to stop, and a disabled one never closes.
+    let mut r = Rig::new(policy());
+    for ph in [FirmwareInit, Working, Off, Unknown] {
+        let acts = r.phase(ph);
+        assert!(!acts.contains(&Action::CloseBus), "{ph}: {acts:?}");
+    }
+    let mut p = policy();
+    p.gate_enabled = false;
+    let mut r = Rig::new(p);
+    for ph in [Working, FirmwareInit, Working, Off] {
+        r.phase(ph);
+        r.run(200, Ok(W25));
+    }
+    assert!(!r.log.iter().any(|(_, a)| *a == Action::CloseBus));
+}
+
+/// What a fan controller sampling between two PropertiesChanged signals can see while `view`
+/// is written over `before` in `order`: the state after each write.
+fn states_between(
+    before: SensorView,
+    view: SensorView,
+    order: [SensorProperty; 3],
+) -> Vec<SensorView> {
+    let mut shown = before;
+    order
+        .iter()
+        .map(|p| {
+            match p {
+                SensorProperty::Value => shown.value = view.value,
+                SensorProperty::Available => shown.available = view.available,
+                SensorProperty::Functional => shown.functional = view.functional,
+            }
+            shown
+        })
+        .collect()
+}
+
+/// pid-control's rule: a NaN on an input that says `Available=true` is a bad reading (fail-
+/// safe). No publication may show one on the way, unless the sensor is going there (a
+/// failed sensor, which `Functional=false` marks anyway). Returns what was wrong.
+fn nan_on_an_available_input(
+    before: SensorView,
+    view: SensorView,
+    order: [SensorProperty; 3],
+) -> Option<SensorView> {
+    let bad = |v: &SensorView| v.available && v.value.is_nan();
+    if bad(&view) {
+        return None;
+    }
+    states_between(before, view, order).into_iter().find(bad)
+}
+
+#[test]
+fn availability_and_value_go_out_in_the_order_that_keeps_pid_control_out_of_fail_safe() {
+    let mut r = Rig::new(policy());
+    for ph in [
+        Working,
+        FirmwareInit,
+        Working,
+        Off,
+        Working,
+        Unknown,
+        Working,
+    ] {
+        r.phase(ph);
+        r.run(1_000, Ok(W25));
+    }
+    // The objects are created unavailable, with no value, before the first publication.
+    let mut shown = [unavailable(); 2];
+    let (mut went, mut came) = (0, 0);
+    for (ms, a) in &r.log {
+        let Action::PublishSensor {
+            sensor,
+            view,
+            order,
+        } = a
+        else {
+            continue;
+        };
+        let before = shown[*sensor];
+        let at = |p| order.iter().position(|o| *o == p).expect("every property");
+        if before.available && !view.available {
+            went += 1;
+            assert!(
+                at(SensorProperty::Available) < at(SensorProperty::Value),
+                "at {ms} ms, going unavailable: {order:?}"
+            );
+        }
+        if !before.available && view.available {
+            came += 1;
+            assert!(
+                at(SensorProperty::Value) < at(SensorProperty::Available),
+                "at {ms} ms, coming back: {order:?}"
+            );
+        }
+        if let Some(seen) = nan_on_an_available_input(before, *view, *order) {
+            panic!("at {ms} ms: {before:?} -> {view:?} in {order:?} shows {seen:?}");
+        }
+        shown[*sensor] = *view;
+    }
+    // Both sensors went away three times and came back four: the checks above ran.
+    assert_eq!((went, came), (6, 8));
+}
+
 #[test]
 fn a_close_mid_transfer_discards_the_result() {
     let mut r = Rig::new(policy());

@@ -12,7 +12,7 @@ use super::dbus::{
     AvailabilityIface, CriticalIface, GateIface, OperationalIface, ValueIface, WarningIface,
 };
 use super::smbus::worker::{BusHandle, Latch, Op};
-use crate::core::{Action, Direction, Event, FanCommand, Severity};
+use crate::core::{Action, Direction, Event, FanCommand, SensorProperty, Severity};
 
 pub(super) struct Executor {
     pub(super) conn: Connection,
@@ -95,20 +95,25 @@ impl Executor {
                     let _ = tx.send(Event::ReadDone { sensor, result });
                 });
             }
-            Action::PublishSensor { sensor, view } => {
-                // Order matters to a fan controller that samples between signals: never show
-                // a NaN value on an input that still says Available=true (pid-control would
-                // call it a bad reading and go fail-safe). Going unavailable, Available
-                // goes first; coming back, the value goes first.
+            Action::CloseBus => {
+                // The core lists it first: no read issued before this instant starts now.
+                self.latch.close();
+            }
+            Action::PublishSensor {
+                sensor,
+                view,
+                order,
+            } => {
+                // In the core's order: it is what keeps the fan controller out of fail-safe.
                 let p = self.paths[sensor].as_str();
-                if view.available {
-                    self.set_value(p, view.value).await?;
-                    self.set_functional(p, view.functional).await?;
-                    self.set_available(p, view.available).await?;
-                } else {
-                    self.set_available(p, view.available).await?;
-                    self.set_value(p, view.value).await?;
-                    self.set_functional(p, view.functional).await?;
+                for property in order {
+                    match property {
+                        SensorProperty::Value => self.set_value(p, view.value).await?,
+                        SensorProperty::Available => self.set_available(p, view.available).await?,
+                        SensorProperty::Functional => {
+                            self.set_functional(p, view.functional).await?
+                        }
+                    }
                 }
             }
             Action::Alarm {

@@ -136,7 +136,7 @@ pub async fn run(cfg: Config) -> Result<()> {
         names: cfg.sensors.iter().map(|s| s.spec.name.clone()).collect(),
         sensor_bus,
         tx: tx.clone(),
-        latch: latch.clone(),
+        latch,
         call_timeout: cfg.call_timeout,
     };
     let first = core.start(now());
@@ -172,12 +172,8 @@ pub async fn run(cfg: Config) -> Result<()> {
                 break;
             }
         };
-        let was_open = core.is_open();
+        // In order: a close starts with `CloseBus`, so the latch closes before anything else.
         let actions = core.handle(now(), ev);
-        if was_open && !core.is_open() {
-            // Before anything else is done for this close: queued reads must not start.
-            latch.close();
-        }
         ex.execute(actions).await;
     }
     daemon_kit::supervisor::notify_stopping();

@@ -570,6 +570,8 @@ struct WritableAcpi {
     /// System writes accepted before it refuses them all (`None`: never refuses).
     sys_writes_allowed: Option<usize>,
     writes: std::sync::Arc<std::sync::Mutex<Vec<Write>>>,
+    /// Reads of `SysACPIStatus` (a `Get` or a `GetAll`).
+    sys_reads: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl WritableAcpi {
@@ -595,6 +597,8 @@ impl WritableAcpi {
     #[zbus(property, name = "SysACPIStatus")]
     fn sys_acpi_status(&self) -> String {
         use openbmc_vocab::DbusEnum;
+        self.sys_reads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.sys.dbus_str()
     }
     #[zbus(property, name = "SysACPIStatus")]
@@ -641,6 +645,7 @@ async fn set_acpi_takes_back_the_system_state_when_the_device_write_fails() -> R
                 refuse_dev: true,
                 sys_writes_allowed: None,
                 writes: writes.clone(),
+                sys_reads: Default::default(),
             },
         )
         .await?;
@@ -1045,5 +1050,50 @@ async fn sel_cost() -> Result<()> {
         elapsed,
         sel_prop(&props, "FileRewrites").await?,
     );
+    Ok(())
+}
+
+/// Get ACPI Power State answers from the state ipmi-handlers follows (the owner's signals, a
+/// read when it appears and one after each Set): a burst of Gets reads nothing from the ACPI
+/// object, and a Get right after a Set answers what the Set left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_acpi_answers_from_the_followed_state() -> Result<()> {
+    use openbmc_vocab::names::{bus, path};
+    use std::sync::atomic::Ordering;
+    let mut rig = Rig::new().await?;
+    let sys_reads = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let acpi = rig.bus.connect().await?;
+    acpi.object_server()
+        .at(
+            path::ACPI_POWER_STATE,
+            WritableAcpi {
+                sys: AcpiState::S2D2,
+                dev: AcpiState::S2D2,
+                refuse_dev: false,
+                sys_writes_allowed: None,
+                writes: Default::default(),
+                sys_reads: sys_reads.clone(),
+            },
+        )
+        .await?;
+    acpi.request_name(bus::ACPI_POWER_STATE).await?;
+    rig.start_ipmi()?;
+    let kcs = rig.kcs().await?;
+    assert_eq!(kcs.ok(APP, GET_ACPI, &[]).await?, [0x02, 0x02]);
+    let before = sys_reads.load(Ordering::Relaxed);
+    for _ in 0..50 {
+        assert_eq!(kcs.ok(APP, GET_ACPI, &[]).await?, [0x02, 0x02]);
+    }
+    assert_eq!(
+        sys_reads.load(Ordering::Relaxed),
+        before,
+        "Get ACPI read the ACPI object"
+    );
+    // Set S0/D0, then Get at once, repeatedly: never the state from before the Set.
+    for (sys, code) in [(0x80u8, 0x00u8), (0x82, 0x02), (0x85, 0x05), (0x80, 0x00)] {
+        kcs.ok(APP, SET_ACPI, &[sys, 0x80]).await?;
+        let got = kcs.ok(APP, GET_ACPI, &[]).await?;
+        assert_eq!(got[0], code, "Get right after Set {sys:#04x}: {got:02x?}");
+    }
     Ok(())
 }

@@ -194,154 +194,252 @@ impl Reply {
 
 type Handler = fn(&Core, &Request, &PlatformView) -> Result<Reply, Cc>;
 
-/// Every command: (NetFn, Cmd) → least privilege and handler.
-const ROUTES: &[(u8, u8, Privilege, Handler)] = &[
-    (
-        netfn::APP,
-        cmd::app::GET_DEVICE_ID,
-        Privilege::User,
-        app::get_device_id,
-    ),
-    (
-        netfn::APP,
-        cmd::app::GET_SELF_TEST_RESULTS,
-        Privilege::User,
-        app::get_self_test,
-    ),
-    (
-        netfn::APP,
-        cmd::app::SET_ACPI_POWER_STATE,
-        Privilege::Admin,
-        app::set_acpi,
-    ),
-    (
-        netfn::APP,
-        cmd::app::GET_ACPI_POWER_STATE,
-        Privilege::User,
-        app::get_acpi,
-    ),
-    (
-        netfn::APP,
-        cmd::app::GET_DEVICE_GUID,
-        Privilege::User,
-        app::get_device_guid,
-    ),
-    (
-        netfn::APP,
-        cmd::app::GET_SYSTEM_GUID,
-        Privilege::User,
-        app::get_system_guid,
-    ),
-    (
-        netfn::CHASSIS,
-        cmd::chassis::GET_CHASSIS_STATUS,
-        Privilege::User,
-        chassis::status,
-    ),
-    (
-        netfn::CHASSIS,
-        cmd::chassis::CHASSIS_CONTROL,
-        Privilege::Operator,
-        chassis::control,
-    ),
-    (
-        netfn::SENSOR_EVENT,
-        cmd::sensor::PLATFORM_EVENT,
-        Privilege::Operator,
-        sensor::platform_event,
-    ),
-    (
-        netfn::SENSOR_EVENT,
-        cmd::sensor::GET_SENSOR_READING,
-        Privilege::User,
-        sensor::get_reading,
-    ),
-    (
-        netfn::SENSOR_EVENT,
-        cmd::sensor::GET_SENSOR_THRESHOLDS,
-        Privilege::User,
-        sensor::get_thresholds,
-    ),
-    (
-        netfn::STORAGE,
-        cmd::storage::GET_SEL_INFO,
-        Privilege::User,
-        storage::sel_info,
-    ),
-    (
-        netfn::STORAGE,
-        cmd::storage::GET_SEL_ALLOCATION_INFO,
-        Privilege::User,
-        storage::sel_alloc_info,
-    ),
-    (
-        netfn::STORAGE,
-        cmd::storage::RESERVE_SEL,
-        Privilege::User,
-        storage::reserve_sel,
-    ),
-    (
-        netfn::STORAGE,
-        cmd::storage::GET_SEL_ENTRY,
-        Privilege::User,
-        storage::get_sel_entry,
-    ),
-    (
-        netfn::STORAGE,
-        cmd::storage::ADD_SEL_ENTRY,
-        Privilege::Operator,
-        storage::add_sel_entry,
-    ),
-    (
-        netfn::STORAGE,
-        cmd::storage::DELETE_SEL_ENTRY,
-        Privilege::Operator,
-        storage::delete_sel_entry,
-    ),
-    (
-        netfn::STORAGE,
-        cmd::storage::CLEAR_SEL,
-        Privilege::Operator,
-        storage::clear_sel,
-    ),
-    (
-        netfn::STORAGE,
-        cmd::storage::GET_SEL_TIME,
-        Privilege::User,
-        storage::get_sel_time,
-    ),
-    (
-        netfn::STORAGE,
-        cmd::storage::SET_SEL_TIME,
-        Privilege::Operator,
-        storage::set_sel_time,
-    ),
-    (
-        netfn::STORAGE,
-        cmd::storage::GET_SDR_REPOSITORY_INFO,
-        Privilege::User,
-        storage::sdr_info,
-    ),
-    (
-        netfn::STORAGE,
-        cmd::storage::RESERVE_SDR_REPOSITORY,
-        Privilege::User,
-        storage::reserve_sdr,
-    ),
-    (
-        netfn::STORAGE,
-        cmd::storage::GET_SDR,
-        Privilege::User,
-        storage::get_sdr,
-    ),
+/// How a command uses the ACPI object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AcpiUse {
+    None,
+    /// Reads it: Get ACPI Power State, a reading of the ACPI sensor.
+    Read,
+    /// Writes it, and needs the state before (to put back should the second write fail).
+    Write,
+}
+
+/// What of the platform a command looks at: the edge fills only these parts of the
+/// [`PlatformView`] (no D-Bus read, no copy of the sensor list, for a command that does not
+/// need them). Per route; [`Core::reads`] resolves the part that depends on the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reads {
+    pub acpi: AcpiUse,
+    /// Only when the request's sensor number is the ACPI sensor's (Get Sensor Reading): a
+    /// temperature reading does not read the ACPI object (`sdr elist` reads every sensor).
+    acpi_if_acpi_sensor: bool,
+    pub chassis_power: bool,
+    pub sensors: bool,
+}
+
+impl Reads {
+    pub const NOTHING: Self = Self {
+        acpi: AcpiUse::None,
+        acpi_if_acpi_sensor: false,
+        chassis_power: false,
+        sensors: false,
+    };
+    const ACPI: Self = Self {
+        acpi: AcpiUse::Read,
+        ..Self::NOTHING
+    };
+    const ACPI_WRITE: Self = Self {
+        acpi: AcpiUse::Write,
+        ..Self::NOTHING
+    };
+    const CHASSIS: Self = Self {
+        chassis_power: true,
+        ..Self::NOTHING
+    };
+    const SENSORS: Self = Self {
+        sensors: true,
+        ..Self::NOTHING
+    };
+    const SENSORS_AND_ACPI_SENSOR: Self = Self {
+        sensors: true,
+        acpi_if_acpi_sensor: true,
+        ..Self::NOTHING
+    };
+}
+
+/// One command we implement.
+struct Route {
+    netfn: u8,
+    cmd: u8,
+    /// The least privilege it needs.
+    privilege: Privilege,
+    reads: Reads,
+    handler: Handler,
+}
+
+/// Every command we implement.
+const ROUTES: &[Route] = &[
+    Route {
+        netfn: netfn::APP,
+        cmd: cmd::app::GET_DEVICE_ID,
+        privilege: Privilege::User,
+        reads: Reads::NOTHING,
+        handler: app::get_device_id,
+    },
+    Route {
+        netfn: netfn::APP,
+        cmd: cmd::app::GET_SELF_TEST_RESULTS,
+        privilege: Privilege::User,
+        reads: Reads::NOTHING,
+        handler: app::get_self_test,
+    },
+    Route {
+        netfn: netfn::APP,
+        cmd: cmd::app::SET_ACPI_POWER_STATE,
+        privilege: Privilege::Admin,
+        reads: Reads::ACPI_WRITE,
+        handler: app::set_acpi,
+    },
+    Route {
+        netfn: netfn::APP,
+        cmd: cmd::app::GET_ACPI_POWER_STATE,
+        privilege: Privilege::User,
+        reads: Reads::ACPI,
+        handler: app::get_acpi,
+    },
+    Route {
+        netfn: netfn::APP,
+        cmd: cmd::app::GET_DEVICE_GUID,
+        privilege: Privilege::User,
+        reads: Reads::NOTHING,
+        handler: app::get_device_guid,
+    },
+    Route {
+        netfn: netfn::APP,
+        cmd: cmd::app::GET_SYSTEM_GUID,
+        privilege: Privilege::User,
+        reads: Reads::NOTHING,
+        handler: app::get_system_guid,
+    },
+    Route {
+        netfn: netfn::CHASSIS,
+        cmd: cmd::chassis::GET_CHASSIS_STATUS,
+        privilege: Privilege::User,
+        reads: Reads::CHASSIS,
+        handler: chassis::status,
+    },
+    Route {
+        netfn: netfn::CHASSIS,
+        cmd: cmd::chassis::CHASSIS_CONTROL,
+        privilege: Privilege::Operator,
+        reads: Reads::NOTHING,
+        handler: chassis::control,
+    },
+    Route {
+        netfn: netfn::SENSOR_EVENT,
+        cmd: cmd::sensor::PLATFORM_EVENT,
+        privilege: Privilege::Operator,
+        reads: Reads::NOTHING,
+        handler: sensor::platform_event,
+    },
+    Route {
+        netfn: netfn::SENSOR_EVENT,
+        cmd: cmd::sensor::GET_SENSOR_READING,
+        privilege: Privilege::User,
+        reads: Reads::SENSORS_AND_ACPI_SENSOR,
+        handler: sensor::get_reading,
+    },
+    Route {
+        netfn: netfn::SENSOR_EVENT,
+        cmd: cmd::sensor::GET_SENSOR_THRESHOLDS,
+        privilege: Privilege::User,
+        reads: Reads::SENSORS,
+        handler: sensor::get_thresholds,
+    },
+    Route {
+        netfn: netfn::STORAGE,
+        cmd: cmd::storage::GET_SEL_INFO,
+        privilege: Privilege::User,
+        reads: Reads::NOTHING,
+        handler: storage::sel_info,
+    },
+    Route {
+        netfn: netfn::STORAGE,
+        cmd: cmd::storage::GET_SEL_ALLOCATION_INFO,
+        privilege: Privilege::User,
+        reads: Reads::NOTHING,
+        handler: storage::sel_alloc_info,
+    },
+    Route {
+        netfn: netfn::STORAGE,
+        cmd: cmd::storage::RESERVE_SEL,
+        privilege: Privilege::User,
+        reads: Reads::NOTHING,
+        handler: storage::reserve_sel,
+    },
+    Route {
+        netfn: netfn::STORAGE,
+        cmd: cmd::storage::GET_SEL_ENTRY,
+        privilege: Privilege::User,
+        reads: Reads::NOTHING,
+        handler: storage::get_sel_entry,
+    },
+    Route {
+        netfn: netfn::STORAGE,
+        cmd: cmd::storage::ADD_SEL_ENTRY,
+        privilege: Privilege::Operator,
+        reads: Reads::NOTHING,
+        handler: storage::add_sel_entry,
+    },
+    Route {
+        netfn: netfn::STORAGE,
+        cmd: cmd::storage::DELETE_SEL_ENTRY,
+        privilege: Privilege::Operator,
+        reads: Reads::NOTHING,
+        handler: storage::delete_sel_entry,
+    },
+    Route {
+        netfn: netfn::STORAGE,
+        cmd: cmd::storage::CLEAR_SEL,
+        privilege: Privilege::Operator,
+        reads: Reads::NOTHING,
+        handler: storage::clear_sel,
+    },
+    Route {
+        netfn: netfn::STORAGE,
+        cmd: cmd::storage::GET_SEL_TIME,
+        privilege: Privilege::User,
+        reads: Reads::NOTHING,
+        handler: storage::get_sel_time,
+    },
+    Route {
+        netfn: netfn::STORAGE,
+        cmd: cmd::storage::SET_SEL_TIME,
+        privilege: Privilege::Operator,
+        reads: Reads::NOTHING,
+        handler: storage::set_sel_time,
+    },
+    Route {
+        netfn: netfn::STORAGE,
+        cmd: cmd::storage::GET_SDR_REPOSITORY_INFO,
+        privilege: Privilege::User,
+        reads: Reads::SENSORS,
+        handler: storage::sdr_info,
+    },
+    Route {
+        netfn: netfn::STORAGE,
+        cmd: cmd::storage::RESERVE_SDR_REPOSITORY,
+        privilege: Privilege::User,
+        reads: Reads::SENSORS,
+        handler: storage::reserve_sdr,
+    },
+    Route {
+        netfn: netfn::STORAGE,
+        cmd: cmd::storage::GET_SDR,
+        privilege: Privilege::User,
+        reads: Reads::SENSORS,
+        handler: storage::get_sdr,
+    },
 ];
+
+fn route(netfn: u8, cmd: u8) -> Option<&'static Route> {
+    ROUTES.iter().find(|r| r.netfn == netfn && r.cmd == cmd)
+}
 
 /// The least privilege a command needs, if we implement it.
 pub fn required_privilege(netfn: u8, cmd: u8) -> Option<Privilege> {
-    ROUTES
-        .iter()
-        .find(|(n, c, _, _)| *n == netfn && *c == cmd)
-        .map(|(_, _, p, _)| *p)
+    route(netfn, cmd).map(|r| r.privilege)
+}
+
+/// The privilege a request runs at: session-less channels (the host's KCS, the BMC's own
+/// callers) at Admin, as upstream ipmid runs them; session-based ones at the session's
+/// privilege, which the front end passes with every request (`privilege` option, upstream's
+/// numbering). A session-based request without a valid one cannot be checked: `None`, refuse.
+pub fn caller_privilege(kind: ChannelKind, session_privilege: Option<i64>) -> Option<Privilege> {
+    match kind {
+        ChannelKind::SystemInterface | ChannelKind::SessionLess => Some(Privilege::Admin),
+        ChannelKind::SessionBased => session_privilege.and_then(Privilege::from_level),
+    }
 }
 
 /// The IPMI server's own state: SEL, stable sensor numbers, reservations, SEL time.
@@ -431,18 +529,28 @@ impl Core {
         }
     }
 
+    /// What of the platform `req` looks at ([`Reads`]); nothing for a command we do not
+    /// implement.
+    pub fn reads(&self, req: &Request) -> Reads {
+        let Some(route) = route(req.netfn, req.cmd) else {
+            return Reads::NOTHING;
+        };
+        let mut reads = route.reads;
+        if reads.acpi_if_acpi_sensor && req.data.first() == Some(&self.acpi_sensor_number()) {
+            reads.acpi = AcpiUse::Read;
+        }
+        reads
+    }
+
     /// Decide a request. Never mutates; a rejection carries no effects.
     pub fn decide(&self, req: &Request, view: &PlatformView) -> Decision {
-        let Some((_, _, privilege, handler)) = ROUTES
-            .iter()
-            .find(|(n, c, _, _)| *n == req.netfn && *c == req.cmd)
-        else {
+        let Some(route) = route(req.netfn, req.cmd) else {
             return Decision::reject(Cc::InvalidCommand);
         };
-        if req.privilege < *privilege {
+        if req.privilege < route.privilege {
             return Decision::reject(Cc::InsufficientPrivilege);
         }
-        let reply = match handler(self, req, view) {
+        let reply = match (route.handler)(self, req, view) {
             Ok(r) => r,
             Err(cc) => return Decision::reject(cc),
         };

@@ -2,7 +2,7 @@
 //! D-Bus (fresh for ACPI and chassis state, from its signal-fed cache for sensors).
 
 use openbmc_vocab::acpi::AcpiState;
-use openbmc_vocab::state::{ChassisPowerState, HostState};
+use openbmc_vocab::state::ChassisPowerState;
 
 /// One D-Bus sensor as last seen.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,7 +62,6 @@ pub struct PlatformView {
     /// `(SysACPIStatus, DevACPIStatus)` of the ACPI object.
     pub acpi: Option<(AcpiState, AcpiState)>,
     pub chassis_power: Option<ChassisPowerState>,
-    pub host_state: Option<HostState>,
     /// Temperature sensors currently on the bus.
     pub sensors: Vec<SensorSnapshot>,
     /// BMC wall clock, seconds since the epoch.

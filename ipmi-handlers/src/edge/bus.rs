@@ -11,6 +11,7 @@ use openbmc_vocab::acpi::AcpiState;
 use openbmc_vocab::names::{bus, iface, path, prop};
 use openbmc_vocab::state::ChassisPowerState;
 use zbus::fdo::PropertiesProxy;
+use zbus::message::Sequence;
 use zbus::names::InterfaceName;
 use zbus::{Connection, OwnedVariant, Variant};
 
@@ -41,20 +42,31 @@ fn string_of(v: &OwnedVariant) -> Option<String> {
     }
 }
 
-/// `(SysACPIStatus, DevACPIStatus)` of acpi-state-daemon's object.
-pub async fn read_acpi(conn: &Connection) -> Result<(AcpiState, AcpiState)> {
+/// `(SysACPIStatus, DevACPIStatus)` of acpi-state-daemon's object, and where its answer came
+/// in among the messages this connection received (so it can be ordered against the
+/// object's signals: an answer is newer than every signal its sender sent before it).
+pub async fn read_acpi(conn: &Connection) -> Result<((AcpiState, AcpiState), Sequence)> {
     read_acpi_from(conn, bus::ACPI_POWER_STATE).await
 }
 
 /// [`read_acpi`] from one owner, named by its unique name: the state *that* owner serves. A
 /// read sent to the well-known name while it changes hands would be answered by whoever owns
 /// it by then, and taken as the word of the owner that just appeared.
-pub async fn read_acpi_from(conn: &Connection, owner: &str) -> Result<(AcpiState, AcpiState)> {
+pub async fn read_acpi_from(
+    conn: &Connection,
+    owner: &str,
+) -> Result<((AcpiState, AcpiState), Sequence)> {
     with_deadline("reading the ACPI state", async {
-        let p = props(conn, owner, path::ACPI_POWER_STATE).await?;
-        let all = p
-            .get_all(InterfaceName::try_from(iface::ACPI_POWER_STATE)?)
+        let reply = conn
+            .call_method(
+                Some(owner),
+                path::ACPI_POWER_STATE,
+                Some(iface::PROPERTIES),
+                "GetAll",
+                &(iface::ACPI_POWER_STATE,),
+            )
             .await?;
+        let all: HashMap<String, OwnedVariant> = reply.body().deserialize()?;
         let get = |name: &str| -> Result<AcpiState> {
             let s = all
                 .get(name)
@@ -62,7 +74,8 @@ pub async fn read_acpi_from(conn: &Connection, owner: &str) -> Result<(AcpiState
                 .with_context(|| format!("{name} missing or not a string"))?;
             Ok(AcpiState::from_dbus_str(&s)?)
         };
-        Ok((get(prop::SYS_ACPI_STATUS)?, get(prop::DEV_ACPI_STATUS)?))
+        let state = (get(prop::SYS_ACPI_STATUS)?, get(prop::DEV_ACPI_STATUS)?);
+        Ok((state, reply.recv_position()))
     })
     .await
 }

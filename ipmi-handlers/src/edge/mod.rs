@@ -69,17 +69,23 @@ impl AcpiFollower {
             match signal {
                 AcpiSignal::Changed(m) => {
                     let Ok(m) = m else { continue };
+                    let at = m.recv_position();
                     let Ok((_, changed, _)) =
                         m.body()
                             .deserialize::<(String, HashMap<String, OwnedVariant>, Vec<String>)>()
                     else {
                         continue;
                     };
-                    let state = changed.get(prop::SYS_ACPI_STATUS).and_then(|v| match &**v {
-                        Variant::Str(s) => AcpiState::from_dbus_str(s.as_str()).ok(),
-                        _ => None,
-                    });
-                    if let Some(s) = state {
+                    let state = |name: &str| {
+                        changed.get(name).and_then(|v| match &**v {
+                            Variant::Str(s) => AcpiState::from_dbus_str(s.as_str()).ok(),
+                            _ => None,
+                        })
+                    };
+                    let (sys, dev) = (state(prop::SYS_ACPI_STATUS), state(prop::DEV_ACPI_STATUS));
+                    // What Get ACPI answers from, before the SEL (which may wait for the disk).
+                    app.acpi_changed(sys, dev, at);
+                    if let Some(s) = sys {
                         app.acpi_published(s).await;
                     }
                 }
@@ -90,10 +96,18 @@ impl AcpiFollower {
                         .args()
                         .ok()
                         .and_then(|a| a.new_owner().as_ref().map(|n| n.to_string()));
-                    if let Some(owner) = owner
-                        && let Ok((sys, _)) = bus::read_acpi_from(&self.conn, &owner).await
-                    {
-                        app.acpi_published(sys).await;
+                    let at = o.message().recv_position();
+                    let Some(owner) = owner else {
+                        // Gone: Get ACPI answers 0xFF until an owner is back.
+                        app.follow_acpi(None, at);
+                        continue;
+                    };
+                    match bus::read_acpi_from(&self.conn, &owner).await {
+                        Ok((state, read_at)) => {
+                            app.follow_acpi(Some(state), read_at);
+                            app.acpi_published(state.0).await;
+                        }
+                        Err(_) => app.follow_acpi(None, at),
                     }
                 }
             }
@@ -197,6 +211,7 @@ pub async fn run(cfg: Config) -> Result<()> {
         sel_io: sel_disk.stats(),
         sel_disk: tokio::sync::Mutex::new(sel_disk),
         acpi_io: tokio::sync::RwLock::new(()),
+        acpi: Mutex::new(server::FollowedAcpi::default()),
         numbers_io: tokio::sync::Mutex::new(()),
         sensors: Arc::new(Mutex::new(sensors::SensorCache::default())),
         channel_owners: channels.owners.clone(),
@@ -231,8 +246,9 @@ pub async fn run(cfg: Config) -> Result<()> {
     // ACPI transitions into the SEL. Subscribe, then read the baseline, both before READY: a
     // transition right after we answer our first command is then never missed.
     let acpi_follower = AcpiFollower::subscribe(&conn).await?;
-    if let Ok((sys, _)) = bus::read_acpi(&conn).await {
-        app.core().acpi_baseline(sys);
+    if let Ok((state, at)) = bus::read_acpi(&conn).await {
+        app.core().acpi_baseline(state.0);
+        app.follow_acpi(Some(state), at);
     }
     let acpi_task = acpi_follower.run(app.clone());
 

@@ -8,7 +8,7 @@ use std::time::Instant;
 use openbmc_vocab::acpi::AcpiState;
 use openbmc_vocab::ipmi::option;
 use serde::Serialize;
-use zbus::message::Header;
+use zbus::message::{Header, Sequence};
 use zbus::{Connection, OwnedVariant, interface};
 
 use super::bus::{self, CallerChannel};
@@ -17,8 +17,10 @@ use super::sel_disk::{SelDisk, SelIoStats};
 use super::sensors::{self, SharedCache};
 use super::store::Store;
 use crate::core::platform::PlatformView;
-use crate::core::types::{cmd, netfn};
-use crate::core::{Cc, ChannelKind, Core, Decision, Effect, Privilege, Request, Response};
+use crate::core::{
+    AcpiUse, Cc, ChannelKind, Core, Decision, Effect, Privilege, Request, Response,
+    caller_privilege,
+};
 
 /// The reply: ONE struct `(yyyyay)`, as sdbusplus sends a returned tuple and kcsbridge and
 /// netipmid read it.
@@ -52,6 +54,10 @@ pub struct App {
     /// Set ACPI holds this for writing across its writes (and their undo); Get ACPI and the
     /// ACPI sensor's reading for reading: an IPMI caller never reads half of a Set.
     pub acpi_io: tokio::sync::RwLock<()>,
+    /// `(SysACPIStatus, DevACPIStatus)` as followed from acpi-state-daemon's signals, a read
+    /// when it appears and a read after each Set; `None` while it is not on the bus. What Get
+    /// ACPI answers from: no D-Bus call per request.
+    pub acpi: std::sync::Mutex<FollowedAcpi>,
     /// Saving the sensor number map, one save at a time.
     pub numbers_io: tokio::sync::Mutex<()>,
     pub sensors: SharedCache,
@@ -61,38 +67,52 @@ pub struct App {
     pub started: Instant,
 }
 
-/// The edge's wall clock, in the core's unit.
-pub fn now() -> u32 {
-    (daemon_kit::time::epoch_usec() / 1_000_000).min(u64::from(u32::MAX)) as u32
+/// The ACPI state as last heard, with where in this connection's incoming messages it was
+/// heard. Signals and read answers come through different tasks and may be handled out of
+/// order; an older message never overwrites what a newer one said.
+#[derive(Debug, Default)]
+pub struct FollowedAcpi {
+    state: Option<(AcpiState, AcpiState)>,
+    at: Option<Sequence>,
 }
 
-/// How a command uses the ACPI object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum AcpiUse {
-    None,
-    /// Reads it: Get ACPI Power State, a reading of the ACPI sensor.
-    Read,
-    /// Writes it, and reads it first (the state to put back should the second write fail).
-    Write,
-}
+impl FollowedAcpi {
+    pub fn state(&self) -> Option<(AcpiState, AcpiState)> {
+        self.state
+    }
 
-fn acpi_use(req: &Request, acpi_sensor: u8) -> AcpiUse {
-    if req.netfn == netfn::APP && req.cmd == cmd::app::SET_ACPI_POWER_STATE {
-        AcpiUse::Write
-    } else if (req.netfn == netfn::APP && req.cmd == cmd::app::GET_ACPI_POWER_STATE)
-        || (req.netfn == netfn::SENSOR_EVENT
-            && req.cmd == cmd::sensor::GET_SENSOR_READING
-            && req.data.first() == Some(&acpi_sensor))
-    {
-        // A temperature reading does not read it: `sdr elist` reads every sensor.
-        AcpiUse::Read
-    } else {
-        AcpiUse::None
+    fn newer(&mut self, at: Sequence) -> bool {
+        if self.at.is_some_and(|had| had >= at) {
+            return false;
+        }
+        self.at = Some(at);
+        true
+    }
+
+    /// What a read answered (or `None`: the owner left, or did not answer).
+    pub fn read(&mut self, state: Option<(AcpiState, AcpiState)>, at: Sequence) {
+        if self.newer(at) {
+            self.state = state;
+        }
+    }
+
+    /// What a PropertiesChanged said; either value may be absent from it.
+    pub fn changed(&mut self, sys: Option<AcpiState>, dev: Option<AcpiState>, at: Sequence) {
+        if !self.newer(at) {
+            return;
+        }
+        self.state = match (self.state, sys, dev) {
+            (Some((s, d)), _, _) => Some((sys.unwrap_or(s), dev.unwrap_or(d))),
+            // Not known before (the read at its arrival failed): both at once make it known.
+            (None, Some(s), Some(d)) => Some((s, d)),
+            (None, _, _) => None,
+        };
     }
 }
 
-fn needs_chassis(netfn_: u8, cmd_: u8) -> bool {
-    netfn_ == netfn::CHASSIS && cmd_ == cmd::chassis::GET_CHASSIS_STATUS
+/// The edge's wall clock, in the core's unit.
+pub fn now() -> u32 {
+    (daemon_kit::time::epoch_usec() / 1_000_000).min(u64::from(u32::MAX)) as u32
 }
 
 /// A held [`App::acpi_io`].
@@ -107,6 +127,30 @@ impl App {
     /// mid-step; the core is still a valid core.
     pub fn core(&self) -> MutexGuard<'_, Core> {
         self.core.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn followed_acpi(&self) -> std::sync::MutexGuard<'_, FollowedAcpi> {
+        self.acpi.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The ACPI state as read from its owner, answered at `at` (`None`: no owner, or
+    /// unreadable).
+    pub fn follow_acpi(&self, state: Option<(AcpiState, AcpiState)>, at: Sequence) {
+        self.followed_acpi().read(state, at);
+    }
+
+    /// acpi-state-daemon announced a new system and/or device state, in a signal received
+    /// at `at`.
+    pub fn acpi_changed(&self, sys: Option<AcpiState>, dev: Option<AcpiState>, at: Sequence) {
+        self.followed_acpi().changed(sys, dev, at);
+    }
+
+    /// Read the ACPI object into the followed state.
+    pub async fn reread_acpi(&self) {
+        match bus::read_acpi(&self.conn).await {
+            Ok((state, at)) => self.follow_acpi(Some(state), at),
+            Err(e) => log::warn!("{e:#}"),
+        }
     }
 
     /// Monotonic milliseconds since the start.
@@ -207,20 +251,12 @@ impl App {
                 return fail(&req, Cc::UnspecifiedError);
             }
         }
-        // Session-less channels run at Admin; session-based ones at the session's privilege,
-        // which the front end passes with every request. Without it we cannot check: refuse.
-        req.privilege = match req.channel.kind {
-            ChannelKind::SystemInterface | ChannelKind::SessionLess => Privilege::Admin,
-            ChannelKind::SessionBased => {
-                match bus::int_option(options, option::PRIVILEGE).and_then(Privilege::from_level) {
-                    Some(p) => p,
-                    None => {
-                        log::warn!(
-                            "session-based request from {sender} without a valid privilege option"
-                        );
-                        return fail(&req, Cc::InsufficientPrivilege);
-                    }
-                }
+        let session_privilege = bus::int_option(options, option::PRIVILEGE);
+        req.privilege = match caller_privilege(req.channel.kind, session_privilege) {
+            Some(p) => p,
+            None => {
+                log::warn!("session-based request from {sender} without a valid privilege option");
+                return fail(&req, Cc::InsufficientPrivilege);
             }
         };
         req.rq_sa = bus::int_option(options, option::RQ_SA).and_then(|v| u8::try_from(v).ok());
@@ -235,10 +271,11 @@ impl App {
             req.data
         );
 
-        let acpi_sensor = self.core().acpi_sensor_number();
-        let acpi_use = acpi_use(&req, acpi_sensor);
+        // Only what the command looks at (the core says which): no D-Bus call and no copy of
+        // the sensor list for a command that does not need them.
+        let reads = self.core().reads(&req);
         // Held until the writes (and any undo) are done, or the read is.
-        let _acpi_guard = match acpi_use {
+        let _acpi_guard = match reads.acpi {
             AcpiUse::None => None,
             AcpiUse::Read => Some(AcpiGuard::Read(self.acpi_io.read().await)),
             AcpiUse::Write => Some(AcpiGuard::Write(self.acpi_io.write().await)),
@@ -246,16 +283,25 @@ impl App {
         let mut view = PlatformView {
             now: now(),
             mono_ms: self.mono_ms(),
-            sensors: sensors::lock(&self.sensors).snapshot(),
             ..PlatformView::default()
         };
-        if acpi_use != AcpiUse::None {
-            view.acpi = bus::read_acpi(&self.conn)
-                .await
-                .map_err(|e| log::warn!("{e:#}"))
-                .ok();
+        if reads.sensors {
+            view.sensors = sensors::lock(&self.sensors).snapshot();
         }
-        if needs_chassis(req.netfn, req.cmd) {
+        match reads.acpi {
+            AcpiUse::None => {}
+            AcpiUse::Read => view.acpi = self.followed_acpi().state(),
+            // The state to put back should the second write fail: read from the object
+            // itself, not from signals that may still be on their way.
+            AcpiUse::Write => {
+                view.acpi = bus::read_acpi(&self.conn)
+                    .await
+                    .map_err(|e| log::warn!("{e:#}"))
+                    .ok()
+                    .map(|(state, _)| state);
+            }
+        }
+        if reads.chassis_power {
             view.chassis_power = bus::read_chassis_power(&self.conn)
                 .await
                 .map_err(|e| log::warn!("{e:#}"))
@@ -276,9 +322,17 @@ impl App {
         if decision.cc != Cc::Success.code() {
             return decision.response(&req);
         }
-        if let Err(cc) = self.perform_external(&req, &decision).await {
+        let performed = self.perform_external(&req, &decision).await;
+        if reads.acpi == AcpiUse::Write {
+            // The state now, read after our writes (and any taking back): newer than every
+            // signal the object sent about them, so a Get right after this Set answers it even
+            // while those signals are still on their way to the follower.
+            self.reread_acpi().await;
+        }
+        if let Err(cc) = performed {
             return fail(&req, cc);
         }
+
         let internal: Vec<Effect> = decision
             .effects
             .iter()

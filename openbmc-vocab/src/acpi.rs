@@ -1,4 +1,6 @@
-//! `xyz.openbmc_project.Control.Power.ACPIPowerState.ACPI` and its IPMI codes (DESIGN.md §5).
+//! `xyz.openbmc_project.Control.Power.ACPIPowerState.ACPI` and its codes in IPMI 2.0: the
+//! Set/Get ACPI Power State commands' state codes, and the offsets of sensor type 22h (System
+//! ACPI Power State) in SEL records, which are not the same numbers.
 
 use crate::DbusEnum;
 

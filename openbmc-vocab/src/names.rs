@@ -1,4 +1,5 @@
-//! Bus names, object paths and interface names (DESIGN.md §4).
+//! Bus names, object paths and interface names, as phosphor-dbus-interfaces and the upstream
+//! daemons spell them (and acpigate's own `org.acpigate.*`).
 
 /// Well-known bus names.
 pub mod bus {

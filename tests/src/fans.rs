@@ -2,8 +2,8 @@
 //! fail-safe rules for its thermal inputs and counts fail-safe entries, and simulated
 //! dbus-sensors PWM objects (`Control.FanPwm`).
 //!
-//! Upstream rules modelled (`dbus/dbuspassive.cpp` `getFailed`, `pid/zone.cpp`; see
-//! shared/reference/openbmc-upstream.md §5), per thermal input, in this order:
+//! Upstream rules modelled (openbmc/phosphor-pid-control, `dbus/dbuspassive.cpp` `getFailed`
+//! and `pid/zone.cpp`, read at ca3d666e), per thermal input, in this order:
 //! 1. the object is missing → failed;
 //! 2. `Available=false` with `InputUnavailableAsFailed=false` → **not** failed;
 //! 3. `Value` NaN or infinite → failed;

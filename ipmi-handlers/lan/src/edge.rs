@@ -1,6 +1,7 @@
 //! The I/O edge: a UDP socket, the system bus (owning
 //! `xyz.openbmc_project.Ipmi.Channel.<channel>` so the command server knows which channel
-//! calls it), `execute` calls, a one-second tick, and logging of the core's notes. No policy
+//! calls it), `execute` calls, a timer only while the core has something to expire
+//! ([`crate::core::Core::next_deadline`]), and logging of the core's notes. No policy
 //! decision is made here.
 
 use std::collections::HashMap;

@@ -1,4 +1,5 @@
-//! NetFn App: device identity, self test, GUIDs, ACPI power state (DESIGN.md §5).
+//! NetFn App: device identity, self test, GUIDs, ACPI power state (Set/Get ACPI Power State,
+//! IPMI 2.0 section 20.6-20.7).
 
 use openbmc_vocab::acpi::{AcpiState, IPMI_NO_CHANGE};
 

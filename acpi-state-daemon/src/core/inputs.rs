@@ -145,6 +145,11 @@ impl AcpiCore {
     pub(super) fn on_host(&mut self, now: Now, h: Option<HostState>, out: &mut Vec<Action>) {
         let prev = self.host;
         self.host = h;
+        // A host service arriving (at start or after one left) may be a new owner of the name
+        // that implements Boot.Progress where the last one did not.
+        if prev.is_none() && h.is_some() && self.policy.boot_progress {
+            self.progress.host_appeared(out);
+        }
         // Chassis power is the better input; host state only stands in where it is absent.
         if self.chassis_seen {
             return;

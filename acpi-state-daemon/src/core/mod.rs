@@ -17,21 +17,24 @@
 //!   state is refused while chassis power is known to be off.
 //! * After a restart the state is re-derived from chassis power; a persisted state is trusted
 //!   only where the inputs agree with it.
-//! * Targets start once per real transition; BootProgress is written only when it changes.
+//! * Targets start once per real transition; BootProgress is written only when it changes,
+//!   and not at all while the host service lacks it (until a host service appears again).
 
 use std::fmt;
 
 use openbmc_vocab::acpi::AcpiState;
 use openbmc_vocab::acpigate::HostPhase;
-use openbmc_vocab::boot::ProgressStage;
 use openbmc_vocab::state::{ChassisPowerState, HostState, OsStatus};
 use openbmc_vocab::systemd::HostTarget;
 
+mod boot_progress;
 mod inputs;
 mod policy;
 mod timeline;
 mod transition;
 
+use boot_progress::BootProgress;
+pub use boot_progress::{ProgressNote, ProgressOutcome, ProgressWrite};
 pub use policy::Policy;
 use timeline::BootInProgress;
 pub use timeline::Timeline;
@@ -65,6 +68,11 @@ pub enum Input {
     PostCode(u64),
     /// postd left the bus: its next read is a baseline again.
     PostCodeSourceGone,
+    /// A `BootProgress` write the core asked for did not succeed (success needs no word).
+    BootProgress {
+        host_epoch: u64,
+        outcome: ProgressOutcome,
+    },
     /// A write to our ACPI object (IPMI Set ACPI Power State lands here).
     AcpiWrite {
         sys: Option<AcpiState>,
@@ -89,7 +97,9 @@ pub enum Action {
     /// `StartUnit(target, "replace")`.
     StartTarget(HostTarget),
     /// Write `BootProgress` on the host object.
-    SetBootProgress(ProgressStage),
+    SetBootProgress(ProgressWrite),
+    /// Tell the journal how `BootProgress` writes are going.
+    BootProgressNote(ProgressNote),
     /// Save this record to the state file.
     Persist(Persisted),
     /// Log a state change.
@@ -210,7 +220,7 @@ pub struct AcpiCore {
     post_code_baseline: bool,
     persisted: Option<Persisted>,
     last_target: Option<HostTarget>,
-    last_progress: Option<ProgressStage>,
+    progress: BootProgress,
     boot: Option<BootInProgress>,
     timeline: Timeline,
 }
@@ -234,7 +244,7 @@ impl AcpiCore {
             post_code_baseline: false,
             persisted,
             last_target: None,
-            last_progress: None,
+            progress: BootProgress::default(),
             boot: None,
             timeline: Timeline::default(),
         }
@@ -283,6 +293,10 @@ impl AcpiCore {
             Input::OsState(os) => self.on_os(now, os, &mut out),
             Input::PostCode(code) => self.on_post_code(now, code, &mut out),
             Input::PostCodeSourceGone => self.post_code_baseline = false,
+            Input::BootProgress {
+                host_epoch,
+                outcome,
+            } => self.progress.outcome(host_epoch, outcome, &mut out),
             Input::AcpiWrite { sys, dev } => self.on_write(now, sys, dev, &mut out)?,
         }
         Ok(out)

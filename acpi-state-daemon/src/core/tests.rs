@@ -5,6 +5,7 @@ use AcpiState as A;
 use HostTarget as T;
 use ProgressStage as P;
 use openbmc_vocab::DbusEnum;
+use openbmc_vocab::boot::ProgressStage;
 
 /// A step: the input and what must follow.
 struct Step {
@@ -445,7 +446,7 @@ fn the_first_post_code_read_after_a_start_or_postd_arriving_is_a_baseline() {
             .expect("ok")
             .into_iter()
             .filter_map(|a| match a {
-                Action::SetBootProgress(s) => Some(s),
+                Action::SetBootProgress(w) => Some(w.stage),
                 _ => None,
             })
             .collect()
@@ -739,8 +740,8 @@ fn boot_progress_follows_phases_and_post_codes_once_each() {
         off(),
     ] {
         for a in core.handle(clock.tick(), i).expect("ok") {
-            if let Action::SetBootProgress(s) = a {
-                writes.push(s);
+            if let Action::SetBootProgress(w) = a {
+                writes.push(w.stage);
             }
         }
     }
@@ -888,4 +889,290 @@ fn exhaustive_pairs_of_inputs_keep_invariants() {
             }
         }
     }
+}
+
+/// A host service as the BootProgress writes find it, answering each write at once.
+#[derive(Debug, Clone, Copy)]
+enum FakeHost {
+    /// No service owns the name.
+    Missing,
+    /// x86-power-control: State.Host without Boot.Progress.
+    WithoutBootProgress,
+    /// phosphor-state-manager, refusing one stage's value if told to.
+    WithBootProgress { refuses: Option<ProgressStage> },
+    /// There, but never answers in time.
+    Silent,
+}
+
+impl FakeHost {
+    fn answer(self, stage: ProgressStage) -> Option<ProgressOutcome> {
+        let error = "e".to_owned();
+        match self {
+            Self::Missing => Some(ProgressOutcome::NoHost { error }),
+            Self::WithoutBootProgress => Some(ProgressOutcome::NoInterface { error }),
+            Self::WithBootProgress { refuses } if refuses == Some(stage) => {
+                Some(ProgressOutcome::Rejected { stage, error })
+            }
+            Self::WithBootProgress { .. } => None,
+            Self::Silent => Some(ProgressOutcome::Failed { stage, error }),
+        }
+    }
+}
+
+/// The core with an edge that carries out BootProgress writes against a [`FakeHost`] and
+/// feeds every outcome back, as the daemon's side effects do.
+struct ProgressRig {
+    core: AcpiCore,
+    clock: Clock,
+    host: FakeHost,
+    attempted: Vec<ProgressStage>,
+    written: Vec<ProgressStage>,
+    notes: Vec<String>,
+}
+
+impl ProgressRig {
+    fn new(host: FakeHost) -> Self {
+        Self {
+            core: AcpiCore::new(Policy::default(), None),
+            clock: Clock(0),
+            host,
+            attempted: Vec::new(),
+            written: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    fn input(&mut self, i: Input) {
+        let mut queue = std::collections::VecDeque::from([i]);
+        while let Some(i) = queue.pop_front() {
+            for a in self.core.handle(self.clock.tick(), i).expect("ok") {
+                match a {
+                    Action::SetBootProgress(w) => {
+                        self.attempted.push(w.stage);
+                        match self.host.answer(w.stage) {
+                            None => self.written.push(w.stage),
+                            Some(outcome) => queue.push_back(Input::BootProgress {
+                                host_epoch: w.host_epoch,
+                                outcome,
+                            }),
+                        }
+                    }
+                    Action::BootProgressNote(n) => self.notes.push(match n {
+                        ProgressNote::NoInterface { .. } => "no interface".to_owned(),
+                        ProgressNote::NoHost { .. } => "no host".to_owned(),
+                        ProgressNote::Rejected { stage, .. } => format!("rejected {stage}"),
+                        ProgressNote::Failed { stage, .. } => format!("failed {stage}"),
+                        ProgressNote::Resumed(stage) => format!("resumed {stage:?}"),
+                    }),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// A host service (re)appears: the `CurrentHostState` read on its arrival.
+    fn host_appears(&mut self, host: FakeHost) {
+        self.host = host;
+        self.input(Input::HostState(Some(HostState::Off)));
+    }
+
+    fn host_leaves(&mut self) {
+        self.host = FakeHost::Missing;
+        self.input(Input::HostState(None));
+    }
+
+    /// Off, on, S0: Unspecified, PrimaryProcInit, OsRunning.
+    fn boot(&mut self) {
+        for i in [off(), on(), write(A::S0G0D0)] {
+            self.input(i);
+        }
+    }
+}
+
+/// Only an absent interface or host stops the writes (one note), and only until a host
+/// service appears; a refused value or a failed write is noted and the next stage written.
+#[test]
+fn boot_progress_stops_for_a_missing_interface_or_host_and_not_for_a_refused_value() {
+    use FakeHost::*;
+    // (name, host at start, script, attempted, written, notes)
+    type Script = fn(&mut ProgressRig);
+    type Case = (
+        &'static str,
+        FakeHost,
+        Script,
+        &'static [ProgressStage],
+        &'static [ProgressStage],
+        &'static [&'static str],
+    );
+    let cases: &[Case] = &[
+        (
+            "healthy host: every stage",
+            WithBootProgress { refuses: None },
+            |r| {
+                r.host_appears(WithBootProgress { refuses: None });
+                r.boot();
+            },
+            &[P::Unspecified, P::PrimaryProcInit, P::OsRunning],
+            &[P::Unspecified, P::PrimaryProcInit, P::OsRunning],
+            &[],
+        ),
+        (
+            "x86-power-control: one try, one note, then nothing through a whole boot",
+            WithoutBootProgress,
+            |r| {
+                r.host_appears(WithoutBootProgress);
+                r.boot();
+                r.input(off());
+            },
+            &[P::Unspecified],
+            &[],
+            &["no interface"],
+        ),
+        (
+            "one value refused: noted, and the next stages are still written",
+            WithBootProgress {
+                refuses: Some(P::PrimaryProcInit),
+            },
+            |r| {
+                r.host_appears(WithBootProgress {
+                    refuses: Some(P::PrimaryProcInit),
+                });
+                r.boot();
+                r.input(off());
+            },
+            &[
+                P::Unspecified,
+                P::PrimaryProcInit,
+                P::OsRunning,
+                P::Unspecified,
+            ],
+            &[P::Unspecified, P::OsRunning, P::Unspecified],
+            &["rejected PrimaryProcInit"],
+        ),
+        (
+            "a write not answered: noted, and the next stages are still written",
+            Silent,
+            |r| {
+                r.host_appears(Silent);
+                r.input(off());
+                r.input(on());
+            },
+            &[P::Unspecified, P::PrimaryProcInit],
+            &[],
+            &["failed Unspecified", "failed PrimaryProcInit"],
+        ),
+        (
+            "no host service at first: stopped; its arrival gets the newest stage",
+            Missing,
+            |r| {
+                r.boot();
+                r.host_appears(WithBootProgress { refuses: None });
+                r.input(off());
+            },
+            &[P::Unspecified, P::OsRunning, P::Unspecified],
+            &[P::OsRunning, P::Unspecified],
+            &["no host", "resumed Some(OsRunning)"],
+        ),
+        (
+            "x86-power-control replaced by a host with Boot.Progress: written again",
+            WithoutBootProgress,
+            |r| {
+                r.host_appears(WithoutBootProgress);
+                r.boot();
+                r.host_leaves();
+                r.host_appears(WithBootProgress { refuses: None });
+                r.input(off());
+            },
+            &[P::Unspecified, P::OsRunning, P::Unspecified],
+            &[P::OsRunning, P::Unspecified],
+            &["no interface", "resumed Some(OsRunning)"],
+        ),
+        (
+            "a host that comes back still without Boot.Progress: one more try, one more note",
+            WithoutBootProgress,
+            |r| {
+                r.host_appears(WithoutBootProgress);
+                r.boot();
+                r.host_leaves();
+                r.host_appears(WithoutBootProgress);
+                r.input(off());
+            },
+            &[P::Unspecified, P::OsRunning],
+            &[],
+            &["no interface", "resumed Some(OsRunning)", "no interface"],
+        ),
+        (
+            "a host that leaves while writes go on: stopped, not for good",
+            WithBootProgress { refuses: None },
+            |r| {
+                r.host_appears(WithBootProgress { refuses: None });
+                r.input(off());
+                r.host_leaves();
+                r.input(on());
+                r.input(write(A::S0G0D0));
+                r.host_appears(WithBootProgress { refuses: None });
+            },
+            &[P::Unspecified, P::PrimaryProcInit, P::OsRunning],
+            &[P::Unspecified, P::OsRunning],
+            &["no host", "resumed Some(OsRunning)"],
+        ),
+    ];
+    for (name, host, script, attempted, written, notes) in cases {
+        let mut r = ProgressRig::new(*host);
+        script(&mut r);
+        assert_eq!(r.attempted, *attempted, "{name}: attempted");
+        assert_eq!(r.written, *written, "{name}: written");
+        assert_eq!(r.notes, *notes, "{name}: notes");
+    }
+}
+
+/// An outcome about a host service that has since been replaced says nothing about the new
+/// one: it stops nothing, and the new one is given the newest stage.
+#[test]
+fn boot_progress_outcome_from_a_replaced_host_stops_nothing() {
+    let mut core = AcpiCore::new(Policy::default(), None);
+    let mut clock = Clock(0);
+    let writes = |a: &[Action]| -> Vec<ProgressWrite> {
+        a.iter()
+            .filter_map(|x| match x {
+                Action::SetBootProgress(w) => Some(*w),
+                _ => None,
+            })
+            .collect()
+    };
+    core.handle(clock.tick(), off()).expect("off");
+    core.handle(clock.tick(), Input::HostState(Some(HostState::Off)))
+        .expect("host");
+    let a = core.handle(clock.tick(), on()).expect("on");
+    let [sent] = writes(&a)[..] else {
+        panic!("one write: {a:?}")
+    };
+    // The host leaves and a new owner arrives before the write's outcome comes back.
+    core.handle(clock.tick(), Input::HostState(None))
+        .expect("gone");
+    core.handle(clock.tick(), Input::HostState(Some(HostState::Off)))
+        .expect("back");
+    let a = core
+        .handle(
+            clock.tick(),
+            Input::BootProgress {
+                host_epoch: sent.host_epoch,
+                outcome: ProgressOutcome::NoInterface { error: "e".into() },
+            },
+        )
+        .expect("outcome");
+    let again = writes(&a);
+    assert_eq!(again.len(), 1, "{a:?}");
+    assert_eq!(again[0].stage, P::PrimaryProcInit);
+    assert_ne!(again[0].host_epoch, sent.host_epoch);
+    assert!(
+        !a.iter().any(|x| matches!(x, Action::BootProgressNote(_))),
+        "{a:?}"
+    );
+    // And the next stage goes out as usual.
+    let a = core.handle(clock.tick(), write(A::S0G0D0)).expect("S0");
+    assert_eq!(
+        writes(&a).iter().map(|w| w.stage).collect::<Vec<_>>(),
+        [P::OsRunning]
+    );
 }

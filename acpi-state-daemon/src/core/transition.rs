@@ -90,9 +90,8 @@ impl AcpiCore {
     }
 
     pub(super) fn set_progress(&mut self, stage: ProgressStage, out: &mut Vec<Action>) {
-        if self.policy.boot_progress && self.last_progress != Some(stage) {
-            self.last_progress = Some(stage);
-            out.push(Action::SetBootProgress(stage));
+        if self.policy.boot_progress {
+            self.progress.want(stage, out);
         }
     }
 }

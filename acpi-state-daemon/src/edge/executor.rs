@@ -4,8 +4,8 @@
 //! go out here, at once: they are what moves the gate. Everything slow — target starts,
 //! BootProgress, the state file — is handed to [`SideEffects`], which runs it in tasks of its
 //! own with deadlines, so a stalled systemd, state manager or flash never delays the next
-//! announcement. Failures are logged, never fed back as policy: a missing systemd or host
-//! object must not change what state we report.
+//! announcement. No failure changes what state we report: failures are logged, and the only
+//! one fed back to the core is a BootProgress write's (whether to keep writing is its rule).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -13,7 +13,7 @@ use std::time::Duration;
 use daemon_kit::supervisor::StallSwitch;
 use openbmc_vocab::DbusEnum;
 use openbmc_vocab::acpigate;
-use openbmc_vocab::names::{iface, path, prop};
+use openbmc_vocab::names::{bus, iface, path, prop};
 use tokio::sync::mpsc::{Receiver, UnboundedReceiver};
 use tokio::sync::oneshot;
 use zbus::Connection;
@@ -22,7 +22,7 @@ use zbus::object_server::SignalEmitter;
 
 use super::dbus::{AcpiProp, Batch};
 use super::side_effects::SideEffects;
-use crate::core::{Action, Timeline};
+use crate::core::{Action, ProgressNote, Timeline};
 
 /// How long an opening change waits for its state file to be written (renamed into place, not
 /// flushed) before it is announced anyway. A healthy flash takes microseconds; a stuck one
@@ -170,7 +170,8 @@ impl Executor {
                 self.announce(iface::ACPIGATE_HOST_PHASE, changed).await;
             }
             Action::StartTarget(t) => self.effects.start_target(t),
-            Action::SetBootProgress(stage) => self.effects.set_boot_progress(stage),
+            Action::SetBootProgress(w) => self.effects.set_boot_progress(w),
+            Action::BootProgressNote(note) => log_progress_note(note),
             Action::Persist(p) => {
                 self.effects.persist(p);
             }
@@ -204,6 +205,35 @@ fn log_boot_summary(t: Timeline) {
         t.time_to_working_usec as f64 / 1e6,
         t.gate_windows
     );
+}
+
+/// How BootProgress writes are going, in words an operator can act on.
+fn log_progress_note(note: ProgressNote) {
+    match note {
+        ProgressNote::NoInterface { error } => log::warn!(
+            "{} {} does not implement {} ({error}); BootProgress is not written until a host \
+             service appears again (x86-power-control has no Boot.Progress; see README)",
+            bus::STATE_HOST,
+            path::HOST0,
+            iface::BOOT_PROGRESS
+        ),
+        ProgressNote::NoHost { error } => log::warn!(
+            "no {} on the bus ({error}); BootProgress is written once one appears",
+            bus::STATE_HOST
+        ),
+        ProgressNote::Rejected { stage, error } => log::warn!(
+            "{} refused BootProgress {stage} ({error}); later stages are still written",
+            bus::STATE_HOST
+        ),
+        ProgressNote::Failed { stage, error } => {
+            log::warn!("cannot set BootProgress to {stage}: {error}")
+        }
+        ProgressNote::Resumed(stage) => log::info!(
+            "{} appeared: writing BootProgress again{}",
+            bus::STATE_HOST,
+            stage.map_or(String::new(), |s| format!(" ({s})"))
+        ),
+    }
 }
 
 fn log_err(what: &str, r: zbus::Result<()>) {

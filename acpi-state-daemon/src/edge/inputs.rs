@@ -7,10 +7,9 @@ use std::collections::HashMap;
 
 use daemon_kit::watch::{self, Target, Update};
 use openbmc_vocab::names::{bus, iface, path, prop};
-use tokio::sync::mpsc::UnboundedSender;
 use zbus::{Connection, OwnedVariant};
 
-use super::dbus::{Batch, SharedCore, lock};
+use super::Feeder;
 use crate::core::Input;
 
 const CHASSIS: Target = Target {
@@ -39,29 +38,6 @@ const BOOT_RAW: Target = Target {
     iface: iface::BOOT_RAW,
 };
 
-/// Feed one input to the core and queue its actions.
-fn feed(core: &SharedCore, tx: &UnboundedSender<Batch>, input: Input) {
-    // Described now, logged after the actions: at debug level a journal write ahead of them
-    // would delay a closing announcement.
-    let shown = log::log_enabled!(log::Level::Debug).then(|| format!("input: {input:?}"));
-    match lock(core).handle(super::now(), input) {
-        Ok(actions) if !actions.is_empty() => {
-            let _ = tx.send(Batch {
-                actions,
-                already_emitted: None,
-                cause: shown,
-            });
-        }
-        Ok(_) => {
-            if let Some(line) = shown {
-                log::debug!("{line}");
-            }
-        }
-        // Only ACPI writes can be refused, and those come from D-Bus setters, not from here.
-        Err(r) => log::warn!("input refused: {r}"),
-    }
-}
-
 fn get<'a>(values: &'a HashMap<String, OwnedVariant>, name: &str) -> Option<&'a OwnedVariant> {
     values.get(name)
 }
@@ -70,8 +46,7 @@ fn get<'a>(values: &'a HashMap<String, OwnedVariant>, name: &str) -> Option<&'a 
 /// subscribed and its current value (if any) has been fed to the core.
 pub async fn follow_all(
     conn: Connection,
-    core: SharedCore,
-    tx: UnboundedSender<Batch>,
+    feeder: Feeder,
     ready: tokio::sync::oneshot::Sender<()>,
 ) -> anyhow::Result<()> {
     let (r_chassis, w_chassis) = tokio::sync::oneshot::channel();
@@ -88,7 +63,7 @@ pub async fn follow_all(
         }
     });
     let chassis = {
-        let (core, tx) = (core.clone(), tx.clone());
+        let feeder = feeder.clone();
         // LastStateChangeTime rides along with the power state, to judge a saved state.
         let mut last_change_ms: Option<u64> = None;
         watch::watch_ready(&conn, CHASSIS, Some(r_chassis), move |u| match u {
@@ -101,14 +76,10 @@ pub async fn follow_all(
                 if let Some(x) = get(&v, prop::CURRENT_POWER_STATE) {
                     let state = watch::enum_value(x);
                     if state.is_some() {
-                        feed(
-                            &core,
-                            &tx,
-                            Input::ChassisPower {
-                                state,
-                                last_change_ms,
-                            },
-                        );
+                        feeder.feed(Input::ChassisPower {
+                            state,
+                            last_change_ms,
+                        });
                     }
                 }
             }
@@ -118,47 +89,43 @@ pub async fn follow_all(
                     bus::STATE_CHASSIS
                 );
                 last_change_ms = None;
-                feed(
-                    &core,
-                    &tx,
-                    Input::ChassisPower {
-                        state: None,
-                        last_change_ms: None,
-                    },
-                );
+                feeder.feed(Input::ChassisPower {
+                    state: None,
+                    last_change_ms: None,
+                });
             }
         })
     };
     let host = {
-        let (core, tx) = (core.clone(), tx.clone());
+        let feeder = feeder.clone();
         watch::watch_ready(&conn, HOST, Some(r_host), move |u| match u {
             Update::Values(v) => {
                 if let Some(x) = get(&v, prop::CURRENT_HOST_STATE) {
                     let s = watch::enum_value(x);
                     if s.is_some() {
-                        feed(&core, &tx, Input::HostState(s));
+                        feeder.feed(Input::HostState(s));
                     }
                 }
             }
-            Update::Gone => feed(&core, &tx, Input::HostState(None)),
+            Update::Gone => feeder.feed(Input::HostState(None)),
         })
     };
     let os = {
-        let (core, tx) = (core.clone(), tx.clone());
+        let feeder = feeder.clone();
         watch::watch_ready(&conn, OS_X86, Some(r_os), move |u| match u {
             Update::Values(v) => {
                 if let Some(x) = get(&v, prop::OPERATING_SYSTEM_STATE) {
                     let s = watch::enum_value(x);
                     if s.is_some() {
-                        feed(&core, &tx, Input::OsState(s));
+                        feeder.feed(Input::OsState(s));
                     }
                 }
             }
-            Update::Gone => feed(&core, &tx, Input::OsState(None)),
+            Update::Gone => feeder.feed(Input::OsState(None)),
         })
     };
     let raw = {
-        let (core, tx) = (core.clone(), tx.clone());
+        let feeder = feeder.clone();
         // Every read goes to the core, the first after postd's arrival too: whether it is news
         // or a baseline is the core's rule.
         watch::watch_ready(&conn, BOOT_RAW, Some(r_raw), move |u| match u {
@@ -172,9 +139,9 @@ pub async fn follow_all(
                     log::warn!("Boot.Raw Value is not (ayay); ignoring");
                     return;
                 };
-                feed(&core, &tx, Input::PostCode(post_code(&primary)));
+                feeder.feed(Input::PostCode(post_code(&primary)));
             }
-            Update::Gone => feed(&core, &tx, Input::PostCodeSourceGone),
+            Update::Gone => feeder.feed(Input::PostCodeSourceGone),
         })
     };
     tokio::try_join!(chassis, host, os, raw)?;

@@ -22,8 +22,46 @@ use daemon_kit::supervisor::{Probe, StallSwitch, bus_round_trip};
 use openbmc_vocab::names::{bus, path};
 use tokio::sync::mpsc;
 
-use crate::core::{AcpiCore, Now, Persisted};
-use dbus::{AcpiPowerState, HostPhaseIface};
+use crate::core::{AcpiCore, Input, Now, Persisted};
+use dbus::{AcpiPowerState, Batch, HostPhaseIface, SharedCore, lock};
+
+/// Feeds inputs to the core and queues their actions for the executor, from wherever they
+/// arise: the services we follow, and the outcomes of our own side effects.
+#[derive(Clone)]
+pub struct Feeder {
+    core: SharedCore,
+    tx: mpsc::UnboundedSender<Batch>,
+}
+
+impl Feeder {
+    pub fn new(core: SharedCore, tx: mpsc::UnboundedSender<Batch>) -> Self {
+        Self { core, tx }
+    }
+
+    /// Feed one input to the core and queue its actions.
+    pub fn feed(&self, input: Input) {
+        // Described now, logged after the actions: at debug level a journal write ahead of them
+        // would delay a closing announcement.
+        let shown = log::log_enabled!(log::Level::Debug).then(|| format!("input: {input:?}"));
+        match lock(&self.core).handle(now(), input) {
+            Ok(actions) if !actions.is_empty() => {
+                // The executor outlives every feeder; a send error means we are stopping.
+                let _ = self.tx.send(Batch {
+                    actions,
+                    already_emitted: None,
+                    cause: shown,
+                });
+            }
+            Ok(_) => {
+                if let Some(line) = shown {
+                    log::debug!("{line}");
+                }
+            }
+            // Only ACPI writes can be refused, and those come from D-Bus setters, not from here.
+            Err(r) => log::warn!("input refused: {r}"),
+        }
+    }
+}
 
 /// Monotonic origin for [`now`]; the core only ever sees differences.
 static ORIGIN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
@@ -88,19 +126,19 @@ pub async fn run(cfg: config::Config, test_stall: bool) -> Result<()> {
         persisted.map_or("none".to_owned(), |p| p.sys.to_string())
     );
 
-    let effects =
-        side_effects::SideEffects::spawn(conn.clone(), cfg.state_file.clone(), cfg.call_timeout);
+    let feeder = Feeder::new(core.clone(), tx.clone());
+    let effects = side_effects::SideEffects::spawn(
+        conn.clone(),
+        feeder.clone(),
+        cfg.state_file.clone(),
+        cfg.call_timeout,
+    );
     let exec = executor::Executor::new(conn.clone(), effects);
     let (probe_tx, probes) = mpsc::channel(1);
     let stall = StallSwitch::new(test_stall).context("cannot arm the test stall switch")?;
     let executor_task = tokio::spawn(exec.run(rx, probes, stall));
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-    let mut inputs_task = tokio::spawn(inputs::follow_all(
-        conn.clone(),
-        core.clone(),
-        tx.clone(),
-        ready_tx,
-    ));
+    let mut inputs_task = tokio::spawn(inputs::follow_all(conn.clone(), feeder, ready_tx));
 
     // Ready (for systemd, and for whoever waits on us) only once every input is followed:
     // a POST code or power change arriving earlier would otherwise be missed.

@@ -12,13 +12,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use openbmc_vocab::DbusEnum;
-use openbmc_vocab::boot::ProgressStage;
 use openbmc_vocab::names::{bus, iface, path, prop};
 use openbmc_vocab::systemd::{HostTarget, START_MODE_REPLACE};
 use tokio::sync::watch;
 use zbus::Connection;
 
-use crate::core::Persisted;
+use super::Feeder;
+use crate::core::{Input, Persisted, ProgressOutcome, ProgressWrite};
 
 /// First wait before a failed target start is tried again; doubled up to [`RETRY_MAX`].
 const RETRY_FIRST: Duration = Duration::from_secs(1);
@@ -27,7 +27,7 @@ const RETRY_MAX: Duration = Duration::from_secs(30);
 /// The handles the executor submits requests through. Dropping it ends the tasks.
 pub struct SideEffects {
     target: watch::Sender<Option<HostTarget>>,
-    progress: watch::Sender<Option<ProgressStage>>,
+    progress: watch::Sender<Option<ProgressWrite>>,
     /// Save requests, numbered in the order they were made.
     persist: watch::Sender<Option<(u64, Persisted)>>,
     persist_seq: AtomicU64,
@@ -37,12 +37,18 @@ pub struct SideEffects {
 }
 
 impl SideEffects {
-    /// Start the three tasks on the current runtime.
-    pub fn spawn(conn: Connection, state_file: PathBuf, deadline: Duration) -> Self {
+    /// Start the three tasks on the current runtime. How a BootProgress write failed goes
+    /// back to the core through `feeder` (whether to keep writing is the core's rule).
+    pub fn spawn(
+        conn: Connection,
+        feeder: Feeder,
+        state_file: PathBuf,
+        deadline: Duration,
+    ) -> Self {
         let (target, rx) = watch::channel(None);
         tokio::spawn(start_targets(conn.clone(), rx, deadline));
         let (progress, rx) = watch::channel(None);
-        tokio::spawn(write_boot_progress(conn, rx, deadline));
+        tokio::spawn(write_boot_progress(conn, feeder, rx, deadline));
         let (persist, rx) = watch::channel(None);
         let (saved_tx, saved) = watch::channel(0);
         tokio::spawn(save_state(state_file, rx, saved_tx, deadline));
@@ -59,8 +65,8 @@ impl SideEffects {
         self.target.send_replace(Some(t));
     }
 
-    pub fn set_boot_progress(&self, s: ProgressStage) {
-        self.progress.send_replace(Some(s));
+    pub fn set_boot_progress(&self, w: ProgressWrite) {
+        self.progress.send_replace(Some(w));
     }
 
     /// Ask for `p` to be saved; returns the request's number for [`SideEffects::saved`].
@@ -151,14 +157,18 @@ async fn start_targets(
     }
 }
 
-/// `BootProgress` (and `BootProgressLastUpdate`) on the host object, newest stage only.
+/// `BootProgress` (and `BootProgressLastUpdate`) on the host object, newest stage only. A
+/// write that does not succeed is reported to the core as what it says about the host: the
+/// value refused, the interface or the service not there, or no answer.
 async fn write_boot_progress(
     conn: Connection,
-    mut rx: watch::Receiver<Option<ProgressStage>>,
+    feeder: Feeder,
+    mut rx: watch::Receiver<Option<ProgressWrite>>,
     deadline: Duration,
 ) {
-    while let Some(stage) = next(&mut rx).await {
-        match set_host_prop(
+    while let Some(w) = next(&mut rx).await {
+        let stage = w.stage;
+        let outcome = match set_host_prop(
             &conn,
             prop::BOOT_PROGRESS,
             stage.dbus_str().into(),
@@ -176,28 +186,33 @@ async fn write_boot_progress(
                 {
                     log::debug!("BootProgressLastUpdate not written: {e}");
                 }
+                continue;
             }
-            Err(SetError::Absent(e)) => {
-                log::warn!(
-                    "{} {} does not implement {} ({e}); BootProgress will not be published \
-                     (x86-power-control has no Boot.Progress; see README)",
-                    bus::STATE_HOST,
-                    path::HOST0,
-                    iface::BOOT_PROGRESS
-                );
-                return;
+            Err(SetError::Timeout(ms)) => ProgressOutcome::Failed {
+                stage,
+                error: format!("no answer within {ms} ms"),
+            },
+            Err(SetError::Call(e)) => {
+                let error = e.to_string();
+                match classify(&e) {
+                    Refused::Value => ProgressOutcome::Rejected { stage, error },
+                    Refused::NoInterface => ProgressOutcome::NoInterface { error },
+                    Refused::NoHost => ProgressOutcome::NoHost { error },
+                    Refused::Other => ProgressOutcome::Failed { stage, error },
+                }
             }
-            Err(e) => log::warn!("cannot set BootProgress to {stage}: {e}"),
-        }
+        };
+        feeder.feed(Input::BootProgress {
+            host_epoch: w.host_epoch,
+            outcome,
+        });
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 enum SetError {
     #[error("{0}")]
-    Absent(zbus::Error),
-    #[error("{0}")]
-    Failed(zbus::Error),
+    Call(zbus::Error),
     #[error("no answer within {0} ms")]
     Timeout(u128),
 }
@@ -218,8 +233,7 @@ async fn set_host_prop(
     );
     match tokio::time::timeout(deadline, call).await {
         Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) if is_absent(&e) => Err(SetError::Absent(e)),
-        Ok(Err(e)) => Err(SetError::Failed(e)),
+        Ok(Err(e)) => Err(SetError::Call(e)),
         Err(_) => Err(SetError::Timeout(deadline.as_millis())),
     }
 }
@@ -292,30 +306,77 @@ async fn blocking(
     }
 }
 
-/// Errors meaning "that object or interface is not there" rather than "the write failed".
-fn is_absent(e: &zbus::Error) -> bool {
+/// What a refused `Set` says about the host service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refused {
+    /// This value is not acceptable; the interface is there.
+    Value,
+    /// The service is there without the object, interface or property.
+    NoInterface,
+    /// No service owns the name.
+    NoHost,
+    /// Anything else: says nothing about the interface.
+    Other,
+}
+
+/// Sort a `Set` error by its D-Bus error name.
+fn classify(e: &zbus::Error) -> Refused {
     let name = match e {
         zbus::Error::MethodError(name, _, _) => name.as_str().to_owned(),
         zbus::Error::FDO(fdo) => {
-            return matches!(
-                **fdo,
-                zbus::fdo::Error::ServiceUnknown(_)
-                    | zbus::fdo::Error::UnknownObject(_)
-                    | zbus::fdo::Error::UnknownInterface(_)
-                    | zbus::fdo::Error::UnknownProperty(_)
-                    | zbus::fdo::Error::NameHasNoOwner(_)
-            );
+            use zbus::DBusError;
+            fdo.name().as_str().to_owned()
         }
-        _ => return false,
+        _ => return Refused::Other,
     };
-    [
-        "org.freedesktop.DBus.Error.ServiceUnknown",
-        "org.freedesktop.DBus.Error.UnknownObject",
-        "org.freedesktop.DBus.Error.UnknownInterface",
-        "org.freedesktop.DBus.Error.UnknownProperty",
-        "org.freedesktop.DBus.Error.UnknownMethod",
-        "org.freedesktop.DBus.Error.NameHasNoOwner",
-        "org.freedesktop.DBus.Error.InvalidArgs",
-    ]
-    .contains(&name.as_str())
+    refused_by_name(&name)
+}
+
+fn refused_by_name(name: &str) -> Refused {
+    match name {
+        "org.freedesktop.DBus.Error.InvalidArgs"
+        | "xyz.openbmc_project.Common.Error.InvalidArgument"
+        | "xyz.openbmc_project.sdbusplus.Error.InvalidEnumString" => Refused::Value,
+        "org.freedesktop.DBus.Error.UnknownObject"
+        | "org.freedesktop.DBus.Error.UnknownInterface"
+        | "org.freedesktop.DBus.Error.UnknownProperty"
+        | "org.freedesktop.DBus.Error.UnknownMethod" => Refused::NoInterface,
+        "org.freedesktop.DBus.Error.ServiceUnknown"
+        | "org.freedesktop.DBus.Error.NameHasNoOwner" => Refused::NoHost,
+        _ => Refused::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Refused, refused_by_name};
+
+    #[test]
+    fn a_refused_value_is_not_a_missing_interface() {
+        let cases = [
+            ("org.freedesktop.DBus.Error.InvalidArgs", Refused::Value),
+            (
+                "xyz.openbmc_project.sdbusplus.Error.InvalidEnumString",
+                Refused::Value,
+            ),
+            (
+                "org.freedesktop.DBus.Error.UnknownInterface",
+                Refused::NoInterface,
+            ),
+            (
+                "org.freedesktop.DBus.Error.UnknownProperty",
+                Refused::NoInterface,
+            ),
+            (
+                "org.freedesktop.DBus.Error.UnknownObject",
+                Refused::NoInterface,
+            ),
+            ("org.freedesktop.DBus.Error.ServiceUnknown", Refused::NoHost),
+            ("org.freedesktop.DBus.Error.NameHasNoOwner", Refused::NoHost),
+            ("org.freedesktop.DBus.Error.Failed", Refused::Other),
+        ];
+        for (name, want) in cases {
+            assert_eq!(refused_by_name(name), want, "{name}");
+        }
+    }
 }

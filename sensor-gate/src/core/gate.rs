@@ -64,14 +64,6 @@ impl Core {
             self.generation = u.generation;
         }
         let changed = u.phase != self.phase;
-        if !changed
-            && u.since_us != self.phase_since_us
-            && u.since_us != 0
-            && let Some(closed_at) = self.last_close_wall
-            && u.since_us <= closed_at
-        {
-            self.status.last_close_latency_us = closed_at - u.since_us;
-        }
         self.phase = u.phase;
         self.phase_since_us = u.since_us;
         self.phase_reason = u.reason;
@@ -101,7 +93,6 @@ impl Core {
             out.insert(0, Action::CloseBus);
             self.status.closes += 1;
             self.status.since_us = now.wall_us;
-            self.last_close_wall = Some(now.wall_us);
             if self.phase_since_us != 0 {
                 self.status.last_close_latency_us = now.wall_us.saturating_sub(self.phase_since_us);
             }
@@ -148,7 +139,6 @@ impl Core {
 
     fn open(&mut self, now: Now, out: &mut Vec<Action>) {
         self.gate = Gate::Open;
-        self.last_close_wall = None;
         self.window += 1;
         self.status.open = true;
         self.status.since_us = now.wall_us;

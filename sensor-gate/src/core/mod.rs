@@ -202,9 +202,6 @@ pub struct Core {
     phase_reason: String,
     generation: Option<u64>,
     holding: bool,
-    /// Wall time of the last close caused by a phase change, so a `Since` that arrives after
-    /// the phase itself (a separate PropertiesChanged signal) still yields the right latency.
-    last_close_wall: Option<u64>,
     status: GateStatus,
     published_status: Option<GateStatus>,
 }
@@ -229,7 +226,6 @@ impl Core {
             phase_reason: String::new(),
             generation: None,
             holding: false,
-            last_close_wall: None,
             status: GateStatus {
                 open: !enabled,
                 since_us: now.wall_us,

@@ -295,31 +295,6 @@ fn good_reads_publish_values_then_every_non_working_phase_closes_at_once() {
     }
 }
 
-#[test]
-fn a_since_that_arrives_after_the_phase_corrects_the_close_latency() {
-    let mut r = Rig::new(policy());
-    r.phase(Working);
-    r.advance(600);
-    let stamped = r.now().wall_us;
-    // Phase first, with the old Since and Generation (separate signals)...
-    r.ev(Event::Phase(PhaseUpdate {
-        phase: FirmwareInit,
-        since_us: T0_WALL,
-        generation: Some(r.generation),
-        reason: String::new(),
-    }));
-    assert!(!r.core.is_open());
-    r.advance(3);
-    // ...then Since and Generation.
-    r.ev(Event::Phase(PhaseUpdate {
-        phase: FirmwareInit,
-        since_us: stamped - 2_000,
-        generation: Some(r.generation + 1),
-        reason: String::new(),
-    }));
-    assert_eq!(r.core.gate_status().last_close_latency_us, 2_000);
-}
-
 /// The edge closes its bus latch when it carries out `CloseBus`; anything carried out before
 /// it (a publication awaits the bus daemon) would leave a read queued behind a bus thread free
 /// to start after the close.
@@ -817,7 +792,7 @@ fn out_of_order_updates_are_ignored() {
     // A stale FirmwareInit is ignored too (we already know better).
     r.ev(upd(FirmwareInit, 7));
     assert!(r.core.is_open());
-    // The same generation again (properties arriving in separate signals) is accepted.
+    // Only a lower generation is stale: an equal one is taken as it comes.
     r.ev(upd(Off, 8));
     assert!(!r.core.is_open());
     assert!(r.log.iter().any(|(_, a)| matches!(a,

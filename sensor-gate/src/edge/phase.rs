@@ -13,9 +13,8 @@ use zbus::names::InterfaceName;
 
 use crate::core::{Event, PhaseUpdate};
 
-/// Follow `org.acpigate.HostPhase` on acpi-state-daemon: its appearance, its changes and
-/// its disappearance, as core events.
-/// Follow `org.acpigate.HostPhase`; each read of it may take up to `deadline`. The gate is
+/// Follow `org.acpigate.HostPhase` on acpi-state-daemon: its appearance, its changes and its
+/// disappearance, as core events. Each read of it may take up to `deadline`. The gate is
 /// closed while we wait (we read only on start and when the source (re)appears, after closing
 /// it), so this bounds how long a hung source can keep us from following its signals.
 pub(super) async fn follow_phase(
@@ -35,48 +34,43 @@ pub(super) async fn follow_phase(
     }
 }
 
-#[derive(Default)]
-struct Snapshot {
-    phase: Option<HostPhase>,
-    since: u64,
-    generation: Option<u64>,
-    reason: String,
-}
-
-impl Snapshot {
-    /// Take in the HostPhase properties among `changed`; whether any was there.
-    fn apply<'a>(
-        &mut self,
-        changed: impl Iterator<Item = (&'a str, &'a zbus::Variant<'a>)>,
-    ) -> Result<bool> {
-        let mut any = false;
-        for (k, v) in changed {
-            match k {
-                phase_prop::PHASE => {
-                    let s: &str = v.downcast_ref()?;
-                    self.phase = Some(s.parse().map_err(|e| anyhow::anyhow!("{e}"))?);
-                }
-                phase_prop::SINCE => self.since = v.downcast_ref()?,
-                phase_prop::GENERATION => self.generation = Some(v.downcast_ref()?),
-                phase_prop::REASON => {
-                    let s: &str = v.downcast_ref()?;
-                    self.reason = s.to_owned();
-                }
-                _ => continue,
+/// The phase update that one set of HostPhase properties (a PropertiesChanged, or the answer
+/// to GetAll) carries, if it carries a phase.
+///
+/// acpi-state-daemon announces a transition's `Phase`, `Reason`, `Since` and `Generation` in
+/// one PropertiesChanged (the bus test `phase_change_is_one_signal_with_all_four_properties`
+/// in `tests/tests/acpi_state.rs` holds it to that), so each signal stands on its own and
+/// nothing is merged with what came before. A signal without `Phase` (the boot timeline:
+/// `BootCount`, `GateWindows`, ...) is not a phase update. A missing `Since` is 0 (no close
+/// latency is measured from it) and a missing `Generation` is none (no ordering check).
+fn phase_update<'a>(
+    props: impl Iterator<Item = (&'a str, &'a zbus::Variant<'a>)>,
+) -> Result<Option<PhaseUpdate>> {
+    let mut phase: Option<HostPhase> = None;
+    let mut since_us = 0;
+    let mut generation = None;
+    let mut reason = String::new();
+    for (k, v) in props {
+        match k {
+            phase_prop::PHASE => {
+                let s: &str = v.downcast_ref()?;
+                phase = Some(s.parse().map_err(|e| anyhow::anyhow!("{e}"))?);
             }
-            any = true;
+            phase_prop::SINCE => since_us = v.downcast_ref()?,
+            phase_prop::GENERATION => generation = Some(v.downcast_ref()?),
+            phase_prop::REASON => {
+                let s: &str = v.downcast_ref()?;
+                s.clone_into(&mut reason);
+            }
+            _ => {}
         }
-        Ok(any)
     }
-
-    fn event(&self) -> Option<Event> {
-        Some(Event::Phase(PhaseUpdate {
-            phase: self.phase?,
-            since_us: self.since,
-            generation: self.generation,
-            reason: self.reason.clone(),
-        }))
-    }
+    Ok(phase.map(|phase| PhaseUpdate {
+        phase,
+        since_us,
+        generation,
+        reason,
+    }))
 }
 
 /// Read every HostPhase property from `source` (the well-known name at start, the unique name
@@ -88,8 +82,7 @@ async fn read_phase(
     source: &str,
     deadline: Duration,
     tx: &mpsc::UnboundedSender<Event>,
-) -> Snapshot {
-    let mut snap = Snapshot::default();
+) {
     let all = async {
         let i = InterfaceName::try_from(iface::ACPIGATE_HOST_PHASE)?;
         let props = zbus::fdo::PropertiesProxy::builder(conn)
@@ -106,10 +99,9 @@ async fn read_phase(
         }
     }
     .await;
-    let result = all.and_then(|all| snap.apply(all.iter().map(|(k, v)| (k.as_str(), &**v))));
-    match result.map(|_| snap.event()) {
-        Ok(Some(ev)) => {
-            let _ = tx.send(ev);
+    match all.and_then(|all| phase_update(all.iter().map(|(k, v)| (k.as_str(), &**v)))) {
+        Ok(Some(update)) => {
+            let _ = tx.send(Event::Phase(update));
         }
         other => {
             let why = match other {
@@ -125,7 +117,6 @@ async fn read_phase(
             let _ = tx.send(Event::PhaseSourceLost);
         }
     }
-    snap
 }
 
 /// One signal from the phase source's side of the bus.
@@ -159,7 +150,7 @@ async fn follow_phase_inner(
         OrderedStreamExt::map(changes, SourceSignal::Properties),
     );
     let phase_iface = InterfaceName::try_from(iface::ACPIGATE_HOST_PHASE)?;
-    let mut snap = read_phase(conn, bus::ACPI_POWER_STATE, deadline, tx).await;
+    read_phase(conn, bus::ACPI_POWER_STATE, deadline, tx).await;
     loop {
         match signals.next().await {
             None => anyhow::bail!("phase source signal streams ended"),
@@ -169,13 +160,11 @@ async fn follow_phase_inner(
                     continue;
                 }
                 let changed = args.changed_properties().iter().map(|(k, v)| (*k, v));
-                match snap.apply(changed) {
-                    Ok(true) => {
-                        if let Some(ev) = snap.event() {
-                            let _ = tx.send(ev);
-                        }
+                match phase_update(changed) {
+                    Ok(Some(update)) => {
+                        let _ = tx.send(Event::Phase(update));
                     }
-                    Ok(false) => {}
+                    Ok(None) => {}
                     Err(e) => log::warn!("bad host phase update: {e:#}"),
                 }
             }
@@ -185,12 +174,54 @@ async fn follow_phase_inner(
                 let _ = tx.send(Event::PhaseSourceLost);
                 if args.new_owner().is_none() {
                     log::warn!("{} left the bus: gate closed", bus::ACPI_POWER_STATE);
-                    snap = Snapshot::default();
                 } else if let Some(owner) = args.new_owner().as_ref() {
                     log::info!("{} (re)appeared", bus::ACPI_POWER_STATE);
-                    snap = read_phase(conn, owner.as_str(), deadline, tx).await;
+                    read_phase(conn, owner.as_str(), deadline, tx).await;
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openbmc_vocab::DbusEnum;
+    use zbus::Variant;
+
+    fn update<'a>(props: &'a [(&'a str, Variant<'a>)]) -> Result<Option<PhaseUpdate>> {
+        phase_update(props.iter().map(|(k, v)| (*k, v)))
+    }
+
+    #[test]
+    fn one_signal_is_one_whole_update() {
+        let phase = HostPhase::FirmwareInit.dbus_str();
+        let got = update(&[
+            (phase_prop::PHASE, Variant::from(phase.as_str())),
+            (phase_prop::REASON, Variant::from("chassis power on")),
+            (phase_prop::SINCE, Variant::from(1_700_000_000_000_000u64)),
+            (phase_prop::GENERATION, Variant::from(7u64)),
+        ])
+        .expect("well formed");
+        assert_eq!(
+            got,
+            Some(PhaseUpdate {
+                phase: HostPhase::FirmwareInit,
+                since_us: 1_700_000_000_000_000,
+                generation: Some(7),
+                reason: "chassis power on".to_owned(),
+            })
+        );
+    }
+
+    #[test]
+    fn a_signal_without_a_phase_is_no_update_and_a_bad_one_is_an_error() {
+        let timeline = update(&[
+            ("BootCount", Variant::from(3u32)),
+            (phase_prop::GENERATION, Variant::from(8u64)),
+        ]);
+        assert_eq!(timeline.expect("well formed"), None);
+        assert!(update(&[(phase_prop::PHASE, Variant::from("Working"))]).is_err());
+        assert!(update(&[(phase_prop::SINCE, Variant::from("soon"))]).is_err());
     }
 }

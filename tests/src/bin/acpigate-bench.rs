@@ -807,7 +807,8 @@ async fn ipmi(opts: &Opts) -> Result<String> {
             md,
             "Limit: ipmi_sim answers inside the process that holds the session; every command \
              to ours crosses the bus twice more (ipmi-lan → dbus-daemon → ipmi-handlers and \
-             back, plus acpi-state-daemon for Get ACPI). One `execute` round trip over the bus \
+             back; Get ACPI is answered from the state ipmi-handlers follows, with no call to \
+             acpi-state-daemon). One `execute` round trip over the bus \
              alone costs {:.2} ms here (Get Device ID from the Rust client) against {:.2} ms for \
              a whole lanplus command to ipmi_sim; each hop is a wake-up of another process on 2 \
              busy cores.",

@@ -122,8 +122,9 @@ if systemctl cat $IPMI >/dev/null 2>&1; then
   HAVE_IPMI=1
   wait_for 20 '[ "$(systemctl is-active $IPMI)" = active ]'
   check "$IPMI is $(systemctl is-active $IPMI)" [ "$(systemctl is-active $IPMI)" = active ]
-elif [ -e /usr/libexec/acpigate/ipmi-handlers ]; then
-  bad "the ipmi-handlers applet is installed without $IPMI (recipe ACPIGATE_UNITS[ipmi-handlers])"
+else
+  # the IPMI and LAN scenarios need it: missing means the recipe stopped installing it
+  bad "$IPMI is not installed (recipe ACPIGATE_UNITS[ipmi-handlers]); the IPMI checks cannot run"
 fi
 HAVE_LAN=""
 if [ -n "$HAVE_IPMI" ] && systemctl cat ipmi-lan.service >/dev/null 2>&1; then
@@ -131,6 +132,8 @@ if [ -n "$HAVE_IPMI" ] && systemctl cat ipmi-lan.service >/dev/null 2>&1; then
   wait_for 20 '[ "$(systemctl is-active ipmi-lan.service)" = active ]'
   check "ipmi-lan.service is $(systemctl is-active ipmi-lan.service) (users file /etc/acpigate/ipmi-lan-users.json, mode $(stat -c %a /etc/acpigate/ipmi-lan-users.json))" \
     [ "$(systemctl is-active ipmi-lan.service)" = active ]
+else
+  bad "ipmi-lan.service is not installed (recipe ACPIGATE_UNITS[ipmi-lan]); the LAN checks cannot run"
 fi
 # lan ARGS…: the real ipmitool over RMCP+ (cipher suite 17) to the sandboxed LAN front end
 lan() { timeout 60 ipmitool -I lanplus -H 127.0.0.1 -U admin -P machine-tier-pw -C 17 "$@"; }
@@ -318,10 +321,15 @@ grep -E 'i2ctrace-mark|smbus_(read|write)|i2c_(read|write)' /sys/kernel/tracing/
 awk '/i2ctrace-mark/ { print; n = 0; next } { n++; if (n <= 3) print; else if (n == 4) print "   …" }' $OUT/trace.txt
 i2ctrace off
 
-head_ "systemd-analyze security (exposure; goal <= 2.0)"
-for u in $(cd /usr/lib/systemd/system && grep -l '^ExecStart=.*/usr/libexec/acpigate/' *.service 2>/dev/null); do
+head_ "systemd-analyze security (exposure; at most 2.0 per unit)"
+units=$(cd /usr/lib/systemd/system && grep -l '^ExecStart=.*/usr/libexec/acpigate/' *.service 2>/dev/null)
+check "units running an acpigate applet: $(echo $units)" [ -n "$units" ]
+for u in $units; do
   systemd-analyze security --no-pager "$u" > "$OUT/security-$u.txt" 2>&1
-  say "$(tail -1 "$OUT/security-$u.txt" | sed 's/^→ //')"
+  # last line: "→ Overall exposure level for <unit>: 0.5 SAFE :-}"
+  level=$(tail -1 "$OUT/security-$u.txt" | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
+  check "$u: exposure ${level:-unreadable} (at most 2.0)" \
+    awk -v l="$level" 'BEGIN { exit !(l != "" && l + 0 <= 2.0) }'
 done
 
 head_ "warnings the suite logged (journal priority <= warning)"

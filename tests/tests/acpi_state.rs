@@ -599,6 +599,95 @@ async fn phase_change_is_one_signal_with_all_four_properties() -> Result<()> {
     Ok(())
 }
 
+/// PropertiesChanged signals of the ACPIPowerState interface, each as its sorted
+/// (property, value) pairs.
+struct AcpiSignals(zbus::MessageStream);
+
+impl AcpiSignals {
+    async fn subscribe(bus: &PrivateBus) -> Result<Self> {
+        let conn = bus.connect().await?;
+        let rule = zbus::MatchRule::builder()
+            .msg_type(zbus::message::Type::Signal)
+            .path("/xyz/openbmc_project/control/host0/acpi_power_state")
+            .interface("org.freedesktop.DBus.Properties")
+            .member("PropertiesChanged")
+            .arg(0, "xyz.openbmc_project.Control.Power.ACPIPowerState")
+            .build()?;
+        Ok(Self(
+            zbus::MessageStream::for_match_rule(rule, &conn, None).await?,
+        ))
+    }
+
+    /// Every signal up to and including the first that carries `prop` = `want`.
+    async fn until(&mut self, prop: &str, want: AcpiState) -> Result<Vec<Vec<(String, String)>>> {
+        use futures_util::StreamExt;
+        let mut seen = Vec::new();
+        loop {
+            let msg = tokio::time::timeout(WAIT, self.0.next())
+                .await
+                .with_context(|| format!("{prop} = {want} never announced; saw {seen:?}"))?
+                .context("signal stream ended")??;
+            let (_, changed, _): (
+                String,
+                std::collections::HashMap<String, zbus::OwnedVariant>,
+                Vec<String>,
+            ) = msg.body().deserialize()?;
+            let mut pairs = Vec::new();
+            for (k, v) in changed {
+                let v: String = v.try_clone()?.try_into()?;
+                pairs.push((k, v));
+            }
+            pairs.sort();
+            let done = pairs
+                .iter()
+                .any(|(k, v)| k == prop && *v == want.dbus_str());
+            seen.push(pairs);
+            if done {
+                return Ok(seen);
+            }
+        }
+    }
+}
+
+/// One write of SysACPIStatus is one PropertiesChanged carrying it (the executor's: the object
+/// does not announce its own writes), and a refused write — a value that is not a state, or a
+/// running state while power is off — is none. Each check ends on a later change that takes
+/// the same road, so a second signal for the write, had there been one, is already in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_is_one_properties_changed_and_a_refused_write_none() -> Result<()> {
+    let (rig, mut chassis) =
+        Rig::launched_with_chassis(ChassisPowerState::On, AcpiState::S2D2).await?;
+    let mut signals = AcpiSignals::subscribe(&rig.bus).await?;
+    let one = |prop: &str, s: AcpiState| vec![(prop.to_owned(), s.dbus_str())];
+
+    rig.acpi.set_sys(AcpiState::S0G0D0).await?;
+    rig.acpi
+        .set_raw(
+            "SysACPIStatus",
+            zbus::Variant::from("xyz.openbmc_project.Control.Power.ACPIPowerState.ACPI.S9"),
+        )
+        .await
+        .expect_err("a value that is not a state was accepted");
+    chassis.set_power(ChassisPowerState::Off).await?;
+    let seen = signals.until("SysACPIStatus", AcpiState::S5G2).await?;
+    assert_eq!(
+        seen,
+        [
+            one("SysACPIStatus", AcpiState::S0G0D0),
+            one("SysACPIStatus", AcpiState::S5G2)
+        ]
+    );
+
+    rig.acpi
+        .set_sys(AcpiState::S0G0D0)
+        .await
+        .expect_err("S0 with power off accepted");
+    rig.acpi.set_dev(AcpiState::S3D3).await?;
+    let seen = signals.until("DevACPIStatus", AcpiState::S3D3).await?;
+    assert_eq!(seen, [one("DevACPIStatus", AcpiState::S3D3)]);
+    Ok(())
+}
+
 // ---------------------------------------------------------------- slow neighbours
 
 /// The bound a closing announcement must meet whatever a neighbour is doing: far below the

@@ -1,17 +1,24 @@
 //! The objects we serve: the standard ACPIPowerState interface and acpigate's HostPhase.
 //!
 //! Both read from the core; a property write becomes an [`Input::AcpiWrite`] fed to the core
-//! right here (so a refusal is the D-Bus reply), and the resulting actions go to the executor.
+//! right here (so a refusal is the D-Bus reply), and the resulting actions go to the executor,
+//! which alone announces what changed.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use openbmc_vocab::DbusEnum;
 use openbmc_vocab::acpi::AcpiState;
 use openbmc_vocab::acpigate::HostPhase;
 use openbmc_vocab::errors::CommonError;
-use tokio::sync::mpsc::UnboundedSender;
-use zbus::interface;
+use openbmc_vocab::names::{iface, prop};
+use zbus::message::{Header, Message};
+use zbus::names::{InterfaceName, MemberName};
+use zbus::object_server::{DispatchResult, Interface, SignalEmitter};
+use zbus::{BoxDBusError, Connection, ObjectServer, OwnedVariant, Variant, interface};
 
-use crate::core::{AcpiCore, Action, Input, Now};
+use super::Feeder;
+use crate::core::{AcpiCore, Action, Input};
 
 /// The core, shared between the D-Bus handlers and the input tasks. Only ever locked for the
 /// length of one synchronous `handle` call or one read.
@@ -22,76 +29,178 @@ pub fn lock(core: &SharedCore) -> MutexGuard<'_, AcpiCore> {
     core.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// A batch of actions for the executor, with the property the caller already emitted.
+/// A batch of actions for the executor.
 pub struct Batch {
     pub actions: Vec<Action>,
-    /// A setter's own property: zbus emits PropertiesChanged for it after the setter returns.
-    pub already_emitted: Option<AcpiProp>,
     /// The input behind the actions, for a debug line written after they are carried out (a
     /// journal write ahead of them would delay a closing announcement).
     pub cause: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AcpiProp {
-    Sys,
-    Dev,
-}
-
 /// `xyz.openbmc_project.Control.Power.ACPIPowerState`.
+///
+/// Served through a hand-written [`Interface`] rather than `#[zbus::interface]`, for one
+/// reason: zbus's generated property setter emits a PropertiesChanged of its own once the
+/// setter returns, and the executor emits one too — it is the one place our announcements
+/// come from, in the order the core decided them (phase first) and carrying the values the
+/// core decided. Marking the properties `emits_changed_signal = "false"` would silence zbus's,
+/// but would also tell every client in the introspection data that the properties never
+/// announce a change: untrue, and not what upstream's object says.
 pub struct AcpiPowerState {
-    pub core: SharedCore,
-    pub tx: UnboundedSender<Batch>,
-    pub now: fn() -> Now,
+    pub feeder: Feeder,
 }
 
 impl AcpiPowerState {
-    fn write(&self, sys: Option<AcpiState>, dev: Option<AcpiState>) -> Result<(), CommonError> {
-        let actions = lock(&self.core)
-            .handle((self.now)(), Input::AcpiWrite { sys, dev })
-            .map_err(|r| {
-                log::warn!("refused ACPI write: {r}");
-                CommonError::NotAllowed(r.to_string())
-            })?;
-        let already_emitted = Some(if sys.is_some() {
-            AcpiProp::Sys
+    fn value(&self, name: &str) -> Option<AcpiState> {
+        let core = lock(self.feeder.core());
+        match name {
+            prop::SYS_ACPI_STATUS => Some(core.sys()),
+            prop::DEV_ACPI_STATUS => Some(core.dev()),
+            _ => None,
+        }
+    }
+
+    /// A `Set` of one of our properties: fed to the core right here, so a refusal is the
+    /// reply. Nothing is emitted here; the executor announces what changed.
+    fn set_value(&self, name: &str, value: &Variant<'_>) -> Option<Result<(), BoxDBusError>> {
+        let is_sys = match name {
+            prop::SYS_ACPI_STATUS => true,
+            prop::DEV_ACPI_STATUS => false,
+            _ => return None,
+        };
+        let state = match acpi_state(value) {
+            Ok(s) => s,
+            Err(e) => return Some(Err(Box::new(zbus::fdo::Error::InvalidArgs(e)))),
+        };
+        let (sys, dev) = if is_sys {
+            (Some(state), None)
         } else {
-            AcpiProp::Dev
-        });
-        // The executor outlives the object server; a send error means we are shutting down.
-        let _ = self.tx.send(Batch {
-            actions,
-            already_emitted,
-            cause: None,
-        });
-        Ok(())
+            (None, Some(state))
+        };
+        Some(
+            self.feeder
+                .try_feed(Input::AcpiWrite { sys, dev })
+                .map_err(|r| {
+                    log::warn!("refused ACPI write: {r}");
+                    Box::new(CommonError::NotAllowed(r.to_string())) as BoxDBusError
+                }),
+        )
     }
 }
 
-#[interface(
-    name = "xyz.openbmc_project.Control.Power.ACPIPowerState",
-    introspection_docs = false
-)]
-impl AcpiPowerState {
-    #[zbus(property, name = "SysACPIStatus")]
-    fn sys_acpi_status(&self) -> AcpiState {
-        lock(&self.core).sys()
+/// A written value: one of the enum's full strings, nothing else.
+fn acpi_state(value: &Variant<'_>) -> Result<AcpiState, String> {
+    match value {
+        Variant::Str(s) => AcpiState::from_dbus_str(s.as_str()).map_err(|e| e.to_string()),
+        other => Err(format!(
+            "expected a string (s), got a value of type {}",
+            other.value_signature()
+        )),
+    }
+}
+
+#[zbus::export::async_trait::async_trait]
+impl Interface for AcpiPowerState {
+    fn name() -> InterfaceName<'static> {
+        InterfaceName::from_static_str_unchecked(iface::ACPI_POWER_STATE)
     }
 
-    #[zbus(property, name = "SysACPIStatus")]
-    fn set_sys_acpi_status(&mut self, value: AcpiState) -> Result<(), CommonError> {
-        self.write(Some(value), None)
+    async fn get(
+        &self,
+        property_name: &str,
+        _server: &ObjectServer,
+        _connection: &Connection,
+        _header: Option<&Header<'_>>,
+        _emitter: &SignalEmitter<'_>,
+    ) -> Option<Result<OwnedVariant, BoxDBusError>> {
+        self.value(property_name).map(|s| Ok(owned(s)))
     }
 
-    #[zbus(property, name = "DevACPIStatus")]
-    fn dev_acpi_status(&self) -> AcpiState {
-        lock(&self.core).dev()
+    async fn get_all(
+        &self,
+        _server: &ObjectServer,
+        _connection: &Connection,
+        _header: Option<&Header<'_>>,
+        _emitter: &SignalEmitter<'_>,
+    ) -> zbus::fdo::Result<HashMap<String, OwnedVariant>> {
+        let core = lock(self.feeder.core());
+        Ok(HashMap::from([
+            (prop::SYS_ACPI_STATUS.to_owned(), owned(core.sys())),
+            (prop::DEV_ACPI_STATUS.to_owned(), owned(core.dev())),
+        ]))
     }
 
-    #[zbus(property, name = "DevACPIStatus")]
-    fn set_dev_acpi_status(&mut self, value: AcpiState) -> Result<(), CommonError> {
-        self.write(None, Some(value))
+    fn set<'call>(
+        &'call self,
+        property_name: &'call str,
+        value: &'call Variant<'_>,
+        _server: &'call ObjectServer,
+        _connection: &'call Connection,
+        _header: Option<&'call Header<'_>>,
+        _emitter: &'call SignalEmitter<'_>,
+    ) -> DispatchResult<'call> {
+        match self.set_value(property_name, value) {
+            Some(result) => DispatchResult::Async(Box::pin(std::future::ready(result))),
+            None => DispatchResult::NotFound,
+        }
     }
+
+    /// Never reached: [`Self::set`] answers for every property, `&self` is enough.
+    async fn set_mut(
+        &mut self,
+        property_name: &str,
+        value: &Variant<'_>,
+        _server: &ObjectServer,
+        _connection: &Connection,
+        _header: Option<&Header<'_>>,
+        _emitter: &SignalEmitter<'_>,
+    ) -> Option<Result<(), BoxDBusError>> {
+        self.set_value(property_name, value)
+    }
+
+    fn call<'call>(
+        &'call self,
+        _server: &'call ObjectServer,
+        _connection: &'call Connection,
+        _msg: &'call Message,
+        _name: MemberName<'call>,
+    ) -> DispatchResult<'call> {
+        DispatchResult::NotFound
+    }
+
+    fn call_mut<'call>(
+        &'call mut self,
+        _server: &'call ObjectServer,
+        _connection: &'call Connection,
+        _msg: &'call Message,
+        _name: MemberName<'call>,
+    ) -> DispatchResult<'call> {
+        DispatchResult::NotFound
+    }
+
+    /// As upstream's object introspects: both properties read-write, no annotation (they do
+    /// announce their changes, through the executor).
+    fn introspect_to_writer(&self, writer: &mut dyn std::fmt::Write, level: usize) {
+        let pad = level + 2;
+        let _ = writeln!(
+            writer,
+            "{:level$}<interface name=\"{}\">",
+            "",
+            iface::ACPI_POWER_STATE
+        );
+        for name in [prop::SYS_ACPI_STATUS, prop::DEV_ACPI_STATUS] {
+            let _ = writeln!(
+                writer,
+                "{:pad$}<property name=\"{name}\" type=\"s\" access=\"readwrite\"/>",
+                ""
+            );
+        }
+        let _ = writeln!(writer, "{:level$}</interface>", "");
+    }
+}
+
+fn owned(s: AcpiState) -> OwnedVariant {
+    OwnedVariant::from(zbus::Str::from(s.dbus_str()))
 }
 
 /// `org.acpigate.HostPhase` (documented in `openbmc_vocab::acpigate`).

@@ -20,7 +20,7 @@ use zbus::Connection;
 use zbus::names::InterfaceName;
 use zbus::object_server::SignalEmitter;
 
-use super::dbus::{AcpiProp, Batch};
+use super::dbus::Batch;
 use super::side_effects::SideEffects;
 use crate::core::{Action, ProgressNote, Timeline};
 
@@ -69,7 +69,7 @@ impl Executor {
             let mut actions = batch.actions.into_iter().peekable();
             while let Some(action) = actions.next() {
                 let Action::Persist(p) = action else {
-                    self.carry_out(action, batch.already_emitted).await;
+                    self.carry_out(action).await;
                     continue;
                 };
                 let seq = self.effects.persist(p);
@@ -114,19 +114,16 @@ impl Executor {
         log_err(interface, res);
     }
 
-    async fn carry_out(&self, action: Action, already: Option<AcpiProp>) {
+    async fn carry_out(&self, action: Action) {
         match action {
             Action::PublishAcpi { sys, dev } => {
-                // A property written over D-Bus was announced by the write itself.
+                // The only PropertiesChanged for these properties, written over D-Bus or not:
+                // the object does not announce its own writes.
                 let mut changed = HashMap::new();
-                if let Some(s) = sys
-                    && already != Some(AcpiProp::Sys)
-                {
+                if let Some(s) = sys {
                     changed.insert(prop::SYS_ACPI_STATUS, zbus::Variant::from(s.dbus_str()));
                 }
-                if let Some(d) = dev
-                    && already != Some(AcpiProp::Dev)
-                {
+                if let Some(d) = dev {
                     changed.insert(prop::DEV_ACPI_STATUS, zbus::Variant::from(d.dbus_str()));
                 }
                 self.announce(iface::ACPI_POWER_STATE, changed).await;

@@ -22,7 +22,7 @@ use daemon_kit::supervisor::{Probe, StallSwitch, bus_round_trip};
 use openbmc_vocab::names::{bus, path};
 use tokio::sync::mpsc;
 
-use crate::core::{AcpiCore, Input, Now, Persisted};
+use crate::core::{AcpiCore, Input, Now, Persisted, Refusal};
 use dbus::{AcpiPowerState, Batch, HostPhaseIface, SharedCore, lock};
 
 /// Feeds inputs to the core and queues their actions for the executor, from wherever they
@@ -38,28 +38,37 @@ impl Feeder {
         Self { core, tx }
     }
 
-    /// Feed one input to the core and queue its actions.
+    /// The core, for reading.
+    pub fn core(&self) -> &SharedCore {
+        &self.core
+    }
+
+    /// Feed one input to the core and queue its actions. Only ACPI writes can be refused, and
+    /// those come through [`Feeder::try_feed`], where the refusal is the caller's reply.
     pub fn feed(&self, input: Input) {
+        if let Err(r) = self.try_feed(input) {
+            log::warn!("input refused: {r}");
+        }
+    }
+
+    /// Feed one input; a refused one changes nothing and comes back.
+    pub fn try_feed(&self, input: Input) -> Result<(), Refusal> {
         // Described now, logged after the actions: at debug level a journal write ahead of them
         // would delay a closing announcement.
         let shown = log::log_enabled!(log::Level::Debug).then(|| format!("input: {input:?}"));
-        match lock(&self.core).handle(now(), input) {
-            Ok(actions) if !actions.is_empty() => {
-                // The executor outlives every feeder; a send error means we are stopping.
-                let _ = self.tx.send(Batch {
-                    actions,
-                    already_emitted: None,
-                    cause: shown,
-                });
+        let actions = lock(&self.core).handle(now(), input)?;
+        if actions.is_empty() {
+            if let Some(line) = shown {
+                log::debug!("{line}");
             }
-            Ok(_) => {
-                if let Some(line) = shown {
-                    log::debug!("{line}");
-                }
-            }
-            // Only ACPI writes can be refused, and those come from D-Bus setters, not from here.
-            Err(r) => log::warn!("input refused: {r}"),
+        } else {
+            // The executor outlives every feeder; a send error means we are stopping.
+            let _ = self.tx.send(Batch {
+                actions,
+                cause: shown,
+            });
         }
+        Ok(())
     }
 }
 
@@ -97,15 +106,14 @@ pub async fn run(cfg: config::Config, test_stall: bool) -> Result<()> {
     let persisted = load_persisted(&cfg.state_file);
     let core = Arc::new(Mutex::new(AcpiCore::new(cfg.policy.clone(), persisted)));
     let (tx, rx) = mpsc::unbounded_channel();
+    let feeder = Feeder::new(core.clone(), tx.clone());
 
     let conn = daemon_kit::bus::build(
         zbus::connection::Builder::system()
             .serve_at(
                 path::ACPI_POWER_STATE,
                 AcpiPowerState {
-                    core: core.clone(),
-                    tx: tx.clone(),
-                    now,
+                    feeder: feeder.clone(),
                 },
             )
             .serve_at(
@@ -126,7 +134,6 @@ pub async fn run(cfg: config::Config, test_stall: bool) -> Result<()> {
         persisted.map_or("none".to_owned(), |p| p.sys.to_string())
     );
 
-    let feeder = Feeder::new(core.clone(), tx.clone());
     let effects = side_effects::SideEffects::spawn(
         conn.clone(),
         feeder.clone(),

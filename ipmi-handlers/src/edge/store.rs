@@ -3,7 +3,6 @@
 //! the SEL between rewrites grows by appends ([`super::sel_disk`]).
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -109,15 +108,11 @@ impl Store {
     }
 }
 
-/// A version 4 (random) UUID.
+/// A version 4 (random) UUID, from the kernel's random source.
 fn random_uuid() -> Result<[u8; 16]> {
     let mut b = [0u8; 16];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut b))
-        .context("reading /dev/urandom")?;
-    b[6] = (b[6] & 0x0F) | 0x40;
-    b[8] = (b[8] & 0x3F) | 0x80;
-    Ok(b)
+    getrandom::fill(&mut b).map_err(|e| anyhow::anyhow!("no random bytes for a GUID: {e}"))?;
+    Ok(uuid::Builder::from_random_bytes(b).into_uuid().into_bytes())
 }
 
 /// IPMI sends GUIDs least significant byte first: the RFC 4122 bytes reversed (what upstream
@@ -128,32 +123,16 @@ pub fn wire_order(uuid: &[u8; 16]) -> [u8; 16] {
     w
 }
 
+/// GUIDs in the file as RFC 4122 text (`xxxxxxxx-xxxx-…`).
 mod uuid_text {
-    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
     pub fn serialize<S: Serializer>(b: &[u8; 16], s: S) -> Result<S::Ok, S::Error> {
-        let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-        s.serialize_str(&format!(
-            "{}-{}-{}-{}-{}",
-            &hex[0..8],
-            &hex[8..12],
-            &hex[12..16],
-            &hex[16..20],
-            &hex[20..32]
-        ))
+        uuid::Uuid::from_bytes(*b).serialize(s)
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 16], D::Error> {
-        let s = String::deserialize(d)?;
-        let hex: String = s.chars().filter(|c| *c != '-').collect();
-        if hex.len() != 32 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-            return Err(D::Error::custom(format!("`{s}` is not a UUID")));
-        }
-        let mut out = [0u8; 16];
-        for (i, o) in out.iter_mut().enumerate() {
-            *o = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(D::Error::custom)?;
-        }
-        Ok(out)
+        Ok(uuid::Uuid::deserialize(d)?.into_bytes())
     }
 }
 
@@ -223,5 +202,15 @@ mod tests {
         assert!(s.contains("00010203-0405-0607-0809-0a0b0c0d0e0f"), "{s}");
         assert_eq!(serde_json::from_str::<Guids>(&s).expect("de"), g);
         assert_eq!(wire_order(&g.system)[0], 0x0F);
+    }
+
+    #[test]
+    fn made_guids_are_random_version_4() {
+        let (a, b) = (random_uuid().expect("a"), random_uuid().expect("b"));
+        assert_ne!(a, b);
+        for g in [a, b] {
+            assert_eq!(g[6] >> 4, 4, "version 4: {g:02x?}");
+            assert_eq!(g[8] >> 6, 0b10, "RFC 4122 variant: {g:02x?}");
+        }
     }
 }

@@ -188,7 +188,7 @@ const BINARY_CRATES: &[&str] = &[
     "acpi-state-daemon",
     "sensor-gate",
     "ipmi-handlers",
-    "ipmi-handlers/lan",
+    "ipmi-lan",
     "acpigate",
 ];
 

@@ -21,10 +21,10 @@ pub const OUTPUTS: &[&str] = &[
     // the VM tier: kernel link, rootfs tree, image, share with the console log
     ".vmtest",
     // cargo fuzz run by hand in the fuzz crate (xtask points it at target/fuzz instead)
-    "ipmi-handlers/lan/fuzz/target",
-    "ipmi-handlers/lan/fuzz/corpus",
-    "ipmi-handlers/lan/fuzz/artifacts",
-    "ipmi-handlers/lan/fuzz/coverage",
+    "ipmi-lan/fuzz/target",
+    "ipmi-lan/fuzz/corpus",
+    "ipmi-lan/fuzz/artifacts",
+    "ipmi-lan/fuzz/coverage",
 ];
 
 /// Prefixes of the scratch directories tests and xtask make under `$TMPDIR`; each is removed
@@ -280,7 +280,7 @@ mod tests {
     fn gitignores_list_exactly_the_outputs() -> Result<()> {
         let root = sh::root();
         let mut ignored = Vec::new();
-        for dir in ["", "ipmi-handlers/lan/fuzz"] {
+        for dir in ["", "ipmi-lan/fuzz"] {
             let file = root.join(dir).join(".gitignore");
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;

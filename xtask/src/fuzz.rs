@@ -17,7 +17,7 @@ pub const TARGETS: &[&str] = &["packet", "ipmi_message", "session"];
 const DEFAULT_SECS: u64 = 60;
 
 fn fuzz_dir() -> PathBuf {
-    sh::root().join("ipmi-handlers/lan/fuzz")
+    sh::root().join("ipmi-lan/fuzz")
 }
 
 /// Where grown corpora live between runs (outside the source tree; seeds stay read-only).

@@ -8,7 +8,7 @@ use acpigate_tests::acpi_client::AcpiClient;
 use acpigate_tests::harness::{
     ACPI_STATE_FILE, Daemon, PrivateBus, acpi_state_config, eventually, run_config_without_bus,
 };
-use acpigate_tests::platform::{Answer, Chassis, Host, HostFlavour, PostCodes, Systemd};
+use acpigate_tests::platform::{Answer, Chassis, Host, HostFlavour, PostCodes, Systemd, epoch_ms};
 use anyhow::{Context, Result};
 use openbmc_vocab::DbusEnum;
 use openbmc_vocab::acpi::AcpiState;
@@ -139,7 +139,9 @@ impl Rig {
         Ok(())
     }
 
-    /// Give stray actions a moment to show, then check nothing else was started.
+    /// Give stray actions a moment to show, then check nothing else was started. A deliberate
+    /// pause, not a wait: what it checks is that something does NOT happen, and there is no
+    /// event to wait on for that (150 ms is many times what a start takes on the rig).
     async fn settle_and_expect_started(&self, want: &[&str]) -> Result<()> {
         tokio::time::sleep(Duration::from_millis(150)).await;
         let got = self.systemd.started();
@@ -399,7 +401,17 @@ async fn restart_mid_boot_restores_agreeing_state_and_rejects_stale_state() -> R
     // Killed in S0; power cycled while it was down: the saved S0 is stale.
     rig.daemon().kill();
     chassis.set_power(ChassisPowerState::Off).await?;
-    tokio::time::sleep(Duration::from_millis(5)).await;
+    // The chassis stamps its changes in ms, the saved state is in µs: power must come back on
+    // in a later millisecond than the save, or the stamp cannot show it changed since.
+    let file = rig.bus.dir().join(ACPI_STATE_FILE);
+    let saved_usec =
+        serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(&file)?)?["since_usec"]
+            .as_u64()
+            .context("since_usec in the saved state")?;
+    eventually(WAIT, "a millisecond after the save", || async {
+        (epoch_ms() * 1000 > saved_usec).then_some(())
+    })
+    .await?;
     chassis.set_power(ChassisPowerState::On).await?;
     rig.crash_and_restart()?;
     rig.acpi.wait_sys(AcpiState::S2D2).await?;
@@ -413,9 +425,14 @@ async fn restart_mid_boot_restores_agreeing_state_and_rejects_stale_state() -> R
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inputs_missing_at_start_and_appearing_later() -> Result<()> {
     let rig = Rig::launched().await?;
-    // Nothing known: Unknown, gate closed, no target.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(rig.acpi.sys().await?, AcpiState::Unknown);
+    // Nothing known: Unknown, gate closed, no target. The daemon takes its name only once
+    // every input is followed and what is there has been fed to the core, so its first answer
+    // is its settled view.
+    let sys = eventually(WAIT, "the daemon answering", || async {
+        rig.acpi.sys().await.ok()
+    })
+    .await?;
+    assert_eq!(sys, AcpiState::Unknown);
     assert_eq!(rig.acpi.phase().await?, HostPhase::Unknown);
     assert!(rig.systemd.started().is_empty());
 
@@ -871,16 +888,21 @@ async fn a_busy_systemd_never_delays_the_phase() -> Result<()> {
 /// that timed out is not sent again), and the timeout is logged with what it was.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hung_systemd_never_delays_the_phase() -> Result<()> {
-    let (mut rig, took) = boot_reset_and_power_loss_beside(Neighbour::SystemdHung).await?;
+    let (rig, took) = boot_reset_and_power_loss_beside(Neighbour::SystemdHung).await?;
     assert_announced_within_bound(Neighbour::SystemdHung, &took);
+    let daemon = rig.daemon.as_ref().context("launched")?;
+    eventually(WAIT, "the S0 start's timeout logged", || async {
+        daemon
+            .log_text()
+            .contains("StartUnit(host-s0-state.target) not answered within 3000 ms")
+            .then_some(())
+    })
+    .await?;
+    // A deliberate pause before a negative check: a call sent twice would show within it
+    // (there is no event to wait on for a call that must not come).
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(rig.systemd.requested(), EVERY_TRANSITION, "none sent twice");
     assert!(rig.systemd.started().is_empty());
-    let log = rig.daemon().log_text();
-    assert!(
-        log.contains("StartUnit(host-s0-state.target) not answered within 3000 ms"),
-        "{log}"
-    );
     Ok(())
 }
 

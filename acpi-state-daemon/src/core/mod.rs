@@ -203,7 +203,7 @@ pub struct PhaseView {
 }
 
 /// The acpi-state-daemon state machine.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct AcpiCore {
     policy: Policy,
     sys: AcpiState,

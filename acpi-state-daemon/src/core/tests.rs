@@ -825,9 +825,79 @@ fn phase_metadata_changes_only_with_the_phase() {
     assert!(core.since_usec() > since);
 }
 
-/// Every input in every order from every starting point: no panic, and the invariants hold.
+/// Where the triple test starts: each state the core can be in, reached the way the daemon
+/// reaches it.
+fn starting_states() -> Vec<(&'static str, Option<Persisted>, Vec<Input>)> {
+    use HostState::{Off, Running};
+    let no_interface = |host_epoch| Input::BootProgress {
+        host_epoch,
+        outcome: ProgressOutcome::NoInterface { error: "e".into() },
+    };
+    vec![
+        ("fresh, nothing known", None, vec![]),
+        (
+            "fresh, a saved S0 not confirmed yet",
+            saved(A::S0G0D0, 1),
+            vec![],
+        ),
+        ("saved S0 restored", saved(A::S0G0D0, 1), vec![on()]),
+        ("off", None, vec![off()]),
+        ("firmware init", None, vec![off(), on()]),
+        ("working", None, vec![off(), on(), write(A::S0G0D0)]),
+        (
+            "working, POST_COMPLETE asserted, postd's baseline read",
+            None,
+            vec![
+                os(OsStatus::Inactive),
+                off(),
+                on(),
+                os(OsStatus::Standby),
+                postd_arrives(),
+            ],
+        ),
+        (
+            "sleeping",
+            None,
+            vec![on(), write(A::S0G0D0), write(A::S3D3)],
+        ),
+        (
+            "chassis gone while working",
+            None,
+            vec![
+                on(),
+                write(A::S0G0D0),
+                Input::ChassisPower {
+                    state: None,
+                    last_change_ms: None,
+                },
+            ],
+        ),
+        (
+            "no chassis, host off",
+            None,
+            vec![Input::HostState(Some(Off))],
+        ),
+        (
+            "no chassis, host running",
+            None,
+            vec![Input::HostState(Some(Off)), Input::HostState(Some(Running))],
+        ),
+        (
+            "BootProgress stopped: a host without it",
+            None,
+            vec![Input::HostState(Some(Off)), off(), no_interface(1)],
+        ),
+    ]
+}
+
+/// Every sequence of three inputs from every starting state in [`starting_states`]: no panic,
+/// and the invariants hold after each input.
 #[test]
-fn exhaustive_pairs_of_inputs_keep_invariants() {
+fn every_triple_of_inputs_from_every_starting_state_keeps_invariants() {
+    let outcome = |host_epoch, outcome| Input::BootProgress {
+        host_epoch,
+        outcome,
+    };
     let mut inputs: Vec<Input> = vec![
         on(),
         off(),
@@ -844,48 +914,227 @@ fn exhaustive_pairs_of_inputs_keep_invariants() {
         Input::OsState(None),
         Input::PostCode(0x33),
         Input::PostCodeSourceGone,
+        outcome(1, ProgressOutcome::NoInterface { error: "e".into() }),
+        outcome(0, ProgressOutcome::NoHost { error: "e".into() }),
+        outcome(
+            1,
+            ProgressOutcome::Rejected {
+                stage: P::OsRunning,
+                error: "e".into(),
+            },
+        ),
     ];
     for &s in AcpiState::ALL {
         inputs.push(write(s));
     }
-    for a in &inputs {
-        for b in &inputs {
-            for c in &inputs {
-                let mut core = AcpiCore::new(Policy::default(), saved(A::S0G0D0, 1));
-                let mut clock = Clock(0);
-                let mut last_target = None;
-                for i in [a, b, c] {
-                    let before = core.sys();
-                    if let Ok(actions) = core.handle(clock.tick(), i.clone()) {
-                        for t in targets_of(&actions) {
-                            assert_ne!(
-                                Some(t),
-                                last_target,
-                                "same target twice: {a:?} {b:?} {c:?}"
-                            );
-                            last_target = Some(t);
+    let starts = starting_states();
+    let mut covered = std::collections::BTreeSet::new();
+    for (start, persisted, prefix) in &starts {
+        // The start is built once; each triple runs on a copy of it.
+        let mut base = AcpiCore::new(Policy::default(), *persisted);
+        let mut clock = Clock(0);
+        let mut base_target = None;
+        for i in prefix {
+            let a = base.handle(clock.tick(), i.clone()).expect("prefix");
+            if let Some(t) = targets_of(&a).last() {
+                base_target = Some(*t);
+            }
+        }
+        covered.insert(format!("{:?}", base.phase()));
+        for a in &inputs {
+            for b in &inputs {
+                for c in &inputs {
+                    let mut core = base.clone();
+                    let mut clock = Clock(clock.0);
+                    let mut last_target = base_target;
+                    for i in [a, b, c] {
+                        let before = (core.sys(), core.dev(), core.phase(), core.generation());
+                        let what = || format!("from {start}: {a:?} {b:?} {c:?}, at {i:?}");
+                        match core.handle(clock.tick(), i.clone()) {
+                            Ok(actions) => {
+                                for t in targets_of(&actions) {
+                                    assert_ne!(
+                                        Some(t),
+                                        last_target,
+                                        "same target twice: {}",
+                                        what()
+                                    );
+                                    last_target = Some(t);
+                                }
+                                if core.sys() == before.0 {
+                                    assert!(
+                                        !actions.iter().any(|x| matches!(
+                                            x,
+                                            Action::PublishAcpi { sys: Some(_), .. }
+                                        )),
+                                        "publish without change: {}",
+                                        what()
+                                    );
+                                }
+                                // A phase announcement is a new phase with the next generation.
+                                for x in &actions {
+                                    if let Action::PublishPhase(v) = x {
+                                        assert_ne!(v.phase, before.2, "{}", what());
+                                        assert_eq!(v.generation, before.3 + 1, "{}", what());
+                                    }
+                                }
+                            }
+                            Err(_) => assert_eq!(
+                                (core.sys(), core.dev(), core.phase(), core.generation()),
+                                before,
+                                "a refusal changed something: {}",
+                                what()
+                            ),
                         }
-                        if core.sys() == before {
+                        assert_eq!(core.phase(), HostPhase::for_state(core.sys()));
+                        // Power known off => the phase is off or unknown, never a running one.
+                        if core.chassis == Some(ChassisPowerState::Off) {
                             assert!(
-                                !actions
-                                    .iter()
-                                    .any(|x| matches!(x, Action::PublishAcpi { sys: Some(_), .. })),
-                                "publish without change"
+                                matches!(core.phase(), HostPhase::Off | HostPhase::Unknown),
+                                "{} -> {:?}",
+                                what(),
+                                core.sys()
                             );
                         }
-                    } else {
-                        assert_eq!(core.sys(), before);
-                    }
-                    assert_eq!(core.phase(), HostPhase::for_state(core.sys()));
-                    // Power known off => the phase is off or unknown, never a running phase.
-                    if core.chassis == Some(ChassisPowerState::Off) {
-                        assert!(
-                            matches!(core.phase(), HostPhase::Off | HostPhase::Unknown),
-                            "{a:?} {b:?} {c:?} -> {:?}",
-                            core.sys()
-                        );
                     }
                 }
+            }
+        }
+    }
+    // The starts cover every phase the core has.
+    assert_eq!(
+        covered.len(),
+        HostPhase::ALL.len(),
+        "phases covered by the starts: {covered:?}"
+    );
+}
+
+/// Long random sequences of every input against what observers rely on: each phase
+/// announcement is a new phase with the next generation (never the same generation twice,
+/// none skipped), and is saved with that generation; no target is started twice in a row;
+/// the ACPI value announced last is the core's; and no BootProgress write goes out while the
+/// writes are stopped (a missing interface or host, until a host service appears). A tiny
+/// deterministic generator, no dependency.
+#[test]
+fn random_sequences_keep_what_observers_rely_on() {
+    struct Xorshift(u64);
+    impl Xorshift {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n
+        }
+    }
+    for seed in 1..=300u64 {
+        let mut rng = Xorshift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        let persisted = (seed % 3 == 0).then_some(Persisted {
+            sys: A::S0G0D0,
+            dev: A::Unknown,
+            since_usec: 1,
+            generation: seed,
+        });
+        let mut core = AcpiCore::new(
+            Policy {
+                post_code_stages: vec![(0x10, 0x2F, P::MemoryInit)],
+                ..Policy::default()
+            },
+            persisted,
+        );
+        let mut clock = Clock(0);
+        let mut announced = (core.phase(), core.generation());
+        let mut last_target = None;
+        // The model of the BootProgress rule.
+        let mut stopped = false;
+        let mut host_there = false;
+        let mut last_epoch: u64 = 0;
+        for step in 0..400 {
+            let input = match rng.below(12) {
+                0 => chassis(
+                    [
+                        ChassisPowerState::On,
+                        ChassisPowerState::Off,
+                        ChassisPowerState::TransitioningToOn,
+                        ChassisPowerState::TransitioningToOff,
+                    ][rng.below(4) as usize],
+                ),
+                1 => Input::ChassisPower {
+                    state: None,
+                    last_change_ms: None,
+                },
+                2 => Input::HostState(
+                    [None, Some(HostState::Off), Some(HostState::Running)][rng.below(3) as usize],
+                ),
+                3 => Input::OsState(
+                    [None, Some(OsStatus::Standby), Some(OsStatus::Inactive)]
+                        [rng.below(3) as usize],
+                ),
+                4 | 5 => Input::PostCode(rng.below(0x40)),
+                6 => Input::PostCodeSourceGone,
+                7 | 8 => write(AcpiState::ALL[rng.below(AcpiState::ALL.len() as u64) as usize]),
+                _ => {
+                    // An outcome for the newest write, or now and then for an older host.
+                    let host_epoch = last_epoch.saturating_sub(rng.below(2));
+                    let outcome = match rng.below(4) {
+                        0 => ProgressOutcome::NoInterface { error: "e".into() },
+                        1 => ProgressOutcome::NoHost { error: "e".into() },
+                        2 => ProgressOutcome::Rejected {
+                            stage: P::OsRunning,
+                            error: "e".into(),
+                        },
+                        _ => ProgressOutcome::Failed {
+                            stage: P::OsRunning,
+                            error: "e".into(),
+                        },
+                    };
+                    Input::BootProgress {
+                        host_epoch,
+                        outcome,
+                    }
+                }
+            };
+            let at = || format!("seed {seed} step {step}: {input:?}");
+            // What the model expects of this input.
+            let appears = matches!(input, Input::HostState(Some(_))) && !host_there;
+            match &input {
+                Input::HostState(h) => host_there = h.is_some(),
+                Input::BootProgress {
+                    host_epoch,
+                    outcome: ProgressOutcome::NoInterface { .. } | ProgressOutcome::NoHost { .. },
+                } if *host_epoch == core.progress.host_epoch() => stopped = true,
+                _ => {}
+            }
+            if appears {
+                stopped = false;
+            }
+            let Ok(actions) = core.handle(clock.tick(), input.clone()) else {
+                continue;
+            };
+            for a in &actions {
+                match a {
+                    Action::PublishPhase(v) => {
+                        assert_ne!(v.phase, announced.0, "{}", at());
+                        assert_eq!(v.generation, announced.1 + 1, "{}", at());
+                        announced = (v.phase, v.generation);
+                    }
+                    Action::Persist(p) => assert_eq!(p.generation, core.generation(), "{}", at()),
+                    Action::StartTarget(t) => {
+                        assert_ne!(Some(*t), last_target, "{}", at());
+                        last_target = Some(*t);
+                    }
+                    Action::SetBootProgress(w) => {
+                        assert!(!stopped, "a write while stopped: {}", at());
+                        last_epoch = w.host_epoch;
+                    }
+                    _ => {}
+                }
+            }
+            assert_eq!(announced, (core.phase(), core.generation()), "{}", at());
+            if let Some(sys) = actions.iter().rev().find_map(|a| match a {
+                Action::PublishAcpi { sys, .. } => *sys,
+                _ => None,
+            }) {
+                assert_eq!(sys, core.sys(), "{}", at());
             }
         }
     }

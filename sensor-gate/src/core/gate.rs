@@ -54,7 +54,8 @@ impl Core {
             out.push(Action::Log {
                 warn: true,
                 message: format!(
-                    "host phase generation went from {} to {} while working: a reset came and                      went unseen; closing the gate and settling again",
+                    "host phase generation went from {} to {} while working: a reset came and \
+                     went unseen; closing the gate and settling again",
                     self.generation.unwrap_or_default(),
                     u.generation.unwrap_or_default()
                 ),

@@ -60,21 +60,24 @@ fn zones() -> Vec<ZoneSpec> {
 const W25: u16 = 0x9001;
 
 impl Rig {
+    /// A DDR4 sensor on bus 0 and a DDR5 one on bus 1, the zones of [`zones`].
     fn new(policy: Policy) -> Self {
-        let base = Instant::now();
-        let now = Now {
-            mono: base,
-            wall_us: T0_WALL,
-        };
-        let mut core = Core::new(
+        Self::with_sensors(
             policy,
             vec![
                 sensor("DIMM_A0", DeviceKind::Jc42, 0x18),
                 sensor("DIMM_B0", DeviceKind::Spd5118, 0x50),
             ],
-            zones(),
-            now,
-        );
+        )
+    }
+
+    fn with_sensors(policy: Policy, sensors: Vec<SensorSpec>) -> Self {
+        let base = Instant::now();
+        let now = Now {
+            mono: base,
+            wall_us: T0_WALL,
+        };
+        let mut core = Core::new(policy, sensors, zones(), now);
         let first = core.start(now);
         let mut r = Self {
             core,
@@ -1006,6 +1009,12 @@ fn working_again_with_a_higher_generation_is_a_fresh_entry() {
         acts.iter()
             .any(|a| matches!(a, Action::Log { warn: true, .. }))
     );
+    // One readable sentence (a string continuation once left a run of spaces in it).
+    assert!(
+        acts.iter().any(|a| matches!(a, Action::Log { message, .. }
+            if message.contains("a reset came and went unseen; closing the gate"))),
+        "{acts:?}"
+    );
     // Closed for the whole settle delay, then open again.
     assert_eq!(reads(&r.run(499, Ok(W25))), 0);
     assert!(reads(&r.run(2, Ok(W25))) > 0);
@@ -1050,10 +1059,15 @@ fn the_gate_status_is_published_only_on_change() {
 
 /// Random event sequences against the invariants that matter, with a tiny deterministic
 /// generator (no dependency): a read starts only after `Working` has lasted the settle
-/// delay with no other phase since; never two reads on one bus; a sensor is published
-/// available only while the gate is open; fans are never held while the gate is open.
+/// delay with no other phase since; never two reads on one bus, so with two sensors on each
+/// of the two buses never more than two in flight, and exactly the reads started and not yet
+/// answered; a sensor is published available only while the gate is open, and never shows
+/// a NaN on an available input on the way; fans are never held while the gate is open.
 #[test]
 fn random_sequences_keep_the_invariants() {
+    const BUSES: usize = 2;
+    // Sensors 0 and 1 on bus 0, 2 and 3 on bus 1 (`sensor` puts 0x50.. on bus 1).
+    let bus_of = |i: usize| usize::from(i >= 2);
     struct Xorshift(u64);
     impl Xorshift {
         fn next(&mut self) -> u64 {
@@ -1069,9 +1083,19 @@ fn random_sequences_keep_the_invariants() {
     let phases = [Working, FirmwareInit, Sleeping, Off, Unknown];
     for seed in 1..=200u64 {
         let mut rng = Xorshift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
-        let mut r = Rig::new(policy());
+        let mut r = Rig::with_sensors(
+            policy(),
+            vec![
+                sensor("DIMM_A0", DeviceKind::Jc42, 0x18),
+                sensor("DIMM_A1", DeviceKind::Jc42, 0x19),
+                sensor("DIMM_B0", DeviceKind::Spd5118, 0x50),
+                sensor("DIMM_B1", DeviceKind::Spd5118, 0x51),
+            ],
+        );
+        // What the sensor objects show (created unavailable, with no value).
+        let mut shown = [unavailable(); 4];
         let settle = Duration::from_millis(500);
-        // When the current uninterrupted Working stretch began (None: not working).
+        // When the current entry into Working began (None: not working).
         let mut working_since: Option<Duration> = None;
         let mut in_flight: Vec<usize> = Vec::new();
         let mut held = false;
@@ -1079,11 +1103,9 @@ fn random_sequences_keep_the_invariants() {
             let acts = match rng.below(10) {
                 0 | 1 => {
                     let p = phases[rng.below(5) as usize];
-                    match (p, working_since) {
-                        (Working, None) => working_since = Some(r.at),
-                        (Working, Some(_)) => {}
-                        _ => working_since = None,
-                    }
+                    // Every update the rig sends has a new generation, so Working after
+                    // Working is a reset seen late: a fresh entry that settles again.
+                    working_since = (p == Working).then_some(r.at);
                     r.phase(p)
                 }
                 2 if !in_flight.is_empty() => {
@@ -1113,18 +1135,29 @@ fn random_sequences_keep_the_invariants() {
                             "seed {seed} step {step}: read {:?} into Working",
                             r.at - since
                         );
-                        let bus = usize::from(*sensor == 1);
+                        let bus = bus_of(*sensor);
                         assert!(
-                            !in_flight.iter().any(|&i| usize::from(i == 1) == bus),
+                            !in_flight.iter().any(|&i| bus_of(i) == bus),
                             "seed {seed} step {step}: two reads on bus {bus}"
                         );
                         in_flight.push(*sensor);
                     }
-                    Action::PublishSensor { view, .. } if view.available => {
+                    Action::PublishSensor {
+                        sensor,
+                        view,
+                        order,
+                    } => {
                         assert!(
-                            r.core.is_open(),
+                            !view.available || r.core.is_open(),
                             "seed {seed} step {step}: available while closed"
                         );
+                        let before = shown[*sensor];
+                        if let Some(seen) = nan_on_an_available_input(before, *view, *order) {
+                            panic!(
+                                "seed {seed} step {step}: {before:?} -> {view:?} shows {seen:?}"
+                            );
+                        }
+                        shown[*sensor] = *view;
                     }
                     Action::Fan(FanCommand::ZoneManual { manual, .. }) => held = *manual,
                     _ => {}
@@ -1134,7 +1167,16 @@ fn random_sequences_keep_the_invariants() {
                 !(held && r.core.is_open()),
                 "seed {seed} step {step}: fans held with the gate open"
             );
-            assert!(r.core.in_flight() <= 2);
+            assert_eq!(
+                r.core.in_flight(),
+                in_flight.len(),
+                "seed {seed} step {step}: the core's reads in flight are not the ones started"
+            );
+            assert!(
+                r.core.in_flight() <= BUSES,
+                "seed {seed} step {step}: {} reads in flight on {BUSES} buses",
+                r.core.in_flight()
+            );
         }
     }
 }

@@ -242,7 +242,8 @@ impl Rig {
         Ok(())
     }
 
-    /// The firmware's SPD scan, `FIRMWARE_DELAY` after `from`.
+    /// The firmware's SPD scan, `FIRMWARE_DELAY` after `from` (the sleep is the firmware
+    /// model's timing, not a wait for sensor-gate).
     async fn firmware_scan(&self, from: Instant) -> Result<ScanReport> {
         tokio::time::sleep_until((from + FIRMWARE_DELAY).into()).await;
         let mut scan = SpdScan::ddr4(DIMMS);
@@ -398,6 +399,8 @@ async fn cold_boot_and_abrupt_power_loss_gated() -> Result<()> {
     // Until the close reaches us the host is still working to the gate: reads may go on (and
     // NACK). After it, at most the one in flight, gone within the bound.
     let closed = gate_since(&rig, t_off, t_off_wall).await?;
+    // A negative check: nothing may happen now, so there is no condition to wait for; give a
+    // stray read half a second to show.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let t_end = Instant::now();
     let after: Vec<Transfer> = rig
@@ -435,10 +438,12 @@ async fn warm_reset_in_s0_closes_before_the_firmware_rescans() -> Result<()> {
     rig.launch_acpi_in_firmware_init().await?;
     let fans = rig.launch_gate_and_fans(GATE).await?;
     rig.s0_until_live().await?;
-    // Let the poller run at full rate for a while: it is on the bus most of the time.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let before = rig.smbus.bmc_transfers().len();
-    ensure!(before >= 20, "only {before} BMC reads while working");
+    // The poller at full rate is on the bus most of the time: wait until it has been for a
+    // while, so the reset is likely to find a read in flight.
+    eventually(WAIT, "20 BMC reads while working", || async {
+        (rig.smbus.bmc_transfers().len() >= 20).then_some(())
+    })
+    .await?;
 
     // Warm reset: a POST code while working.
     let (t_reset, t_reset_wall) = (Instant::now(), wall_us());
@@ -712,7 +717,7 @@ async fn phase_source_killed_and_restarted_closes_then_reopens() -> Result<()> {
     // are legitimate (the host works), after it at most the one in flight.
     let closed = gate_since(&rig, t_kill, t_kill_wall).await?;
     rig.ensure_all_unavailable("with no phase source").await?;
-    // Gone for a while: nothing read.
+    // Gone for a while: nothing may be read meanwhile (a negative check, so a fixed time).
     tokio::time::sleep(Duration::from_millis(400)).await;
     let t_restart = Instant::now();
     rig.restart_acpi()?;
@@ -761,14 +766,16 @@ async fn every_acpi_state_written_opens_only_in_working() -> Result<()> {
         .await?;
         if phase == HostPhase::Working {
             opened += 1;
+            // A negative check: give a stray close a moment to show.
             tokio::time::sleep(Duration::from_millis(150)).await;
             ensure!(rig.gate_open().await?, "{state}: working but closed");
             continue;
         }
         rig.wait_gate(false).await?;
         let closed = gate_since(&rig, t, t_wall).await?;
-        tokio::time::sleep(Duration::from_millis(150)).await;
-        tokio::time::sleep(IN_FLIGHT_BOUND).await;
+        // A negative check: let the read in flight leave the wire, then give a stray one a
+        // moment to show.
+        tokio::time::sleep(IN_FLIGHT_BOUND + Duration::from_millis(150)).await;
         let late = bmc_in(
             &rig.smbus.transfers(),
             closed + IN_FLIGHT_BOUND,
@@ -813,6 +820,8 @@ async fn phase_source_killed_mid_boot_keeps_gate_closed_and_fans_held() -> Resul
         rig.gate_log().contains("left the bus").then_some(())
     })
     .await?;
+    // Gone for a while: nothing may be read and the fans must stay held meanwhile (a negative
+    // check, so a fixed time).
     tokio::time::sleep(Duration::from_millis(400)).await;
     rig.restart_acpi()?;
     rig.wait_phase(HostPhase::FirmwareInit).await?;
@@ -842,14 +851,18 @@ async fn phase_source_killed_mid_boot_keeps_gate_closed_and_fans_held() -> Resul
 async fn phase_source_missing_at_start_then_appearing() -> Result<()> {
     let (mut rig, _chassis) = Rig::host_on().await?;
     rig.launch_gate(GATE, "")?;
+    eventually(WAIT, "the missing phase source logged", || async {
+        rig.gate_log()
+            .contains("host phase not readable")
+            .then_some(())
+    })
+    .await
+    .with_context(|| rig.gate_log())?;
+    // With no source for a while, nothing may be read (a negative check, so a fixed time; it
+    // also gives the refused count below its half second).
     tokio::time::sleep(Duration::from_millis(500)).await;
     ensure!(!rig.gate_open().await?);
     ensure!(rig.smbus.bmc_transfers().is_empty());
-    ensure!(
-        rig.gate_log().contains("host phase not readable"),
-        "{}",
-        rig.gate_log()
-    );
     rig.launch_acpi_in_firmware_init().await?;
     rig.s0_until_live().await?;
     // The reads that fell due while closed are counted when the gate opens: at a 20 ms poll,
@@ -907,6 +920,8 @@ async fn working_announced_by_a_departing_source_is_not_followed() -> Result<()>
             (rig.gate_log().matches("left the bus").count() as u64 >= round).then_some(())
         })
         .await?;
+        // A negative check: the stale Working must not open the gate, so give it three settle
+        // delays to do so wrongly.
         tokio::time::sleep(SETTLE * 3).await;
         ensure!(
             !rig.gate_open().await?,

@@ -5,8 +5,8 @@
 //! sensor state, set that zone manual, publish the gate status). No I/O, no clock.
 //!
 //! This file holds the types the edge sees and the dispatch; the rules live by concern:
-//! [`gate`] (open, settle, close, stale input), [`sensors`] (reads, sensor states,
-//! thresholds), [`fans`] (the hold and its retries), [`decode`] (the register facts of the
+//! `gate` (open, settle, close, stale input), `sensors` (reads, sensor states,
+//! thresholds), `fans` (the hold and its retries), [`decode`] (the register facts of the
 //! parts). Each rule is tested in `tests.rs`.
 //!
 //! Rules:

@@ -3,8 +3,8 @@
 //! actions in the order the core gives them.
 //!
 //! * [`config`] — the configuration file, validated at start (`file:line: reason`);
-//! * [`phase`] — following acpi-state-daemon's `org.acpigate.HostPhase` as core events;
-//! * [`executor`] — carrying out the core's actions: reads, sensor and gate properties, fan
+//! * `phase` — following acpi-state-daemon's `org.acpigate.HostPhase` as core events;
+//! * `executor` — carrying out the core's actions: reads, sensor and gate properties, fan
 //!   writes, log lines;
 //! * [`dbus`] — the sensor and gate objects served;
 //! * [`smbus`] — the narrow SMBus trait, the bus threads, the i2c-dev and simulator backends.

@@ -6,20 +6,9 @@
 //! `Sensor.Threshold.Warning`, `Sensor.Threshold.Critical` (NaN = no threshold), with an
 //! ObjectManager at `/xyz/openbmc_project/sensors`.
 //!
-//! The gate, at `/xyz/openbmc_project/acpigate/gate`, interface `org.acpigate.Gate`
-//! (all read-only, all emit PropertiesChanged):
-//!
-//! | property | type | meaning |
-//! |---|---|---|
-//! | `Open` | b | DIMM SMBus reads allowed now |
-//! | `Enabled` | b | false only in the gate-disabled control configuration |
-//! | `Since` | t | when it last opened or closed, µs since the epoch |
-//! | `Reason` | s | why it is as it is, for people |
-//! | `Phase` | s | the host phase it last saw (`org.acpigate.HostPhase.Phase.*`) |
-//! | `Refused` | t | reads that were due while closed and not started |
-//! | `Closes` | t | times it closed |
-//! | `LastCloseLatencyUsec` | t | phase change (`Since` of the phase source) → our close, µs |
-//! | `Discarded` | t | reads that finished after a close and were thrown away |
+//! The gate, at `/xyz/openbmc_project/acpigate/gate`, interface `org.acpigate.Gate`: its
+//! contract (every property, type and meaning) is the table in `sensor-gate/README.md`; the
+//! names are `openbmc_vocab::acpigate::gate_prop`.
 
 use openbmc_vocab::acpigate::HostPhase;
 use openbmc_vocab::sensor::Unit;

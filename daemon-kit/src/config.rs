@@ -83,6 +83,35 @@ pub fn invalid(
     }
 }
 
+/// The range every daemon accepts for a D-Bus call deadline (`call_timeout_ms`): long enough
+/// for a busy single-core BMC, short enough that a stalled peer is noticed.
+pub const CALL_TIMEOUT_MS: std::ops::RangeInclusive<u64> = 10..=60_000;
+
+/// A duration given in milliseconds under `key`, checked against `range` (an error names the
+/// file, the key's line and the range).
+pub fn millis_in(
+    path: &Path,
+    text: &str,
+    key: &str,
+    ms: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<std::time::Duration, ConfigError> {
+    if !range.contains(&ms) {
+        return Err(invalid(
+            path,
+            text,
+            key,
+            None,
+            format!(
+                "{key} {ms} is out of range ({}..={})",
+                range.start(),
+                range.end()
+            ),
+        ));
+    }
+    Ok(std::time::Duration::from_millis(ms))
+}
+
 // serde_json appends " at line L column C"; we print the position ourselves, first.
 fn strip_position(msg: &str) -> String {
     match msg.rfind(" at line ") {
@@ -139,5 +168,23 @@ mod tests {
         assert_eq!(line_of(text, "name", Some("\"b\"")), 3);
         assert_eq!(line_of(text, "name", None), 2);
         assert_eq!(line_of(text, "nope", None), 1);
+    }
+
+    #[test]
+    fn millis_in_range_or_an_error_with_the_line() {
+        let p = Path::new("/etc/acpigate/x.json");
+        let text = "{\n  \"call_timeout_ms\": 5\n}";
+        assert_eq!(
+            millis_in(p, text, "call_timeout_ms", 2500, CALL_TIMEOUT_MS).ok(),
+            Some(std::time::Duration::from_millis(2500))
+        );
+        let e = millis_in(p, text, "call_timeout_ms", 5, CALL_TIMEOUT_MS)
+            .expect_err("5 ms is below the range")
+            .to_string();
+        assert!(e.starts_with("/etc/acpigate/x.json:2:"), "{e}");
+        assert!(
+            e.contains("call_timeout_ms 5 is out of range (10..=60000)"),
+            "{e}"
+        );
     }
 }

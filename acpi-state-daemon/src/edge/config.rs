@@ -38,8 +38,6 @@ pub const DEFAULT_STATE_FILE: &str = "/var/lib/acpigate/acpi-state.json";
 /// given up and logged. systemd on a busy single-core BMC answers within a second; a peer
 /// that has not answered in three is stalled, not slow.
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(3);
-/// Accepted range for `call_timeout_ms`.
-const CALL_TIMEOUT_MS: std::ops::RangeInclusive<u64> = 10..=60_000;
 
 /// Everything the daemon needs from its configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,20 +148,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         cfg.state_file = p;
     }
     if let Some(ms) = f.call_timeout_ms {
-        if !CALL_TIMEOUT_MS.contains(&ms) {
-            return Err(config::invalid(
-                path,
-                text,
-                "call_timeout_ms",
-                None,
-                format!(
-                    "call_timeout_ms {ms} is out of range ({}..={})",
-                    CALL_TIMEOUT_MS.start(),
-                    CALL_TIMEOUT_MS.end()
-                ),
-            ));
-        }
-        cfg.call_timeout = Duration::from_millis(ms);
+        cfg.call_timeout =
+            config::millis_in(path, text, "call_timeout_ms", ms, config::CALL_TIMEOUT_MS)?;
     }
     if let Some(b) = f.post_complete_means_working {
         cfg.policy.post_complete_means_working = b;

@@ -18,8 +18,21 @@ use zbus::{Connection, OwnedVariant, Variant};
 use super::config::Config;
 use crate::core::{Channel, ChannelKind, Effect};
 
-/// How long one D-Bus call to another service may take.
-pub const CALL_DEADLINE: Duration = Duration::from_secs(3);
+/// How long one D-Bus call to another service may take: `call_timeout_ms`, set once at start
+/// ([`set_call_deadline`]); 3 s until then.
+static CALL_DEADLINE: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+
+/// Take the deadline from the configuration (the first call wins; the daemon makes one).
+pub fn set_call_deadline(d: Duration) {
+    let _ = CALL_DEADLINE.set(d);
+}
+
+pub fn call_deadline() -> Duration {
+    CALL_DEADLINE
+        .get()
+        .copied()
+        .unwrap_or(Duration::from_secs(3))
+}
 
 async fn props(conn: &Connection, dest: &str, obj: &str) -> Result<PropertiesProxy<'static>> {
     Ok(PropertiesProxy::builder(conn)
@@ -30,9 +43,10 @@ async fn props(conn: &Connection, dest: &str, obj: &str) -> Result<PropertiesPro
 }
 
 async fn with_deadline<T>(what: &str, f: impl Future<Output = Result<T>>) -> Result<T> {
-    tokio::time::timeout(CALL_DEADLINE, f)
+    let deadline = call_deadline();
+    tokio::time::timeout(deadline, f)
         .await
-        .map_err(|_| anyhow!("{what}: no answer within {CALL_DEADLINE:?}"))?
+        .map_err(|_| anyhow!("{what}: no answer within {deadline:?}"))?
 }
 
 fn string_of(v: &OwnedVariant) -> Option<String> {

@@ -68,6 +68,9 @@ pub struct Config {
     pub intrabmc_channel: u8,
     /// Bus names never asked for sensors (slow or unrelated services).
     pub sensor_services_ignored: Vec<String>,
+    /// The deadline of each D-Bus call to another service, in ms: a stuck service costs the
+    /// command waiting for it 0xFF, never the server.
+    pub call_timeout_ms: u64,
 }
 
 impl Default for Config {
@@ -78,6 +81,7 @@ impl Default for Config {
             sel_capacity: 1024,
             sel_add_rate: SelRateLimit::default().per_second,
             sel_add_burst: SelRateLimit::default().burst,
+            call_timeout_ms: 3000,
             acpi_sensor_name: "ACPI_STATUS".to_owned(),
             temperature_entity: (0x07, 0x01),
             acpi_entity: (0x07, 0x01),
@@ -135,6 +139,13 @@ pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
 }
 
 pub fn validate(path: &Path, text: &str, cfg: &Config) -> Result<(), ConfigError> {
+    config::millis_in(
+        path,
+        text,
+        "call_timeout_ms",
+        cfg.call_timeout_ms,
+        config::CALL_TIMEOUT_MS,
+    )?;
     if !(1..=0xFFFD).contains(&cfg.sel_capacity) {
         return Err(config::invalid(
             path,
@@ -327,6 +338,13 @@ mod tests {
             .to_string();
         assert!(
             e.contains(":2:") && e.contains("unknown field `chanels`"),
+            "{e}"
+        );
+        let e = parse("{\n \"sel_capacity\": 64,\n \"call_timeout_ms\": 0\n}")
+            .expect_err("deadline")
+            .to_string();
+        assert!(
+            e.contains(":3: call_timeout_ms 0 is out of range (10..=60000)"),
             "{e}"
         );
         let e = parse("{\n \"sel_add_rate\": 0\n}")

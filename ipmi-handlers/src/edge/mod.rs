@@ -195,6 +195,7 @@ pub fn build_core(cfg: &Config, store: &Store) -> Result<(Core, SelDisk)> {
 }
 
 pub async fn run(cfg: Config) -> Result<()> {
+    bus::set_call_deadline(std::time::Duration::from_millis(cfg.call_timeout_ms));
     let store = Store::new(&cfg.state_dir);
     let (core, sel_disk) = build_core(&cfg, &store)?;
     let conn = daemon_kit::bus::build(zbus::connection::Builder::system())

@@ -13,7 +13,7 @@ use zbus::fdo::ObjectManagerProxy;
 use zbus::message::Type as MsgType;
 use zbus::{Connection, MatchRule, OwnedVariant, Variant};
 
-use super::bus::CALL_DEADLINE;
+use super::bus::call_deadline;
 use crate::core::platform::SensorSnapshot;
 
 /// Sensors by object path, with the unique name of the connection serving each.
@@ -152,7 +152,7 @@ async fn scan_owner(conn: &Connection, owner: &str) -> Option<Vec<SensorSnapshot
         .build()
         .await
         .ok()?;
-    let objects = tokio::time::timeout(CALL_DEADLINE, om.get_managed_objects())
+    let objects = tokio::time::timeout(call_deadline(), om.get_managed_objects())
         .await
         .ok()?
         .ok()?;

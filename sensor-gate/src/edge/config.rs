@@ -93,7 +93,6 @@ pub struct Config {
 
 /// Default of `call_timeout_ms`.
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(2);
-const CALL_TIMEOUT_MS: std::ops::RangeInclusive<u64> = 10..=60_000;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -240,18 +239,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     }
     let mut call_timeout = DEFAULT_CALL_TIMEOUT;
     if let Some(ms) = f.call_timeout_ms {
-        if !CALL_TIMEOUT_MS.contains(&ms) {
-            return Err(bad(
-                "call_timeout_ms",
-                None,
-                format!(
-                    "call_timeout_ms {ms} is out of range ({}..={})",
-                    CALL_TIMEOUT_MS.start(),
-                    CALL_TIMEOUT_MS.end()
-                ),
-            ));
-        }
-        call_timeout = Duration::from_millis(ms);
+        call_timeout =
+            config::millis_in(path, text, "call_timeout_ms", ms, config::CALL_TIMEOUT_MS)?;
     }
     if let Some(n) = f.error_threshold {
         if n == 0 {

@@ -4,6 +4,7 @@ pub mod bus;
 pub mod config;
 pub mod logging;
 pub mod order;
+pub mod startup;
 pub mod state_file;
 pub mod supervisor;
 pub mod time;

@@ -56,6 +56,45 @@ impl Termination {
     }
 }
 
+/// A daemon's life under systemd, in the order that keeps it safe: [`Lifecycle::start`]
+/// catches SIGTERM/SIGINT and starts petting the watchdog (while the probe answers) before the
+/// daemon does anything slow; [`Lifecycle::ready`] says READY once it serves;
+/// [`Lifecycle::stop_requested`] resolves on a signal; [`Lifecycle::stopping`] says STOPPING.
+pub struct Lifecycle {
+    termination: Termination,
+    watchdog: tokio::task::JoinHandle<()>,
+}
+
+impl Lifecycle {
+    /// Catch the termination signals and supervise the watchdog with `probe` ([`watchdog_task`]);
+    /// call inside the runtime.
+    pub fn start(probe: Probe) -> std::io::Result<Self> {
+        let termination = Termination::install()?;
+        let watchdog = tokio::spawn(watchdog_task(probe));
+        Ok(Self {
+            termination,
+            watchdog,
+        })
+    }
+
+    /// Tell systemd we are ready (the signals are already caught, see [`notify_ready`]).
+    pub fn ready(&self) {
+        notify_ready(&self.termination);
+    }
+
+    /// Resolves with the signal's name when SIGTERM or SIGINT arrives.
+    pub async fn stop_requested(&mut self) -> &'static str {
+        self.termination.wait().await
+    }
+
+    /// Tell systemd we are stopping, and why (logged); the watchdog is no longer petted.
+    pub fn stopping(self, why: &str) {
+        notify_stopping();
+        log::info!("stopping ({why})");
+        self.watchdog.abort();
+    }
+}
+
 /// What a daemon proves before each pet of the watchdog: typically a round trip through its
 /// own event loop (a message its loop must take and answer) and through its bus connection
 /// ([`bus_round_trip`]). `Err` says what did not answer.

@@ -7,36 +7,25 @@
 pub mod core;
 pub mod edge;
 
-use std::path::PathBuf;
+use anyhow::Result;
+use daemon_kit::startup::Applet;
 
-use anyhow::{Context, Result, bail};
-
-const USAGE: &str = "usage: ipmi-handlers [--config FILE]\n\
-  Serves xyz.openbmc_project.Ipmi.Server (execute) as xyz.openbmc_project.Ipmi.Host on the\n\
-  system bus (DBUS_SYSTEM_BUS_ADDRESS is honoured). Default config:\n\
-  /etc/acpigate/ipmi-handlers.json (built-in defaults if absent).";
+/// What the shared start-up needs to know about this daemon.
+pub const APPLET: Applet = Applet {
+    name: "ipmi-handlers",
+    about: "  Serves xyz.openbmc_project.Ipmi.Server (execute) as xyz.openbmc_project.Ipmi.Host on\n  \
+            the system bus (DBUS_SYSTEM_BUS_ADDRESS is honoured); built-in defaults if the\n  \
+            default file is absent.",
+    default_config: edge::config::DEFAULT_CONFIG,
+    options: &[],
+};
 
 /// Entry point for the multi-call binary.
 pub fn main_with_args(args: Vec<String>) -> Result<()> {
-    let mut config: Option<PathBuf> = None;
-    let mut it = args.iter().skip(1);
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--config" | "-c" => {
-                config = Some(PathBuf::from(it.next().context("--config needs a file")?));
-            }
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return Ok(());
-            }
-            other => bail!("unknown argument `{other}`\n{USAGE}"),
-        }
-    }
-    daemon_kit::logging::init("ipmi-handlers");
-    let cfg = edge::config::load(config.as_deref())?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot build the tokio runtime")?;
-    rt.block_on(edge::run(cfg))
+    APPLET.main(
+        &args,
+        |inv| Ok(edge::config::load(inv.config.as_deref())?),
+        |cfg| format!("SEL capacity {}", cfg.sel_capacity),
+        |cfg, _| edge::run(cfg),
+    )
 }

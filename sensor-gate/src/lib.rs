@@ -13,44 +13,25 @@
 pub mod core;
 pub mod edge;
 
-use std::path::PathBuf;
+use anyhow::Result;
+use daemon_kit::startup::Applet;
 
-use anyhow::{Context, Result, bail};
-
-const USAGE: &str = "usage: sensor-gate [--config FILE] [--check]\n\
-  DIMM temperature sensors over SMBus, read only while the host is settled in S0.\n\
-  Default config: /etc/acpigate/sensor-gate.json. --check validates the file and exits.";
+/// What the shared start-up needs to know about this daemon.
+pub const APPLET: Applet = Applet {
+    name: "sensor-gate",
+    about: "  DIMM temperature sensors over SMBus, read only while the host is settled in S0.\n  \
+            The configuration file is required (there is no default sensor).",
+    default_config: edge::config::DEFAULT_CONFIG,
+    options: &[],
+};
 
 /// Entry point for the multi-call binary.
 pub fn main_with_args(args: Vec<String>) -> Result<()> {
-    let mut config = PathBuf::from(edge::config::DEFAULT_CONFIG);
-    let mut check = false;
-    let mut it = args.iter().skip(1);
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--config" | "-c" => {
-                config = PathBuf::from(it.next().context("--config needs a file")?);
-            }
-            "--check" => check = true,
-            "--help" | "-h" => {
-                println!("{USAGE}");
-                return Ok(());
-            }
-            other => bail!("unknown argument `{other}`\n{USAGE}"),
-        }
-    }
-    daemon_kit::logging::init("sensor-gate");
     // A bad file is fatal at start: better no daemon than one that guesses.
-    let cfg = edge::config::load(&config).map_err(|e| {
-        log::error!("{e}");
-        anyhow::anyhow!("{e}")
-    })?;
-    if check {
-        println!("{}: ok ({} sensors)", config.display(), cfg.sensors.len());
-        return Ok(());
-    }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(edge::run(cfg))
+    APPLET.main(
+        &args,
+        |inv| Ok(edge::config::load(APPLET.config_path(inv))?),
+        |cfg| format!("{} sensors", cfg.sensors.len()),
+        |cfg, _| edge::run(cfg),
+    )
 }

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use daemon_kit::supervisor::{Probe, StallSwitch, bus_round_trip};
+use daemon_kit::supervisor::{Lifecycle, Probe, StallSwitch, bus_round_trip};
 use openbmc_vocab::names::{bus, path};
 use tokio::sync::mpsc;
 
@@ -144,6 +144,9 @@ pub async fn run(cfg: config::Config, test_stall: bool) -> Result<()> {
     let (probe_tx, probes) = mpsc::channel(1);
     let stall = StallSwitch::new(test_stall).context("cannot arm the test stall switch")?;
     let executor_task = tokio::spawn(exec.run(rx, probes, stall));
+    // Signals caught and the watchdog supervised from here on, before the slow start.
+    let mut life = Lifecycle::start(watchdog_probe(probe_tx, conn.clone()))
+        .context("cannot install signal handlers")?;
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     let mut inputs_task = tokio::spawn(inputs::follow_all(conn.clone(), feeder, ready_tx));
 
@@ -157,6 +160,10 @@ pub async fn run(cfg: config::Config, test_stall: bool) -> Result<()> {
                 _ => anyhow::anyhow!("input task ended before it was ready"),
             });
         }
+        sig = life.stop_requested() => {
+            life.stopping(&format!("{sig} before ready"));
+            return Ok(());
+        }
     }
     // Take the well-known name only now, with the state derived from the inputs: whoever
     // follows the name (ipmid, ipmi-handlers' SEL, sensor-gate) never sees a start-up Unknown
@@ -164,15 +171,9 @@ pub async fn run(cfg: config::Config, test_stall: bool) -> Result<()> {
     daemon_kit::bus::request_name(&conn, bus::ACPI_POWER_STATE)
         .await
         .with_context(|| format!("cannot own {} on the system bus", bus::ACPI_POWER_STATE))?;
-    // Catch SIGTERM before READY: a stop right after READY must still shut down cleanly.
-    let mut termination =
-        daemon_kit::supervisor::Termination::install().context("cannot install signal handlers")?;
-    daemon_kit::supervisor::notify_ready(&termination);
+    life.ready();
     let reason = tokio::select! {
-        r = termination.wait() => r,
-        _ = daemon_kit::supervisor::watchdog_task(watchdog_probe(probe_tx, conn.clone())) => {
-            "watchdog task ended"
-        }
+        r = life.stop_requested() => r,
         r = &mut inputs_task => {
             match r {
                 Ok(Err(e)) => return Err(e.context("following inputs failed")),
@@ -180,8 +181,7 @@ pub async fn run(cfg: config::Config, test_stall: bool) -> Result<()> {
             }
         }
     };
-    daemon_kit::supervisor::notify_stopping();
-    log::info!("stopping ({reason})");
+    life.stopping(reason);
     drop(tx);
     executor_task.abort();
     Ok(())

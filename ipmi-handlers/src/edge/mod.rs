@@ -267,10 +267,9 @@ pub async fn run(cfg: Config) -> Result<()> {
     daemon_kit::bus::request_name(&conn, busname::IPMI_HOST)
         .await
         .with_context(|| format!("cannot own {}", busname::IPMI_HOST))?;
-    // Catch SIGTERM before READY: a stop right after READY must still shut down cleanly.
-    let mut termination =
-        supervisor::Termination::install().context("cannot install signal handlers")?;
-    supervisor::notify_ready(&termination);
+    let mut life = supervisor::Lifecycle::start(supervisor::bus_probe(conn.clone()))
+        .context("cannot install signal handlers")?;
+    life.ready();
     log::info!(
         "serving {} on {} ({} SEL records, {} sensors)",
         iface::IPMI_SERVER,
@@ -294,12 +293,8 @@ pub async fn run(cfg: Config) -> Result<()> {
             r?;
             anyhow::bail!("the system bus connection ended");
         }
-        _ = supervisor::watchdog_task(supervisor::bus_probe(conn.clone())) => {}
         _ = report_refusals(&app) => {}
-        sig = termination.wait() => {
-            log::info!("{sig}: stopping");
-            supervisor::notify_stopping();
-        }
+        sig = life.stop_requested() => life.stopping(sig),
     }
     Ok(())
 }

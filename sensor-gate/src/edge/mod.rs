@@ -18,6 +18,7 @@ pub mod smbus;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use daemon_kit::supervisor::Lifecycle;
 use openbmc_vocab::names::{bus, path};
 use tokio::sync::mpsc;
 
@@ -126,9 +127,9 @@ pub async fn run(cfg: Config) -> Result<()> {
         tx.clone(),
         cfg.call_timeout,
     ));
-    tokio::spawn(daemon_kit::supervisor::watchdog_task(
-        daemon_kit::supervisor::bus_probe(conn.clone()),
-    ));
+    // Signals caught and the watchdog supervised from here on.
+    let mut life = Lifecycle::start(daemon_kit::supervisor::bus_probe(conn.clone()))
+        .context("cannot install signal handlers")?;
 
     let ex = Executor {
         conn: conn.clone(),
@@ -141,10 +142,7 @@ pub async fn run(cfg: Config) -> Result<()> {
     };
     let first = core.start(now());
     ex.execute(first).await;
-    // Catch SIGTERM before READY: a stop right after READY must still shut down cleanly.
-    let mut termination =
-        daemon_kit::supervisor::Termination::install().context("cannot install signal handlers")?;
-    daemon_kit::supervisor::notify_ready(&termination);
+    life.ready();
     log::info!(
         "serving {} DIMM sensors on {}; gate {}",
         cfg.sensors.len(),
@@ -156,7 +154,7 @@ pub async fn run(cfg: Config) -> Result<()> {
         }
     );
 
-    loop {
+    let reason = loop {
         let deadline = core
             .next_deadline()
             .map(tokio::time::Instant::from_std)
@@ -164,18 +162,15 @@ pub async fn run(cfg: Config) -> Result<()> {
         let ev = tokio::select! {
             ev = rx.recv() => match ev {
                 Some(ev) => ev,
-                None => break,
+                None => break "event channel closed",
             },
             _ = tokio::time::sleep_until(deadline) => Event::Tick,
-            sig = termination.wait() => {
-                log::info!("{sig}: stopping");
-                break;
-            }
+            sig = life.stop_requested() => break sig,
         };
         // In order: a close starts with `CloseBus`, so the latch closes before anything else.
         let actions = core.handle(now(), ev);
         ex.execute(actions).await;
-    }
-    daemon_kit::supervisor::notify_stopping();
+    };
+    life.stopping(reason);
     Ok(())
 }

@@ -1,7 +1,9 @@
-//! Wall-clock and monotonic time for the edges. Cores never read a clock: the edge passes
-//! [`Instant`]s (monotonic) and wall-clock microseconds in.
+//! The edges' clocks. Cores never read a clock: the edge reads both here and passes a
+//! [`Now`] in with every input.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+pub use openbmc_vocab::time::Now;
 
 /// Microseconds since the Unix epoch (the unit of `BootProgressLastUpdate`).
 pub fn epoch_usec() -> u64 {
@@ -9,4 +11,12 @@ pub fn epoch_usec() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_micros() as u64)
         .unwrap_or(0)
+}
+
+/// Both clocks, now.
+pub fn now() -> Now {
+    Now {
+        mono: Instant::now(),
+        wall_usec: epoch_usec(),
+    }
 }

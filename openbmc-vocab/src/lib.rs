@@ -17,5 +17,6 @@ pub mod names;
 pub mod sensor;
 pub mod state;
 pub mod systemd;
+pub mod time;
 
 pub use dbus_enum::{DbusEnum, UnknownEnumValue};

@@ -39,14 +39,7 @@ pub use policy::Policy;
 use timeline::BootInProgress;
 pub use timeline::Timeline;
 
-/// The time an input was seen: monotonic for durations, wall clock for what we publish.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Now {
-    /// Monotonic microseconds (any origin).
-    pub mono_usec: u64,
-    /// Microseconds since the Unix epoch.
-    pub wall_usec: u64,
-}
+pub use openbmc_vocab::time::Now;
 
 /// Something that happened outside.
 #[derive(Debug, Clone, PartialEq)]

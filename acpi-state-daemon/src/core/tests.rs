@@ -48,14 +48,21 @@ fn step(input: Input, sys: AcpiState, targets: &'static [HostTarget]) -> Step {
 }
 
 /// A clock that advances 1 ms per input.
+/// Virtual time: `usec` after one fixed origin on both clocks.
+fn at_usec(usec: u64) -> Now {
+    static ORIGIN: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let origin = *ORIGIN.get_or_init(std::time::Instant::now);
+    Now {
+        mono: origin + std::time::Duration::from_micros(usec),
+        wall_usec: 1_700_000_000_000_000 + usec,
+    }
+}
+
 struct Clock(u64);
 impl Clock {
     fn tick(&mut self) -> Now {
         self.0 += 1_000;
-        Now {
-            mono_usec: self.0,
-            wall_usec: 1_700_000_000_000_000 + self.0,
-        }
+        at_usec(self.0)
     }
 }
 
@@ -770,10 +777,7 @@ fn boot_progress_follows_phases_and_post_codes_once_each() {
 #[test]
 fn timeline_counts_windows_and_times_with_virtual_time() {
     let mut core = AcpiCore::new(Policy::default(), None);
-    let at = |ms: u64| Now {
-        mono_usec: ms * 1000,
-        wall_usec: 1_700_000_000_000_000 + ms * 1000,
-    };
+    let at = |ms: u64| at_usec(ms * 1000);
     core.handle(at(0), off()).expect("ok");
     core.handle(at(100), on()).expect("ok"); // boot starts, window 1
     core.handle(at(300), write(A::Unknown)).expect("ok"); // firmware wobble: gate stays shut

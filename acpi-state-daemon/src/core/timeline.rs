@@ -1,5 +1,7 @@
 //! The boot timeline: how long firmware init took and how many gate windows a boot needed.
 
+use std::time::Instant;
+
 use openbmc_vocab::acpigate::HostPhase;
 
 use super::{AcpiCore, Action, Now};
@@ -17,10 +19,10 @@ pub struct Timeline {
     pub gate_windows: u64,
 }
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub(super) struct BootInProgress {
-    started_mono: u64,
-    init_entered_mono: Option<u64>,
+    started: Instant,
+    init_entered: Option<Instant>,
     init_usec: u64,
     windows: u64,
 }
@@ -35,25 +37,27 @@ impl AcpiCore {
     ) {
         if from == HostPhase::FirmwareInit
             && let Some(b) = self.boot.as_mut()
-            && let Some(entered) = b.init_entered_mono.take()
+            && let Some(entered) = b.init_entered.take()
         {
-            b.init_usec += now.mono_usec.saturating_sub(entered);
+            b.init_usec += usec_between(entered, now.mono);
         }
         match to {
             HostPhase::FirmwareInit => {
                 let b = self.boot.get_or_insert(BootInProgress {
-                    started_mono: now.mono_usec,
-                    ..BootInProgress::default()
+                    started: now.mono,
+                    init_entered: None,
+                    init_usec: 0,
+                    windows: 0,
                 });
                 b.windows += 1;
-                b.init_entered_mono = Some(now.mono_usec);
+                b.init_entered = Some(now.mono);
             }
             HostPhase::Working => {
                 if let Some(b) = self.boot.take() {
                     self.timeline = Timeline {
                         boot_count: self.timeline.boot_count + 1,
                         firmware_init_usec: b.init_usec,
-                        time_to_working_usec: now.mono_usec.saturating_sub(b.started_mono),
+                        time_to_working_usec: usec_between(b.started, now.mono),
                         gate_windows: b.windows,
                     };
                     out.push(Action::PublishTimeline(self.timeline));
@@ -65,4 +69,10 @@ impl AcpiCore {
             HostPhase::Sleeping | HostPhase::Unknown => {}
         }
     }
+}
+
+/// Microseconds from `a` to `b` (0 if `b` is earlier: an edge never passes time backwards,
+/// but a core must not panic or wrap if one did).
+fn usec_between(a: Instant, b: Instant) -> u64 {
+    u64::try_from(b.saturating_duration_since(a).as_micros()).unwrap_or(u64::MAX)
 }

@@ -15,14 +15,13 @@ pub mod inputs;
 pub mod side_effects;
 
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use anyhow::{Context, Result};
 use daemon_kit::supervisor::{Lifecycle, Probe, StallSwitch, bus_round_trip};
 use openbmc_vocab::names::{bus, path};
 use tokio::sync::mpsc;
 
-use crate::core::{AcpiCore, Input, Now, Persisted, Refusal};
+use crate::core::{AcpiCore, Input, Persisted, Refusal};
 use dbus::{AcpiPowerState, Batch, HostPhaseIface, SharedCore, lock};
 
 /// Feeds inputs to the core and queues their actions for the executor, from wherever they
@@ -56,7 +55,7 @@ impl Feeder {
         // Described now, logged after the actions: at debug level a journal write ahead of them
         // would delay a closing announcement.
         let shown = log::log_enabled!(log::Level::Debug).then(|| format!("input: {input:?}"));
-        let actions = lock(&self.core).handle(now(), input)?;
+        let actions = lock(&self.core).handle(daemon_kit::time::now(), input)?;
         if actions.is_empty() {
             if let Some(line) = shown {
                 log::debug!("{line}");
@@ -69,18 +68,6 @@ impl Feeder {
             });
         }
         Ok(())
-    }
-}
-
-/// Monotonic origin for [`now`]; the core only ever sees differences.
-static ORIGIN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-
-/// The edge's clock, handed to the core with every input.
-pub fn now() -> Now {
-    let origin = *ORIGIN.get_or_init(Instant::now);
-    Now {
-        mono_usec: origin.elapsed().as_micros() as u64,
-        wall_usec: daemon_kit::time::epoch_usec(),
     }
 }
 

@@ -5,7 +5,9 @@
 //! One token bucket per channel: the host's KCS channel, each LAN channel and INTRABMC fill
 //! their own, so a flooding host cannot lock an operator out of the SEL, nor the other way
 //! round. acpigate's own records (System ACPI Power State) never go through here: they are
-//! never refused. Time is passed in (monotonic milliseconds), never read.
+//! never refused. Time is passed in (monotonic), never read.
+
+use std::time::{Duration, Instant};
 
 /// How many records per channel: `burst` at once, then `per_second` sustained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,13 +33,13 @@ const CHANNELS: usize = 16;
 /// `per_second` thousandths a millisecond, with no rounding).
 const TOKEN: u64 = 1000;
 /// Refusals are reported (logged) at most this often, so a flood does not flood the journal.
-pub const REPORT_EVERY_MS: u64 = 10_000;
+pub const REPORT_EVERY: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Bucket {
-    /// Thousandths of a token, as of `at_ms`.
+    /// Thousandths of a token, as of `at` (full, with no time yet: the start).
     level: u64,
-    at_ms: u64,
+    at: Option<Instant>,
 }
 
 /// Refusals since the last report, for one log line.
@@ -58,7 +60,7 @@ pub struct SelLimiter {
     buckets: [Bucket; CHANNELS],
     refused: [u64; CHANNELS],
     reported: u64,
-    last_report_ms: Option<u64>,
+    last_report: Option<Instant>,
 }
 
 fn index(channel: u8) -> usize {
@@ -70,14 +72,14 @@ impl SelLimiter {
     pub fn new(limit: SelRateLimit) -> Self {
         let full = Bucket {
             level: u64::from(limit.burst) * TOKEN,
-            at_ms: 0,
+            at: None,
         };
         Self {
             limit,
             buckets: [full; CHANNELS],
             refused: [0; CHANNELS],
             reported: 0,
-            last_report_ms: None,
+            last_report: None,
         }
     }
 
@@ -85,28 +87,29 @@ impl SelLimiter {
         self.limit
     }
 
-    /// The bucket's level at `now_ms`. A clock that seems to go back refills nothing.
-    fn level(&self, channel: u8, now_ms: u64) -> u64 {
+    /// The bucket's level at `now`. A time before the bucket's own refills nothing.
+    fn level(&self, channel: u8, now: Instant) -> u64 {
         let b = &self.buckets[index(channel)];
-        let refill = now_ms
-            .saturating_sub(b.at_ms)
-            .saturating_mul(u64::from(self.limit.per_second));
+        let elapsed_ms = b.at.map_or(0, |at| {
+            u64::try_from(now.saturating_duration_since(at).as_millis()).unwrap_or(u64::MAX)
+        });
+        let refill = elapsed_ms.saturating_mul(u64::from(self.limit.per_second));
         b.level
             .saturating_add(refill)
             .min(u64::from(self.limit.burst) * TOKEN)
     }
 
-    /// Whether a record from `channel` may be added at `now_ms`.
-    pub fn admits(&self, channel: u8, now_ms: u64) -> bool {
-        self.level(channel, now_ms) >= TOKEN
+    /// Whether a record from `channel` may be added at `now`.
+    pub fn admits(&self, channel: u8, now: Instant) -> bool {
+        self.level(channel, now) >= TOKEN
     }
 
-    /// A record from `channel` was added at `now_ms`: it takes its token.
-    pub fn take(&mut self, channel: u8, now_ms: u64) {
-        let level = self.level(channel, now_ms).saturating_sub(TOKEN);
+    /// A record from `channel` was added at `now`: it takes its token.
+    pub fn take(&mut self, channel: u8, now: Instant) {
+        let level = self.level(channel, now).saturating_sub(TOKEN);
         let b = &mut self.buckets[index(channel)];
         // Never move the bucket's clock back: a late commit must not refill it twice.
-        b.at_ms = b.at_ms.max(now_ms);
+        b.at = Some(b.at.map_or(now, |at| at.max(now)));
         b.level = level;
     }
 
@@ -120,20 +123,20 @@ impl SelLimiter {
     }
 
     /// A report of the refusals not reported yet: the first refusal at once, then at most one
-    /// every [`REPORT_EVERY_MS`].
-    pub fn report(&mut self, now_ms: u64) -> Option<RefusalReport> {
+    /// every [`REPORT_EVERY`].
+    pub fn report(&mut self, now: Instant) -> Option<RefusalReport> {
         let total = self.refused_total();
         if total == self.reported {
             return None;
         }
-        if let Some(last) = self.last_report_ms
-            && now_ms.saturating_sub(last) < REPORT_EVERY_MS
+        if let Some(last) = self.last_report
+            && now.saturating_duration_since(last) < REPORT_EVERY
         {
             return None;
         }
         let new = total - self.reported;
         self.reported = total;
-        self.last_report_ms = Some(now_ms);
+        self.last_report = Some(now);
         Some(RefusalReport {
             new,
             total,
@@ -149,6 +152,12 @@ impl SelLimiter {
 mod tests {
     use super::*;
 
+    /// Virtual time: `ms` after one fixed origin.
+    fn t(ms: u64) -> Instant {
+        static ORIGIN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        *ORIGIN.get_or_init(Instant::now) + Duration::from_millis(ms)
+    }
+
     const KCS: u8 = 15;
     const LAN: u8 = 1;
 
@@ -158,9 +167,10 @@ mod tests {
 
     /// Takes records from `channel` at `now_ms` while admitted; how many.
     fn drain(l: &mut SelLimiter, channel: u8, now_ms: u64) -> u32 {
+        let now = t(now_ms);
         let mut n = 0;
-        while l.admits(channel, now_ms) {
-            l.take(channel, now_ms);
+        while l.admits(channel, now) {
+            l.take(channel, now);
             n += 1;
             assert!(n <= 1_000_000, "never refuses");
         }
@@ -171,9 +181,9 @@ mod tests {
     fn a_burst_then_the_sustained_rate() {
         let mut l = limiter(4, 10);
         assert_eq!(drain(&mut l, KCS, 5_000), 10, "a full bucket at start");
-        assert!(!l.admits(KCS, 5_000));
+        assert!(!l.admits(KCS, t(5_000)));
         // 4 a second: one every 250 ms, not before.
-        assert!(!l.admits(KCS, 5_249));
+        assert!(!l.admits(KCS, t(5_249)));
         assert_eq!(drain(&mut l, KCS, 5_250), 1);
         assert_eq!(drain(&mut l, KCS, 6_250), 4);
         // A long quiet time refills the burst, never more.
@@ -184,49 +194,49 @@ mod tests {
     fn channels_have_their_own_buckets() {
         let mut l = limiter(1, 3);
         assert_eq!(drain(&mut l, KCS, 0), 3);
-        assert!(!l.admits(KCS, 0));
+        assert!(!l.admits(KCS, t(0)));
         assert_eq!(
             drain(&mut l, LAN, 0),
             3,
             "the host's flood leaves LAN alone"
         );
         // Channel numbers are 4 bits: 0x1F is channel 15.
-        assert!(!l.admits(0x1F, 0));
+        assert!(!l.admits(0x1F, t(0)));
     }
 
     #[test]
     fn a_clock_going_back_refills_nothing() {
         let mut l = limiter(1000, 2);
         assert_eq!(drain(&mut l, KCS, 10_000), 2);
-        assert!(!l.admits(KCS, 5_000));
-        l.take(KCS, 5_000);
+        assert!(!l.admits(KCS, t(5_000)));
+        l.take(KCS, t(5_000));
         assert!(
-            !l.admits(KCS, 10_000),
+            !l.admits(KCS, t(10_000)),
             "the late take did not rewind the bucket"
         );
-        assert!(l.admits(KCS, 10_002));
+        assert!(l.admits(KCS, t(10_002)));
     }
 
     #[test]
     fn refusals_are_counted_and_reported_at_a_bounded_rate() {
         let mut l = limiter(1, 1);
-        assert_eq!(l.report(0), None);
+        assert_eq!(l.report(t(0)), None);
         l.refused(KCS);
         let r = l
-            .report(100)
+            .report(t(100))
             .expect("the first refusal is reported at once");
         assert_eq!((r.new, r.total, r.by_channel), (1, 1, vec![(KCS, 1)]));
         for _ in 0..500 {
             l.refused(KCS);
         }
         l.refused(LAN);
-        assert_eq!(l.report(100 + REPORT_EVERY_MS - 1), None, "not within 10 s");
-        let r = l.report(100 + REPORT_EVERY_MS).expect("report");
+        assert_eq!(l.report(t(100 + 9_999)), None, "not within 10 s");
+        let r = l.report(t(100 + 10_000)).expect("report");
         assert_eq!(
             (r.new, r.total, r.by_channel),
             (501, 502, vec![(LAN, 1), (KCS, 501)])
         );
-        assert_eq!(l.report(u64::MAX), None, "nothing new");
+        assert_eq!(l.report(t(86_400_000)), None, "nothing new");
         assert_eq!(l.refused_total(), 502);
     }
 }

@@ -74,11 +74,11 @@ pub struct CoreConfig {
 }
 
 /// A record that arrived over IPMI counts against its channel's rate limit, at monotonic
-/// time `at_ms`.
+/// time `at`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Quota {
     pub channel: u8,
-    pub at_ms: u64,
+    pub at: std::time::Instant,
 }
 
 /// What a command asks the world (external) or the core (internal) to do.
@@ -560,7 +560,7 @@ impl Core {
         // limit means. Nothing of the command happens.
         for e in &reply.effects {
             if let Effect::SelAdd { quota: Some(q), .. } = e
-                && !self.limiter.admits(q.channel, q.at_ms)
+                && !self.limiter.admits(q.channel, q.at)
             {
                 return Decision {
                     throttled: Some(q.channel),
@@ -582,9 +582,9 @@ impl Core {
         self.limiter.refused(channel);
     }
 
-    /// Refusals to log, at most one report every 10 s (`mono_ms`: monotonic milliseconds).
-    pub fn refusal_report(&mut self, mono_ms: u64) -> Option<RefusalReport> {
-        self.limiter.report(mono_ms)
+    /// Refusals to log, at most one report every 10 s of the monotonic clock.
+    pub fn refusal_report(&mut self, now: std::time::Instant) -> Option<RefusalReport> {
+        self.limiter.report(now)
     }
 
     pub fn sel_counts(&self) -> SelCounts {
@@ -627,7 +627,7 @@ impl Core {
                 Effect::SelAdd { record, at, quota } => {
                     self.sel.add(*record, *at);
                     if let Some(q) = quota {
-                        self.limiter.take(q.channel, q.at_ms);
+                        self.limiter.take(q.channel, q.at);
                         self.ipmi_records += 1;
                     }
                 }

@@ -3,6 +3,7 @@
 
 use openbmc_vocab::acpi::AcpiState;
 use openbmc_vocab::state::ChassisPowerState;
+use openbmc_vocab::time::Now;
 
 /// One D-Bus sensor as last seen.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,20 +58,29 @@ impl SensorSnapshot {
 
 /// What a handler may look at. `None` means "could not be read" (no such object, or the
 /// call failed); handlers that need it answer 0xFF.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PlatformView {
     /// `(SysACPIStatus, DevACPIStatus)` of the ACPI object.
     pub acpi: Option<(AcpiState, AcpiState)>,
     pub chassis_power: Option<ChassisPowerState>,
     /// Temperature sensors currently on the bus.
     pub sensors: Vec<SensorSnapshot>,
-    /// BMC wall clock, seconds since the epoch.
-    pub now: u32,
-    /// Monotonic milliseconds (never jumps): what rate limits count in.
-    pub mono_ms: u64,
+    /// When the request is decided: rate limits count on the monotonic clock, the SEL stamps
+    /// with the wall clock's seconds.
+    pub now: Now,
 }
 
 impl PlatformView {
+    /// Nothing read yet, at `now`.
+    pub fn at(now: Now) -> Self {
+        Self {
+            acpi: None,
+            chassis_power: None,
+            sensors: Vec::new(),
+            now,
+        }
+    }
+
     pub fn sensor(&self, path: &str) -> Option<&SensorSnapshot> {
         self.sensors.iter().find(|s| s.path == path)
     }

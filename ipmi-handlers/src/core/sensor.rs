@@ -132,7 +132,7 @@ pub(super) fn platform_event(core: &Core, req: &Request, view: &PlatformView) ->
     // Event data 2 and 3 are optional; absent ones read as "unspecified".
     let mut data = [0xFF; 3];
     data[..msg.len() - 4].copy_from_slice(&msg[4..]);
-    let at = core.sel_time(view.now);
+    let at = core.sel_time(view.now.wall_secs());
     let record = SystemEvent {
         timestamp: at,
         generator_id,
@@ -144,7 +144,7 @@ pub(super) fn platform_event(core: &Core, req: &Request, view: &PlatformView) ->
     .to_record();
     let quota = Some(Quota {
         channel: req.channel.number,
-        at_ms: view.mono_ms,
+        at: view.now.mono,
     });
     Ok(Reply::with(
         Vec::new(),

@@ -122,7 +122,7 @@ pub(super) fn add_sel_entry(core: &Core, req: &Request, view: &PlatformView) -> 
     let Ok(mut record) = <[u8; RECORD_LEN]>::try_from(&req.data[..]) else {
         return Err(Cc::ReqDataLenInvalid);
     };
-    let at = core.sel_time(view.now);
+    let at = core.sel_time(view.now.wall_secs());
     // Timestamped record types get the BMC's time; OEM non-timestamped ones keep theirs.
     if record[2] < OEM_NON_TIMESTAMPED {
         record[3..7].copy_from_slice(&at.to_le_bytes());
@@ -135,7 +135,7 @@ pub(super) fn add_sel_entry(core: &Core, req: &Request, view: &PlatformView) -> 
             at,
             quota: Some(Quota {
                 channel: req.channel.number,
-                at_ms: view.mono_ms,
+                at: view.now.mono,
             }),
         }],
     ))
@@ -171,7 +171,7 @@ pub(super) fn clear_sel(core: &Core, req: &Request, view: &PlatformView) -> Resu
         CLEAR_INITIATE => Ok(Reply::with(
             vec![ERASE_COMPLETED],
             vec![Effect::SelClear {
-                at: core.sel_time(view.now),
+                at: core.sel_time(view.now.wall_secs()),
             }],
         )),
         _ => Err(Cc::InvalidFieldRequest),
@@ -180,7 +180,9 @@ pub(super) fn clear_sel(core: &Core, req: &Request, view: &PlatformView) -> Resu
 
 pub(super) fn get_sel_time(core: &Core, req: &Request, view: &PlatformView) -> Result<Reply, Cc> {
     no_data(req)?;
-    Ok(Reply::data(core.sel_time(view.now).to_le_bytes().to_vec()))
+    Ok(Reply::data(
+        core.sel_time(view.now.wall_secs()).to_le_bytes().to_vec(),
+    ))
 }
 
 pub(super) fn set_sel_time(_: &Core, req: &Request, view: &PlatformView) -> Result<Reply, Cc> {
@@ -189,7 +191,7 @@ pub(super) fn set_sel_time(_: &Core, req: &Request, view: &PlatformView) -> Resu
     };
     // The SEL keeps its own clock as an offset from the BMC's; the BMC clock is left alone
     // (time sync is the job of the BMC's time service).
-    let offset = i64::from(u32::from_le_bytes(t)) - i64::from(view.now);
+    let offset = i64::from(u32::from_le_bytes(t)) - i64::from(view.now.wall_secs());
     Ok(Reply::with(Vec::new(), vec![Effect::SelTimeOffset(offset)]))
 }
 

@@ -2,6 +2,7 @@
 
 use openbmc_vocab::acpi::AcpiState;
 use openbmc_vocab::state::{ChassisPowerState, ChassisTransition, HostTransition};
+use openbmc_vocab::time::Now;
 
 use super::numbering::SensorNumbers;
 use super::platform::{PlatformView, SensorSnapshot};
@@ -13,6 +14,16 @@ const ACPI_KEY: &str = "/xyz/openbmc_project/control/host0/acpi_power_state";
 const DIMM_A0: &str = "/xyz/openbmc_project/sensors/temperature/DIMM_A0";
 const DIMM_B0: &str = "/xyz/openbmc_project/sensors/temperature/DIMM_B0";
 const NOW: u32 = 0x6000_0000;
+
+/// Virtual time: wall clock `secs`, monotonic `mono_ms` after one fixed origin.
+fn at(secs: u32, mono_ms: u64) -> Now {
+    static ORIGIN: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    Now {
+        mono: *ORIGIN.get_or_init(std::time::Instant::now)
+            + std::time::Duration::from_millis(mono_ms),
+        wall_usec: u64::from(secs) * 1_000_000,
+    }
+}
 
 fn config() -> CoreConfig {
     CoreConfig {
@@ -61,8 +72,7 @@ fn view() -> PlatformView {
         acpi: Some((AcpiState::S0G0D0, AcpiState::S0G0D0)),
         chassis_power: Some(ChassisPowerState::On),
         sensors: vec![dimm(DIMM_A0, 30.0), dimm(DIMM_B0, 40.0)],
-        now: NOW,
-        mono_ms: 0,
+        now: at(NOW, 0),
     }
 }
 
@@ -1035,7 +1045,7 @@ fn no_request_panics_and_rejections_change_nothing() {
             r.privilege = Privilege::from_level(rng.below(6) as i64).unwrap_or(Privilege::Admin);
             r.channel.kind =
                 [ChannelKind::SystemInterface, ChannelKind::SessionBased][rng.below(2)];
-            v.now = NOW.wrapping_add(step);
+            v.now = at(NOW.wrapping_add(step), 0);
             v.acpi = [None, Some((AcpiState::S2D2, AcpiState::S2D2))][rng.below(2)];
             let d = c.decide(&r, &v);
             if d.cc != 0 {
@@ -1106,7 +1116,7 @@ fn add_over(c: &mut Core, channel: Channel, mono_ms: u64, n: u8) -> Decision {
     let mut r = req(S, cmd::storage::ADD_SEL_ENTRY, &event(n));
     r.channel = channel;
     let mut v = view();
-    v.mono_ms = mono_ms;
+    v.now = at(NOW, mono_ms);
     let d = c.decide(&r, &v);
     if d.cc == 0 {
         c.commit(&d.effects);
@@ -1145,7 +1155,7 @@ fn host_records_beyond_the_limit_are_refused_with_node_busy_and_counted() {
         &[0x41, 0x04, 0x22, 0x09, 0x6F, 0x02],
     );
     let mut v = view();
-    v.mono_ms = 1_000;
+    v.now = at(NOW, 1_000);
     let d = c.decide(&pem, &v);
     assert_eq!((d.cc, d.throttled), (0xC0, Some(15)));
     c.throttled(15);
@@ -1163,7 +1173,7 @@ fn host_records_beyond_the_limit_are_refused_with_node_busy_and_counted() {
             own_added: 0
         }
     );
-    let r = c.refusal_report(1_500).expect("report");
+    let r = c.refusal_report(at(NOW, 1_500).mono).expect("report");
     assert_eq!((r.new, r.total, r.by_channel), (4, 4, vec![(15, 4)]));
     // Reading commands are never limited.
     assert_eq!(cc_of(&mut c, S, cmd::storage::GET_SEL_INFO, &[]), 0);

@@ -8,7 +8,6 @@ pub mod server;
 pub mod store;
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use std::collections::HashMap;
@@ -163,7 +162,7 @@ impl ChannelFollower {
 /// The rate limit's refusals reach the log with the first one and then every 10 s while they
 /// go on; this brings out the last count of a flood that stopped.
 async fn report_refusals(app: &App) {
-    let every = Duration::from_millis(crate::core::limit::REPORT_EVERY_MS);
+    let every = crate::core::limit::REPORT_EVERY;
     loop {
         tokio::time::sleep(every).await;
         app.report_refusals();
@@ -216,7 +215,6 @@ pub async fn run(cfg: Config) -> Result<()> {
         numbers_io: tokio::sync::Mutex::new(()),
         sensors: Arc::new(Mutex::new(sensors::SensorCache::default())),
         channel_owners: channels.owners.clone(),
-        started: Instant::now(),
     });
     let channel_task = channels.run();
 

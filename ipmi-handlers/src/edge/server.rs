@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, MutexGuard};
-use std::time::Instant;
 
 use openbmc_vocab::acpi::AcpiState;
 use openbmc_vocab::ipmi::option;
@@ -63,8 +62,6 @@ pub struct App {
     pub sensors: SharedCache,
     /// Who owns which channel name, followed from the bus.
     pub channel_owners: Arc<std::sync::Mutex<bus::ChannelOwners>>,
-    /// The origin of the monotonic clock the SEL rate limit counts in.
-    pub started: Instant,
 }
 
 /// The ACPI state as last heard, with where in this connection's incoming messages it was
@@ -110,9 +107,9 @@ impl FollowedAcpi {
     }
 }
 
-/// The edge's wall clock, in the core's unit.
+/// The edge's wall clock, in the SEL's unit (seconds).
 pub fn now() -> u32 {
-    (daemon_kit::time::epoch_usec() / 1_000_000).min(u64::from(u32::MAX)) as u32
+    daemon_kit::time::now().wall_secs()
 }
 
 /// A held [`App::acpi_io`].
@@ -153,11 +150,6 @@ impl App {
         }
     }
 
-    /// Monotonic milliseconds since the start.
-    pub fn mono_ms(&self) -> u64 {
-        self.started.elapsed().as_millis().min(u128::from(u64::MAX)) as u64
-    }
-
     /// Give sensors numbers (persisting the map if it grew) and cancel stale SDR reservations.
     pub async fn sensors_changed(&self) {
         let paths = sensors::lock(&self.sensors).paths();
@@ -196,10 +188,12 @@ impl App {
 
     /// Log the rate limit's refusals, at most once every 10 s (and the first at once).
     pub fn report_refusals(&self) {
-        let mono = self.mono_ms();
         let (report, rate) = {
             let mut core = self.core();
-            (core.refusal_report(mono), core.sel_rate())
+            (
+                core.refusal_report(std::time::Instant::now()),
+                core.sel_rate(),
+            )
         };
         if let Some(r) = report {
             let channels: Vec<String> = r
@@ -280,11 +274,7 @@ impl App {
             AcpiUse::Read => Some(AcpiGuard::Read(self.acpi_io.read().await)),
             AcpiUse::Write => Some(AcpiGuard::Write(self.acpi_io.write().await)),
         };
-        let mut view = PlatformView {
-            now: now(),
-            mono_ms: self.mono_ms(),
-            ..PlatformView::default()
-        };
+        let mut view = PlatformView::at(daemon_kit::time::now());
         if reads.sensors {
             view.sensors = sensors::lock(&self.sensors).snapshot();
         }
@@ -315,8 +305,7 @@ impl App {
         let mut sel_disk = None;
         if decision.cc == Cc::Success.code() && decision.changes_sel() {
             sel_disk = Some(self.sel_disk.lock().await);
-            view.now = now();
-            view.mono_ms = self.mono_ms();
+            view.now = daemon_kit::time::now();
             decision = self.decide(&req, &view);
         }
         if decision.cc != Cc::Success.code() {

@@ -22,7 +22,7 @@ impl Core {
             now,
             PhaseUpdate {
                 phase: HostPhase::Unknown,
-                since_us: now.wall_us,
+                since_us: now.wall_usec,
                 generation: None,
                 reason: "host phase source left the bus".to_owned(),
             },
@@ -93,9 +93,10 @@ impl Core {
             // nothing the edge does for this event may come before the latch closes.
             out.insert(0, Action::CloseBus);
             self.status.closes += 1;
-            self.status.since_us = now.wall_us;
+            self.status.since_us = now.wall_usec;
             if self.phase_since_us != 0 {
-                self.status.last_close_latency_us = now.wall_us.saturating_sub(self.phase_since_us);
+                self.status.last_close_latency_us =
+                    now.wall_usec.saturating_sub(self.phase_since_us);
             }
         }
         if changed || !was_closed {
@@ -142,7 +143,7 @@ impl Core {
         self.gate = Gate::Open;
         self.window += 1;
         self.status.open = true;
-        self.status.since_us = now.wall_us;
+        self.status.since_us = now.wall_usec;
         self.status.reason = format!("host working for {} ms", self.policy.settle.as_millis());
         self.restart_sensors(now);
         self.release_fans_on_open(out);

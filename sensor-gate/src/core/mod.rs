@@ -64,13 +64,7 @@ pub use sensors::{
     Direction, OffMarking, SensorProperty, SensorSpec, SensorView, Severity, SmbusError, Thresholds,
 };
 
-/// The time, passed in by the edge: monotonic for deadlines, wall clock for what is published.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Now {
-    pub mono: Instant,
-    /// Microseconds since the epoch.
-    pub wall_us: u64,
-}
+pub use openbmc_vocab::time::Now;
 
 /// Policy knobs (from the configuration file).
 #[derive(Debug, Clone, PartialEq)]
@@ -228,7 +222,7 @@ impl Core {
             holding: false,
             status: GateStatus {
                 open: !enabled,
-                since_us: now.wall_us,
+                since_us: now.wall_usec,
                 reason: if enabled {
                     "waiting for the host phase".to_owned()
                 } else {

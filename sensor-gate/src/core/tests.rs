@@ -75,7 +75,7 @@ impl Rig {
         let base = Instant::now();
         let now = Now {
             mono: base,
-            wall_us: T0_WALL,
+            wall_usec: T0_WALL,
         };
         let mut core = Core::new(policy, sensors, zones(), now);
         let first = core.start(now);
@@ -93,7 +93,7 @@ impl Rig {
     fn now(&self) -> Now {
         Now {
             mono: self.base + self.at,
-            wall_us: T0_WALL + self.at.as_micros() as u64,
+            wall_usec: T0_WALL + self.at.as_micros() as u64,
         }
     }
 
@@ -114,7 +114,7 @@ impl Rig {
     /// Phase change whose source stamped it `lag_ms` before it reached us.
     fn phase_lag(&mut self, p: HostPhase, lag_ms: u64) -> Vec<Action> {
         self.generation += 1;
-        let since = self.now().wall_us - lag_ms * 1000;
+        let since = self.now().wall_usec - lag_ms * 1000;
         self.ev(Event::Phase(PhaseUpdate {
             phase: p,
             since_us: since,
@@ -895,7 +895,7 @@ fn one_transfer_per_bus_so_a_close_leaves_at_most_one_in_flight() {
     let base = Instant::now();
     let now = |ms: u64| Now {
         mono: base + Duration::from_millis(ms),
-        wall_us: T0_WALL + ms * 1000,
+        wall_usec: T0_WALL + ms * 1000,
     };
     let specs: Vec<SensorSpec> = (0..4u8)
         .map(|i| SensorSpec {

@@ -15,27 +15,20 @@ mod executor;
 mod phase;
 pub mod smbus;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use daemon_kit::supervisor::Lifecycle;
 use openbmc_vocab::names::{bus, path};
 use tokio::sync::mpsc;
 
-use crate::core::{Core, Event, Now};
+use crate::core::{Core, Event};
 use config::Config;
 use dbus::{
     AvailabilityIface, CriticalIface, GateIface, OperationalIface, ValueIface, WarningIface,
 };
 use executor::Executor;
 use smbus::worker::{BusHandle, Latch};
-
-fn now() -> Now {
-    Now {
-        mono: Instant::now(),
-        wall_us: daemon_kit::time::epoch_usec(),
-    }
-}
 
 /// Run the daemon until SIGTERM.
 pub async fn run(cfg: Config) -> Result<()> {
@@ -99,7 +92,7 @@ pub async fn run(cfg: Config) -> Result<()> {
         cfg.policy.clone(),
         cfg.sensors.iter().map(|s| s.spec.clone()).collect(),
         cfg.zones.clone(),
-        now(),
+        daemon_kit::time::now(),
     );
     server
         .at(
@@ -140,7 +133,7 @@ pub async fn run(cfg: Config) -> Result<()> {
         latch,
         call_timeout: cfg.call_timeout,
     };
-    let first = core.start(now());
+    let first = core.start(daemon_kit::time::now());
     ex.execute(first).await;
     life.ready();
     log::info!(
@@ -168,7 +161,7 @@ pub async fn run(cfg: Config) -> Result<()> {
             sig = life.stop_requested() => break sig,
         };
         // In order: a close starts with `CloseBus`, so the latch closes before anything else.
-        let actions = core.handle(now(), ev);
+        let actions = core.handle(daemon_kit::time::now(), ev);
         ex.execute(actions).await;
     };
     life.stopping(reason);

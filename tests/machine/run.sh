@@ -7,7 +7,7 @@
 #        tests/machine/run.sh -P [-w WORKDIR]   only prepare the cached pieces (kernel,
 #                                                initramfs, rootfs), e.g. while cargo builds
 #   -b  the release multi-call binary (cargo build --release -p acpigate --all-features)
-#   -p  the simulated chassis power service (cargo build -p acpigate-tests --bin machine-platform)
+#   -p  the simulated chassis power service (cargo build -p acpigate-sim --bin machine-platform)
 #   -w  cache + work dir (default $VMTEST_DIR or <repo>/.vmtest)   -t  VM timeout (default 480)
 #   -v  show the VM console while it runs
 # Needs root (debootstrap, overlay mount) and the host packages listed in README.md.

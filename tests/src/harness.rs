@@ -122,6 +122,14 @@ impl PrivateBus {
     }
 }
 
+/// The simulated services join the private bus by its address; the simulator knows nothing
+/// else of the harness.
+impl acpigate_sim::BusAddress for PrivateBus {
+    fn address(&self) -> &str {
+        &self.address
+    }
+}
+
 /// Start `dbus-daemon` on `cfg` and read the address it prints.
 fn spawn_bus(cfg: &Path) -> Result<(Child, String)> {
     let mut child = Command::new("dbus-daemon")
@@ -532,6 +540,66 @@ mod tests {
         std::fs::remove_file(&bin)?;
         let why = why.context("a 1970 binary passed as current")?;
         assert!(why.contains("is older than"), "{why}");
+        Ok(())
+    }
+
+    /// [`BINARY_CRATES`] is what `acpigate` is built from, as cargo sees it: the workspace
+    /// crates it depends on, directly or not, with every applet on; not the simulator, not
+    /// this crate. A crate added to the binary and missing here would let a stale binary pass.
+    #[test]
+    fn the_staleness_check_watches_exactly_the_crates_in_the_binary() -> Result<()> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .context("workspace root")?;
+        let out = Command::new(env!("CARGO"))
+            .args([
+                "metadata",
+                "--format-version",
+                "1",
+                "--no-deps",
+                "--offline",
+            ])
+            .current_dir(root)
+            .output()
+            .context("running cargo metadata")?;
+        anyhow::ensure!(
+            out.status.success(),
+            "cargo metadata: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let meta: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+        let packages = meta["packages"].as_array().context("packages")?;
+        // Workspace crate name -> (its directory under the root, its non-dev path deps).
+        let mut crates = std::collections::BTreeMap::new();
+        for p in packages {
+            let name = p["name"].as_str().context("package name")?;
+            let manifest = Path::new(p["manifest_path"].as_str().context("manifest_path")?);
+            let dir = manifest
+                .parent()
+                .and_then(|d| d.strip_prefix(root).ok())
+                .context("package outside the workspace")?
+                .to_string_lossy()
+                .into_owned();
+            let deps: Vec<String> = p["dependencies"]
+                .as_array()
+                .context("dependencies")?
+                .iter()
+                .filter(|d| d["path"].is_string() && d["kind"].as_str() != Some("dev"))
+                .filter_map(|d| d["name"].as_str().map(str::to_owned))
+                .collect();
+            crates.insert(name.to_owned(), (dir, deps));
+        }
+        let mut todo = vec!["acpigate".to_owned()];
+        let mut built_from = std::collections::BTreeSet::new();
+        while let Some(name) = todo.pop() {
+            let (dir, deps) = crates.get(&name).context(format!("no crate {name}"))?;
+            if built_from.insert(dir.clone()) {
+                todo.extend(deps.iter().cloned());
+            }
+        }
+        let watched: std::collections::BTreeSet<String> =
+            BINARY_CRATES.iter().map(|c| (*c).to_owned()).collect();
+        assert_eq!(watched, built_from);
         Ok(())
     }
 

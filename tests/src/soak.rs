@@ -8,8 +8,8 @@ use anyhow::{Result, bail};
 use openbmc_vocab::acpi::AcpiState;
 use openbmc_vocab::acpigate::HostPhase;
 
-use crate::host_firmware::Timing;
 use crate::world::{World, WorldOptions};
+use acpigate_sim::host_firmware::Timing;
 
 /// A small deterministic PRNG (xorshift64*), so a failing seed can be replayed.
 #[derive(Debug, Clone)]

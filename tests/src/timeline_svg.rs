@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use openbmc_vocab::acpigate::HostPhase;
 
-use crate::smbus::{Master, Outcome, Transfer};
+use acpigate_sim::smbus::{Master, Outcome, Transfer};
 
 /// Everything one run recorded.
 pub struct Panel {

@@ -1,26 +1,33 @@
 //! The whole simulated server around the real daemons: a private bus, simulated systemd,
 //! chassis power, host state with Boot.Progress, POST codes, the shared DIMM SMBus with the
-//! host firmware as second master, and phosphor-pid-control — plus the real
-//! `acpi-state-daemon` and `sensor-gate` as systemd would run them.
+//! host firmware as second master, and phosphor-pid-control (all from `acpigate-sim`) — plus
+//! the real `acpi-state-daemon` and `sensor-gate` (and, on request, `ipmi-handlers`) as
+//! systemd would run them.
 //!
-//! Everything that happens is recorded on one timeline ([`Mark`]s plus the SMBus transfer
-//! log), which the soak checks and the demo draws.
+//! The world is the [`Board`] the simulated host firmware runs on: it carries the firmware's
+//! ACPI states to the real daemons (over KCS, or written as ipmid writes them), and keeps
+//! the record. Everything that happens is on one timeline ([`Mark`]s plus the SMBus transfer
+//! log), which the soak checks and the demo draws; the windows in which the host was in S0
+//! are the truth the BMC's transfers are checked against.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use acpigate_sim::fans::{FanSim, ZoneConfig};
+use acpigate_sim::host_firmware::{self, Board, BootReport, HostEvent, Timing};
+use acpigate_sim::platform::{Answer, Chassis, Host, HostFlavour, PostCodes, Systemd};
+use acpigate_sim::smbus::{Master, SimServer, SimSmbus, Transfer};
 use anyhow::{Context, Result};
 use daemon_kit::watch::{self, Target, Update};
+use openbmc_vocab::acpi::AcpiState;
 use openbmc_vocab::acpigate::HostPhase;
+use openbmc_vocab::ipmi::{cmd, netfn};
 use openbmc_vocab::names::{bus, iface, path};
 use openbmc_vocab::state::{ChassisPowerState, HostState};
 
 use crate::acpi_client::AcpiClient;
-use crate::fans::{FanSim, ZoneConfig};
 use crate::harness::{Daemon, PrivateBus, acpi_state_config, ipmi_handlers_config};
-use crate::ipmi_sim::IpmiCaller;
-use crate::platform::{Answer, Chassis, Host, HostFlavour, PostCodes, Systemd};
-use crate::smbus::{Master, SimServer, SimSmbus, Transfer};
+use crate::ipmi_client::IpmiCaller;
 
 /// How the simulated server is built.
 #[derive(Debug, Clone)]
@@ -421,6 +428,76 @@ impl World {
     /// Seconds since the world started, for printing.
     pub fn secs(&self, t: Instant) -> f64 {
         t.saturating_duration_since(self.t0).as_secs_f64()
+    }
+}
+
+/// The host firmware's boots and power events, on this world.
+impl World {
+    /// Power on from off and boot to S0.
+    pub async fn cold_boot(&mut self, t: &Timing) -> Result<BootReport> {
+        host_firmware::cold_boot(self, t).await
+    }
+
+    /// Reset while working: memory is enumerated again, without S5.
+    pub async fn warm_reset(&mut self, t: &Timing) -> Result<BootReport> {
+        host_firmware::warm_reset(self, t).await
+    }
+
+    /// The OS shuts down: S5 (over KCS when `via_ipmi`), then power off.
+    pub async fn shutdown(&mut self, via_ipmi: bool) -> Result<()> {
+        host_firmware::shutdown(self, via_ipmi).await
+    }
+
+    /// Power is cut: nobody says S5.
+    pub async fn power_loss(&mut self) -> Result<()> {
+        host_firmware::power_loss(self).await
+    }
+}
+
+impl Board for World {
+    fn smbus(&self) -> &SimSmbus {
+        &self.smbus
+    }
+
+    fn dimms(&self) -> u8 {
+        self.opts.dimms
+    }
+
+    async fn post(&self, code: u8) -> Result<()> {
+        self.postd.post(code).await
+    }
+
+    async fn set_power(&mut self, p: ChassisPowerState) -> Result<()> {
+        self.chassis.set_power(p).await
+    }
+
+    /// Through IPMI Set ACPI Power State on the KCS channel when `via_ipmi` (and
+    /// ipmi-handlers runs), else by writing the ACPI object the way ipmid's handler does.
+    async fn report(&self, s: AcpiState, via_ipmi: bool) -> Result<()> {
+        if via_ipmi && let Some(kcs) = self.kcs.as_ref() {
+            self.mark(Mark::Host(format!("IPMI Set ACPI {s}")));
+            // Byte 1: bit 7 "set system state" + code; byte 2: bit 7 clear, device unchanged.
+            let data = [0x80 | s.ipmi_system_code(), 0x00];
+            kcs.ok(netfn::APP, cmd::app::SET_ACPI_POWER_STATE, &data)
+                .await
+                .with_context(|| format!("host reporting {s} over IPMI"))?;
+            return Ok(());
+        }
+        self.mark(Mark::Host(format!("sends {s}")));
+        self.acpi
+            .set_sys(s)
+            .await
+            .with_context(|| format!("host reporting {s}"))
+    }
+
+    /// Steps go on the timeline; S0 entered and left are the windows the BMC's transfers are
+    /// checked against.
+    fn record(&mut self, e: HostEvent) {
+        match e {
+            HostEvent::Step(what) => self.mark(Mark::Host(what.to_owned())),
+            HostEvent::EnteredS0(at) => self.open_window(at),
+            HostEvent::LeftS0(at) => self.close_window(at),
+        }
     }
 }
 

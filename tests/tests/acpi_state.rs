@@ -4,11 +4,11 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use acpigate_sim::platform::{Answer, Chassis, Host, HostFlavour, PostCodes, Systemd, epoch_ms};
 use acpigate_tests::acpi_client::AcpiClient;
 use acpigate_tests::harness::{
     ACPI_STATE_FILE, Daemon, PrivateBus, acpi_state_config, eventually, run_config_without_bus,
 };
-use acpigate_tests::platform::{Answer, Chassis, Host, HostFlavour, PostCodes, Systemd, epoch_ms};
 use anyhow::{Context, Result};
 use openbmc_vocab::DbusEnum;
 use openbmc_vocab::acpi::AcpiState;

@@ -4,14 +4,15 @@
 
 use std::time::Duration;
 
+use acpigate_sim::platform::{Chassis, Systemd};
+use acpigate_sim::sensors::TempSensors;
+use acpigate_sim::smbus::SimSmbus;
 use acpigate_tests::acpi_client::AcpiClient;
 use acpigate_tests::harness::{
     Daemon, PrivateBus, announce_on_acpi_object_and_leave, eventually, ipmi_handlers_config,
     spawn_acpi_state_daemon, spawn_ipmi_handlers,
 };
-use acpigate_tests::ipmi_sim::{IpmiCaller, TempSensors};
-use acpigate_tests::platform::{Chassis, Systemd};
-use acpigate_tests::smbus::SimSmbus;
+use acpigate_tests::ipmi_client::IpmiCaller;
 use anyhow::{Context, Result};
 use openbmc_vocab::acpi::AcpiState;
 use openbmc_vocab::errors::CommonError;

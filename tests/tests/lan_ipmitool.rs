@@ -7,12 +7,13 @@ mod lan_common;
 
 use std::time::Duration;
 
+use acpigate_sim::platform::{Chassis, Systemd};
+use acpigate_sim::sensors::TempSensors;
 use acpigate_tests::acpi_client::AcpiClient;
 use acpigate_tests::harness::{
     Daemon, PrivateBus, eventually, spawn_acpi_state_daemon, spawn_ipmi_handlers,
 };
-use acpigate_tests::ipmi_sim::{IpmiCaller, TempSensors};
-use acpigate_tests::platform::{Chassis, Systemd};
+use acpigate_tests::ipmi_client::IpmiCaller;
 use anyhow::{Result, ensure};
 use lan_common::*;
 use openbmc_vocab::acpi::AcpiState;

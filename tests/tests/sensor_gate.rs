@@ -9,15 +9,15 @@
 
 use std::time::{Duration, Instant};
 
+use acpigate_sim::fans::{FanSim, ZoneConfig};
+use acpigate_sim::platform::{Chassis, PostCodes, Systemd};
+use acpigate_sim::smbus::firmware::{ScanReport, SpdScan};
+use acpigate_sim::smbus::{Faults, Master, SimServer, SimSmbus, Spd5118, Transfer};
 use acpigate_tests::acpi_client::AcpiClient;
-use acpigate_tests::fans::{FanSim, ZoneConfig};
 use acpigate_tests::harness::{
     Daemon, PrivateBus, announce_on_acpi_object_and_leave, eventually, run_config_without_bus,
     spawn_acpi_state_daemon,
 };
-use acpigate_tests::platform::{Chassis, PostCodes, Systemd};
-use acpigate_tests::smbus::firmware::{ScanReport, SpdScan};
-use acpigate_tests::smbus::{Faults, Master, SimServer, SimSmbus, Spd5118, Transfer};
 use anyhow::{Context, Result, ensure};
 use openbmc_vocab::acpi::AcpiState;
 use openbmc_vocab::acpigate::{HostPhase, gate_prop};

@@ -104,7 +104,7 @@ fn build() -> Result<()> {
         "build",
         "--locked",
         "-p",
-        "acpigate-tests",
+        "acpigate-sim",
         "--bin",
         "machine-platform",
     ]))

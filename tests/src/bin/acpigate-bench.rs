@@ -18,13 +18,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use acpigate_sim::platform::{Answer, Chassis, Systemd};
 use acpigate_tests::acpi_client::AcpiClient;
 use acpigate_tests::harness::{
     self, Daemon, PrivateBus, TempDir, acpi_state_config, ipmi_handlers_config,
     spawn_acpi_state_daemon, spawn_ipmi_handlers,
 };
-use acpigate_tests::ipmi_sim::IpmiCaller;
-use acpigate_tests::platform::{Answer, Chassis, Systemd};
+use acpigate_tests::ipmi_client::IpmiCaller;
 use acpigate_tests::world::{World, WorldOptions};
 use anyhow::{Context, Result, bail, ensure};
 use futures_util::StreamExt;
@@ -1011,7 +1011,7 @@ async fn footprint(opts: &Opts) -> Result<String> {
         let ipmi_cfg = ipmi_handlers_config(&bus_, "ipmi.json", "state", "")?;
         let lan_cfg = write_lan_config(&bus_, "users.json", "lan.json", free_udp_port()?)?;
         let sock = bus_.dir().join("smbus.sock");
-        let smbus = acpigate_tests::smbus::SimSmbus::ddr4_board(4, 38.0);
+        let smbus = acpigate_sim::smbus::SimSmbus::ddr4_board(4, 38.0);
         let _srv = smbus.serve(&sock)?;
         let gate_cfg = bus_.write_config(
             "gate.json",

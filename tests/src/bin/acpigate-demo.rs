@@ -11,8 +11,8 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use acpigate_tests::host_firmware::{BootReport, Timing};
-use acpigate_tests::smbus::Master;
+use acpigate_sim::host_firmware::{BootReport, Timing};
+use acpigate_sim::smbus::Master;
 use acpigate_tests::soak::CLOSE_GRACE;
 use acpigate_tests::timeline_svg::{self, Panel};
 use acpigate_tests::world::{Mark, World, WorldOptions};

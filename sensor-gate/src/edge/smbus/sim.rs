@@ -1,5 +1,5 @@
-//! The simulated backend: a client of the test rig's simulated SMBus (acpigate-tests
-//! `smbus` module), which models the shared DIMM bus with two masters, the BMC and the host
+//! The simulated backend: a client of the simulator's SMBus (acpigate-sim's `smbus`
+//! module), which models the shared DIMM bus with two masters, the BMC and the host
 //! firmware. Each connection is one BMC master on that bus.
 //!
 //! Protocol: one request line, one reply line, ASCII, hex without `0x`:

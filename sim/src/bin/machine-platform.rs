@@ -8,7 +8,7 @@
 //! `RequestedPowerTransition` (as `busctl set-property` or obmcutil do) moves
 //! `CurrentPowerState` at once and emits PropertiesChanged, as the real services do once
 //! power-good follows; `PowerCycle` goes Off and then On. The objects are the bus tier's
-//! (`acpigate_tests::platform`); only the connection differs: the VM's real system bus.
+//! (`acpigate_sim::platform`); only the connection differs: the VM's real system bus.
 //!
 //! It also owns `xyz.openbmc_project.State.Host` with only `xyz.openbmc_project.State.Boot.Progress`
 //! at `/xyz/openbmc_project/state/host0` (writable, as phosphor-state-manager's), so the test
@@ -18,7 +18,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use acpigate_tests::platform::{BootProgressIface, ChassisIface, epoch_ms};
+use acpigate_sim::platform::{BootProgressIface, ChassisIface, epoch_ms};
 use anyhow::{Context, Result, bail};
 use openbmc_vocab::names::{bus, path};
 use openbmc_vocab::state::ChassisPowerState;

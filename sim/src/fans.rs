@@ -26,7 +26,7 @@ use futures_util::StreamExt;
 use openbmc_vocab::names::{bus, iface, path, prop};
 use zbus::interface;
 
-use crate::harness::PrivateBus;
+use crate::BusAddress;
 
 /// One thermal input's last known state.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -202,13 +202,17 @@ pub struct FanSim {
 impl FanSim {
     /// Serve the zones on `xyz.openbmc_project.State.FanCtrl`, the PWMs on
     /// `xyz.openbmc_project.FanSensor`, and follow the inputs on the DIMM sensor service.
-    pub async fn start(bus: &PrivateBus, zones: Vec<ZoneConfig>, pwms: &[&str]) -> Result<Self> {
+    pub async fn start(
+        bus: &impl BusAddress,
+        zones: Vec<ZoneConfig>,
+        pwms: &[&str],
+    ) -> Result<Self> {
         Self::start_with(bus, zones, pwms, false).await
     }
 
     /// [`FanSim::start`] for a fan controller that never answers a write of `Manual`.
     pub async fn start_hung(
-        bus: &PrivateBus,
+        bus: &impl BusAddress,
         zones: Vec<ZoneConfig>,
         pwms: &[&str],
     ) -> Result<Self> {
@@ -216,7 +220,7 @@ impl FanSim {
     }
 
     async fn start_with(
-        bus: &PrivateBus,
+        bus: &impl BusAddress,
         zones: Vec<ZoneConfig>,
         pwms: &[&str],
         hung: bool,
@@ -243,7 +247,7 @@ impl FanSim {
                 })
                 .collect();
         }
-        let ctrl = bus.connect().await?;
+        let ctrl = crate::connect(bus).await?;
         for (i, z) in zones.iter().enumerate() {
             ctrl.object_server()
                 .at(
@@ -256,7 +260,7 @@ impl FanSim {
                 .await?;
         }
         ctrl.request_name(bus::FAN_CTRL).await?;
-        let pwm = bus.connect().await?;
+        let pwm = crate::connect(bus).await?;
         for p in pwms {
             pwm.object_server()
                 .at(
@@ -326,12 +330,12 @@ impl FanSim {
         lock(&self.shared).inputs.get(name).copied()
     }
 
-    /// Fail-safe entries of every zone, summed.
     /// Every fail-safe entry of every zone: when, and the input that caused it.
     pub fn failsafe_log(&self) -> Vec<(Instant, String)> {
         self.zones().into_iter().flat_map(|z| z.entries).collect()
     }
 
+    /// Fail-safe entries of every zone, summed.
     pub fn failsafe_entries(&self) -> u64 {
         self.zones().iter().map(|z| z.failsafe_entries).sum()
     }

@@ -1,7 +1,7 @@
 //! The host firmware as the second master: during firmware init it reads the SPD of every
 //! DIMM slot, byte by byte, back to back. A slot whose read fails is skipped — the DIMM goes
 //! missing from the memory map — because that is what the firmware in the field did; there
-//! is no retry. (The full host firmware model belongs to the simulator issue.)
+//! is no retry. The boot around the scan is [`crate::host_firmware`].
 
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};

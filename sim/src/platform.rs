@@ -4,7 +4,14 @@
 //! publishes them, and a systemd manager that records `StartUnit` and applies the targets'
 //! `Conflicts=` from `units/`.
 //!
-//! Each service has its own connection, so a test can make it vanish and come back.
+//! These are acpi-state-daemon's inputs and outputs on a real BMC; a test sets power, host
+//! state and POST codes as the hardware would move them, and reads back what the daemon
+//! started and wrote. The flavours and failure modes ([`HostFlavour`], [`Answer`]) are the
+//! upstream variants and hangs the daemon has to live with.
+//!
+//! Each service has its own connection, so a test can make it vanish and come back. The
+//! machine tier's `machine-platform` serves [`ChassisIface`] and [`BootProgressIface`] on a
+//! VM's system bus.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -13,7 +20,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use openbmc_vocab::DbusEnum;
 use openbmc_vocab::boot::ProgressStage;
 use openbmc_vocab::names::{bus, path};
 use openbmc_vocab::state::{
@@ -22,7 +28,7 @@ use openbmc_vocab::state::{
 use zbus::object_server::{InterfaceRef, SignalEmitter};
 use zbus::{Connection, OwnedObjectPath, interface};
 
-use crate::harness::PrivateBus;
+use crate::BusAddress;
 
 pub fn epoch_ms() -> u64 {
     std::time::SystemTime::now()
@@ -103,7 +109,7 @@ pub struct Chassis {
 }
 
 impl Chassis {
-    pub async fn start(bus: &PrivateBus, power: ChassisPowerState) -> Result<Self> {
+    pub async fn start(bus: &impl BusAddress, power: ChassisPowerState) -> Result<Self> {
         let mut c = Self {
             conn: None,
             power,
@@ -114,7 +120,7 @@ impl Chassis {
     }
 
     /// (Re)claim the name and serve the object.
-    pub async fn appear(&mut self, bus: &PrivateBus) -> Result<()> {
+    pub async fn appear(&mut self, bus: &impl BusAddress) -> Result<()> {
         let conn = zbus::connection::Builder::address(bus.address())
             .serve_at(
                 path::CHASSIS0,
@@ -275,7 +281,11 @@ pub struct Host {
 }
 
 impl Host {
-    pub async fn start(bus: &PrivateBus, flavour: HostFlavour, state: HostState) -> Result<Self> {
+    pub async fn start(
+        bus: &impl BusAddress,
+        flavour: HostFlavour,
+        state: HostState,
+    ) -> Result<Self> {
         let writes = Arc::new(Mutex::new(Vec::new()));
         let mut b = zbus::connection::Builder::address(bus.address())
             .serve_at(
@@ -374,7 +384,7 @@ pub struct PostCodes {
 }
 
 impl PostCodes {
-    pub async fn start(bus: &PrivateBus) -> Result<Self> {
+    pub async fn start(bus: &impl BusAddress) -> Result<Self> {
         let reads = Arc::new(AtomicU64::new(0));
         let conn = zbus::connection::Builder::address(bus.address())
             .serve_at(
@@ -528,12 +538,12 @@ pub struct Systemd {
 }
 
 impl Systemd {
-    pub async fn start(bus: &PrivateBus) -> Result<Self> {
+    pub async fn start(bus: &impl BusAddress) -> Result<Self> {
         Self::start_answering(bus, Answer::AtOnce).await
     }
 
     /// A systemd that answers `StartUnit` as `answer` says.
-    pub async fn start_answering(bus: &PrivateBus, answer: Answer) -> Result<Self> {
+    pub async fn start_answering(bus: &impl BusAddress, answer: Answer) -> Result<Self> {
         let units = Path::new(env!("CARGO_MANIFEST_DIR")).join("../units");
         let graph = Arc::new(Mutex::new(UnitGraph::from_units_dir(&units)?));
         let conn = zbus::connection::Builder::address(bus.address())
@@ -584,9 +594,4 @@ impl Systemd {
             .map(|g| g.active.clone())
             .unwrap_or_default()
     }
-}
-
-/// Short form for assertions: `"S2_D2"` etc.
-pub fn short<E: DbusEnum>(v: E) -> &'static str {
-    v.short()
 }

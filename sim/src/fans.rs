@@ -2,6 +2,11 @@
 //! fail-safe rules for its thermal inputs and counts fail-safe entries, and simulated
 //! dbus-sensors PWM objects (`Control.FanPwm`).
 //!
+//! sensor-gate marks the DIMM sensors unavailable while the host is off and holds the zones
+//! in manual mode at a fixed PWM during firmware init; whether that keeps the fans out of
+//! fail-safe is decided by pid-control's rules, so they are modelled here as upstream has
+//! them and every entry is counted (the soak requires none).
+//!
 //! Upstream rules modelled (openbmc/phosphor-pid-control, `dbus/dbuspassive.cpp` `getFailed`
 //! and `pid/zone.cpp`, read at ca3d666e), per thermal input, in this order:
 //! 1. the object is missing → failed;

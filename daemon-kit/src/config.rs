@@ -1,8 +1,11 @@
 //! JSON configuration files whose errors name the file, line and reason.
 
+use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
 
 /// Why a configuration file could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +52,10 @@ pub fn load<T: DeserializeOwned>(path: &Path) -> Result<(T, String), ConfigError
     Ok((value, text))
 }
 
+// Values are checked while a file is parsed (the types below), so their errors carry
+// serde's position. A relation between two places in a file (an entry naming another) has
+// no single position; such checks run after parsing and name the referring key's line.
+
 /// The 1-based line of the first occurrence of `"key"` followed by `value_hint` in `text`,
 /// for semantic errors found after parsing; falls back to the first occurrence of the key, then
 /// to line 1.
@@ -83,33 +90,255 @@ pub fn invalid(
     }
 }
 
-/// The range every daemon accepts for a D-Bus call deadline (`call_timeout_ms`): long enough
-/// for a busy single-core BMC, short enough that a stalled peer is noticed.
-pub const CALL_TIMEOUT_MS: std::ops::RangeInclusive<u64> = 10..=60_000;
+/// The name and range of a bounded number in a configuration file. Values of [`Millis`] and
+/// [`Int`] are checked against it while the file is parsed, so the error carries serde's
+/// line and column — where the value is — and names the key.
+pub trait Bound {
+    const KEY: &'static str;
+    const MIN: u64;
+    const MAX: u64;
+}
 
-/// A duration given in milliseconds under `key`, checked against `range` (an error names the
-/// file, the key's line and the range).
-pub fn millis_in(
-    path: &Path,
-    text: &str,
-    key: &str,
-    ms: u64,
-    range: std::ops::RangeInclusive<u64>,
-) -> Result<std::time::Duration, ConfigError> {
-    if !range.contains(&ms) {
-        return Err(invalid(
-            path,
-            text,
-            key,
-            None,
-            format!(
-                "{key} {ms} is out of range ({}..={})",
-                range.start(),
-                range.end()
-            ),
-        ));
+/// `call_timeout_ms`, the deadline of every outgoing D-Bus call, in every daemon: long enough
+/// for a busy single-core BMC, short enough that a stalled peer is noticed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallTimeout;
+
+impl Bound for CallTimeout {
+    const KEY: &'static str = "call_timeout_ms";
+    const MIN: u64 = 10;
+    const MAX: u64 = 60_000;
+}
+
+fn out_of_range<B: Bound>(shown: &dyn std::fmt::Display) -> String {
+    format!(
+        "{} {shown} is out of range ({}..={})",
+        B::KEY,
+        B::MIN,
+        B::MAX
+    )
+}
+
+// The checks run inside the visitors: serde_json places an error raised there right after
+// the value, while one raised after the value has been returned lands wherever the parser
+// has got to by then (often the next line).
+
+fn in_range<B: Bound, E: de::Error>(n: u64, shown: &dyn std::fmt::Display) -> Result<u64, E> {
+    if (B::MIN..=B::MAX).contains(&n) {
+        Ok(n)
+    } else {
+        Err(E::custom(out_of_range::<B>(shown)))
     }
-    Ok(std::time::Duration::from_millis(ms))
+}
+
+/// A duration given in milliseconds (a JSON number) within `B`'s range.
+pub struct Millis<B>(Duration, PhantomData<B>);
+
+// By hand: derives would ask the same of the marker `B`, which is only a name for a range.
+impl<B> Clone for Millis<B> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<B> Copy for Millis<B> {}
+impl<B> PartialEq for Millis<B> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+impl<B> Eq for Millis<B> {}
+impl<B> std::fmt::Debug for Millis<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<B> Millis<B> {
+    pub fn get(self) -> Duration {
+        self.0
+    }
+}
+
+impl<'de, B: Bound> Deserialize<'de> for Millis<B> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<B>(PhantomData<B>);
+        impl<B: Bound> Visitor<'_> for V<B> {
+            type Value = u64;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "{}: milliseconds, a whole number", B::KEY)
+            }
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<u64, E> {
+                in_range::<B, E>(n, &n)
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<u64, E> {
+                Err(E::custom(out_of_range::<B>(&n)))
+            }
+        }
+        let ms = d.deserialize_u64(V::<B>(PhantomData))?;
+        Ok(Self(Duration::from_millis(ms), PhantomData))
+    }
+}
+
+/// An integer within `B`'s range, given as a JSON number or as a string, decimal or `"0x…"`
+/// (JSON has no hex literals, and bus addresses and IANA numbers are written in hex).
+pub struct Int<B>(u64, PhantomData<B>);
+
+// By hand: derives would ask the same of the marker `B`, which is only a name for a range.
+impl<B> Clone for Int<B> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<B> Copy for Int<B> {}
+impl<B> PartialEq for Int<B> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+impl<B> Eq for Int<B> {}
+impl<B> std::fmt::Debug for Int<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<B> Int<B> {
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl<'de, B: Bound> Deserialize<'de> for Int<B> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<B>(PhantomData<B>);
+        impl<B: Bound> Visitor<'_> for V<B> {
+            type Value = u64;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "{}: a number, or a string such as \"0x1f\"", B::KEY)
+            }
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<u64, E> {
+                in_range::<B, E>(n, &n)
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<u64, E> {
+                match u64::try_from(n) {
+                    Ok(u) => in_range::<B, E>(u, &n),
+                    Err(_) => Err(E::custom(out_of_range::<B>(&n))),
+                }
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<u64, E> {
+                let n = parse_int(s).ok_or_else(|| {
+                    E::custom(format!(
+                        "{} `{s}` is not a number (decimal, or hex as \"0x…\")",
+                        B::KEY
+                    ))
+                })?;
+                in_range::<B, E>(n, &format!("`{s}`"))
+            }
+        }
+        Ok(Self(d.deserialize_any(V::<B>(PhantomData))?, PhantomData))
+    }
+}
+
+/// For `#[serde(deserialize_with = "within::<B, _, _>")]` on a plain integer field: the value
+/// read as an [`Int`] (number or `"0x…"`) within `B`'s range, in the field's own type.
+pub fn within<'de, B: Bound, T: TryFrom<u64>, D: Deserializer<'de>>(d: D) -> Result<T, D::Error> {
+    let n = Int::<B>::deserialize(d)?.get();
+    T::try_from(n).map_err(|_| de::Error::custom(out_of_range::<B>(&n)))
+}
+
+/// An entry of a list whose entries must differ in one key (a name, a number).
+pub trait Keyed {
+    /// What the list holds, for the error: `channel`, `sensor name`.
+    const WHAT: &'static str;
+    fn key(&self) -> String;
+}
+
+/// For `#[serde(deserialize_with = "unique")]` on a `Vec` of objects: a repeated key is
+/// refused as the repeat is read, so the error's position is the end of the repeated entry,
+/// not the end of the list or the file.
+pub fn unique<'de, T, D>(d: D) -> Result<Vec<T>, D::Error>
+where
+    T: Deserialize<'de> + Keyed,
+    D: Deserializer<'de>,
+{
+    struct List<T>(PhantomData<T>);
+    impl<'de, T: Deserialize<'de> + Keyed> Visitor<'de> for List<T> {
+        type Value = Vec<T>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "a list of {}s", T::WHAT)
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+            let mut out: Vec<T> = Vec::new();
+            while let Some(item) = seq.next_element_seed(Entry { seen: &out })? {
+                out.push(item);
+            }
+            Ok(out)
+        }
+    }
+    // The check runs inside the entry's own map visitor, where serde_json still knows where
+    // the entry ends.
+    struct Entry<'a, T> {
+        seen: &'a [T],
+    }
+    impl<'de, T: Deserialize<'de> + Keyed> de::DeserializeSeed<'de> for Entry<'_, T> {
+        type Value = T;
+        fn deserialize<D2: Deserializer<'de>>(self, d: D2) -> Result<T, D2::Error> {
+            d.deserialize_map(self)
+        }
+    }
+    impl<'de, T: Deserialize<'de> + Keyed> Visitor<'de> for Entry<'_, T> {
+        type Value = T;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "a {} (an object)", T::WHAT)
+        }
+        fn visit_map<M: de::MapAccess<'de>>(self, map: M) -> Result<T, M::Error> {
+            let item = T::deserialize(de::value::MapAccessDeserializer::new(map))?;
+            let key = item.key();
+            if self.seen.iter().any(|o| o.key() == key) {
+                return Err(de::Error::custom(format!(
+                    "{} `{key}` appears twice",
+                    T::WHAT
+                )));
+            }
+            Ok(item)
+        }
+    }
+    d.deserialize_seq(List(PhantomData))
+}
+
+/// A decimal or `0x` hexadecimal integer, surrounding blanks allowed.
+fn parse_int(s: &str) -> Option<u64> {
+    let t = s.trim();
+    match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => t.parse().ok(),
+    }
+}
+
+/// A path that must be absolute (a relative one would depend on the daemon's working
+/// directory, which systemd sets to `/`, but tests and hand runs do not).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AbsolutePath(pub PathBuf);
+
+impl<'de> Deserialize<'de> for AbsolutePath {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = PathBuf;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an absolute path")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<PathBuf, E> {
+                let p = PathBuf::from(s);
+                if p.is_absolute() {
+                    Ok(p)
+                } else {
+                    Err(E::custom(format!("`{s}` must be an absolute path")))
+                }
+            }
+        }
+        Ok(Self(d.deserialize_str(V)?))
+    }
 }
 
 // serde_json appends " at line L column C"; we print the position ourselves, first.
@@ -170,20 +399,159 @@ mod tests {
         assert_eq!(line_of(text, "nope", None), 1);
     }
 
+    #[derive(Debug)]
+    struct Addr;
+    impl Bound for Addr {
+        const KEY: &'static str = "address";
+        const MIN: u64 = 0x08;
+        const MAX: u64 = 0x77;
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Bounded {
+        call_timeout_ms: Option<Millis<CallTimeout>>,
+        address: Option<Int<Addr>>,
+        file: Option<AbsolutePath>,
+    }
+
+    fn bounded(text: &str) -> Result<Bounded, String> {
+        parse::<Bounded>(Path::new("/etc/acpigate/x.json"), text).map_err(|e| e.to_string())
+    }
+
     #[test]
-    fn millis_in_range_or_an_error_with_the_line() {
-        let p = Path::new("/etc/acpigate/x.json");
-        let text = "{\n  \"call_timeout_ms\": 5\n}";
+    fn bounded_values_are_checked_where_they_are() {
+        let ok = bounded("{\"call_timeout_ms\": 2500, \"address\": \"0x18\", \"file\": \"/a\"}")
+            .expect("valid");
         assert_eq!(
-            millis_in(p, text, "call_timeout_ms", 2500, CALL_TIMEOUT_MS).ok(),
-            Some(std::time::Duration::from_millis(2500))
+            ok.call_timeout_ms.map(Millis::get),
+            Some(Duration::from_millis(2500))
         );
-        let e = millis_in(p, text, "call_timeout_ms", 5, CALL_TIMEOUT_MS)
-            .expect_err("5 ms is below the range")
-            .to_string();
-        assert!(e.starts_with("/etc/acpigate/x.json:2:"), "{e}");
+        assert_eq!(ok.address.map(Int::get), Some(0x18));
+        assert_eq!(ok.file, Some(AbsolutePath(PathBuf::from("/a"))));
+        assert_eq!(
+            bounded("{\"address\": 24}")
+                .expect("valid")
+                .address
+                .map(Int::get),
+            Some(24)
+        );
+        assert_eq!(
+            bounded("{\"address\": \" 24 \"}")
+                .expect("ok")
+                .address
+                .map(Int::get),
+            Some(24)
+        );
+        let cases = [
+            (
+                "{\n  \"call_timeout_ms\": 5\n}",
+                ":2:",
+                "call_timeout_ms 5 is out of range (10..=60000)",
+            ),
+            (
+                "{\n\n  \"call_timeout_ms\": 70000}",
+                ":3:",
+                "call_timeout_ms 70000 is out of range",
+            ),
+            ("{\"call_timeout_ms\": \"fast\"}", ":1:", "invalid type"),
+            (
+                "{\n  \"address\": \"0x80\"\n}",
+                ":2:",
+                "address `0x80` is out of range (8..=119)",
+            ),
+            (
+                "{\n  \"address\": -1\n}",
+                ":2:",
+                "address -1 is out of range",
+            ),
+            (
+                "{\n  \"address\": \"0xzz\"\n}",
+                ":2:",
+                "address `0xzz` is not a number",
+            ),
+            (
+                "{\n  \"address\": true\n}",
+                ":2:",
+                "address: a number, or a string",
+            ),
+            (
+                "{\n  \"file\": \"rel/x\"\n}",
+                ":2:",
+                "`rel/x` must be an absolute path",
+            ),
+        ];
+        for (text, line, want) in cases {
+            let e = bounded(text).expect_err(text);
+            assert!(
+                e.starts_with(&format!("/etc/acpigate/x.json{line}")),
+                "{text}: {e}"
+            );
+            assert!(e.contains(want), "{text}: {e}");
+        }
+    }
+
+    #[derive(Debug)]
+    struct Channel;
+    impl Bound for Channel {
+        const KEY: &'static str = "number";
+        const MIN: u64 = 0;
+        const MAX: u64 = 15;
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Chan {
+        name: String,
+        #[serde(deserialize_with = "within::<Channel, _, _>")]
+        number: u8,
+    }
+
+    impl Keyed for Chan {
+        const WHAT: &'static str = "channel";
+        fn key(&self) -> String {
+            self.name.clone()
+        }
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Chans {
+        #[serde(deserialize_with = "unique")]
+        channels: Vec<Chan>,
+    }
+
+    #[test]
+    fn plain_fields_within_a_range_and_lists_without_repeats() {
+        let p = Path::new("c.json");
+        let ok: Chans = parse(
+            p,
+            r#"{"channels": [{"name": "a", "number": "0xf"}, {"name": "b", "number": 1}]}"#,
+        )
+        .expect("valid");
+        let got: Vec<(&str, u8)> = ok
+            .channels
+            .iter()
+            .map(|c| (c.name.as_str(), c.number))
+            .collect();
+        assert_eq!(got, [("a", 15), ("b", 1)]);
+        let e = parse::<Chans>(
+            p,
+            "{\"channels\": [\n {\"name\": \"a\", \"number\": 16}\n]}",
+        )
+        .expect_err("16 is no channel")
+        .to_string();
         assert!(
-            e.contains("call_timeout_ms 5 is out of range (10..=60000)"),
+            e.starts_with("c.json:2:") && e.contains("number 16 is out of range (0..=15)"),
+            "{e}"
+        );
+        let e = parse::<Chans>(
+            p,
+            "{\"channels\": [\n {\"name\": \"a\", \"number\": 1},\n {\"name\": \"a\", \"number\": 2},\n {\"name\": \"c\", \"number\": 3}\n]}",
+        )
+        .expect_err("a twice")
+        .to_string();
+        assert!(
+            e.starts_with("c.json:3:") && e.contains("channel `a` appears twice"),
             "{e}"
         );
     }

@@ -512,7 +512,7 @@ fn bad_config_stops_the_daemon_with_file_line_and_reason() -> Result<()> {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains(&format!(
-            "{}:3: `Warp` is not a BootProgress stage",
+            "{}:3:33: `Warp` is not a BootProgress stage",
             cfg.display()
         )),
         "{err}"

@@ -694,7 +694,7 @@ fn a_bad_config_names_file_line_and_reason_and_starts_nothing() -> Result<()> {
     ensure!(!out.status.success(), "started with a bad config");
     ensure!(
         err.contains(&format!(
-            "{}:4: sensor `D0`: address `0x50` is not a jc42 address",
+            "{}:4:67: sensor `D0`: address 0x50 is not a jc42 address",
             file.display()
         )),
         "{err}"

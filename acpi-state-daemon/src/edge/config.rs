@@ -23,7 +23,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use daemon_kit::config::{self, ConfigError};
+use daemon_kit::config::{self, AbsolutePath, Bound, CallTimeout, ConfigError, Int, Millis};
 use openbmc_vocab::DbusEnum;
 use openbmc_vocab::boot::ProgressStage;
 use serde::Deserialize;
@@ -58,11 +58,14 @@ impl Default for Config {
     }
 }
 
+// Every value is checked while the file is parsed (the types below refuse what makes no
+// sense), so each error carries serde's line and column of the offending value.
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
-    state_file: Option<PathBuf>,
-    call_timeout_ms: Option<u64>,
+    state_file: Option<AbsolutePath>,
+    call_timeout_ms: Option<Millis<CallTimeout>>,
     post_complete_means_working: Option<bool>,
     post_codes_mean_firmware_init: Option<bool>,
     boot_progress: Option<BootProgressFile>,
@@ -72,63 +75,70 @@ struct File {
 #[serde(deny_unknown_fields)]
 struct BootProgressFile {
     enabled: Option<bool>,
-    firmware_init_stage: Option<String>,
+    firmware_init_stage: Option<Stage>,
     #[serde(default)]
-    post_codes: Vec<RangeFile>,
+    post_codes: Vec<PostCodeRange>,
+}
+
+/// A POST code: any 64-bit value, as a number or a `"0x…"` string.
+struct PostCode;
+
+impl Bound for PostCode {
+    const KEY: &'static str = "POST code";
+    const MIN: u64 = 0;
+    const MAX: u64 = u64::MAX;
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RangeFile {
-    first: Code,
-    last: Code,
-    stage: String,
+    first: Int<PostCode>,
+    last: Int<PostCode>,
+    stage: Stage,
 }
 
-/// A POST code: a JSON number or a `"0x…"` string (JSON has no hex literals).
+/// POST codes `first..=last` mean `stage`; an empty range is refused (at the end of its
+/// object, where the parser is when both ends are known).
 #[derive(Deserialize)]
-#[serde(untagged)]
-enum Code {
-    Num(u64),
-    Text(String),
+#[serde(try_from = "RangeFile")]
+struct PostCodeRange(u64, u64, ProgressStage);
+
+impl TryFrom<RangeFile> for PostCodeRange {
+    type Error = String;
+    fn try_from(r: RangeFile) -> Result<Self, String> {
+        let (first, last) = (r.first.get(), r.last.get());
+        if first > last {
+            return Err(format!(
+                "POST code range {first:#x}..={last:#x} is empty (first > last)"
+            ));
+        }
+        Ok(Self(first, last, r.stage.0))
+    }
 }
 
-impl Code {
-    fn value(&self) -> Result<u64, String> {
-        match self {
-            Self::Num(n) => Ok(*n),
-            Self::Text(s) => {
-                let t = s.trim();
-                let parsed = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
-                    Some(hex) => u64::from_str_radix(hex, 16),
-                    None => t.parse(),
-                };
-                parsed.map_err(|_| format!("`{s}` is not a POST code (a number or \"0x…\")"))
+/// A BootProgress stage by its short name (`MemoryInit`).
+struct Stage(ProgressStage);
+
+impl<'de> Deserialize<'de> for Stage {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = ProgressStage;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a BootProgress stage name")
+            }
+            fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<ProgressStage, E> {
+                ProgressStage::from_short(name).ok_or_else(|| {
+                    let all: Vec<&str> = ProgressStage::ALL.iter().map(|s| s.short()).collect();
+                    E::custom(format!(
+                        "`{name}` is not a BootProgress stage (one of: {})",
+                        all.join(", ")
+                    ))
+                })
             }
         }
+        d.deserialize_str(V).map(Stage)
     }
-    fn text(&self) -> String {
-        match self {
-            Self::Num(n) => n.to_string(),
-            Self::Text(s) => s.clone(),
-        }
-    }
-}
-
-fn stage(path: &Path, text: &str, key: &str, name: &str) -> Result<ProgressStage, ConfigError> {
-    ProgressStage::from_short(name).ok_or_else(|| {
-        let all: Vec<&str> = ProgressStage::ALL.iter().map(|s| s.short()).collect();
-        config::invalid(
-            path,
-            text,
-            key,
-            Some(name),
-            format!(
-                "`{name}` is not a BootProgress stage (one of: {})",
-                all.join(", ")
-            ),
-        )
-    })
 }
 
 /// Parse a configuration file's text.
@@ -136,20 +146,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     let f: File = config::parse(path, text)?;
     let mut cfg = Config::default();
     if let Some(p) = f.state_file {
-        if !p.is_absolute() {
-            return Err(config::invalid(
-                path,
-                text,
-                "state_file",
-                None,
-                format!("state_file `{}` must be an absolute path", p.display()),
-            ));
-        }
-        cfg.state_file = p;
+        cfg.state_file = p.0;
     }
-    if let Some(ms) = f.call_timeout_ms {
-        cfg.call_timeout =
-            config::millis_in(path, text, "call_timeout_ms", ms, config::CALL_TIMEOUT_MS)?;
+    if let Some(t) = f.call_timeout_ms {
+        cfg.call_timeout = t.get();
     }
     if let Some(b) = f.post_complete_means_working {
         cfg.policy.post_complete_means_working = b;
@@ -162,24 +162,13 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             cfg.policy.boot_progress = e;
         }
         if let Some(s) = bp.firmware_init_stage {
-            cfg.policy.firmware_init_stage = stage(path, text, "firmware_init_stage", &s)?;
+            cfg.policy.firmware_init_stage = s.0;
         }
-        for r in bp.post_codes {
-            let bad = |key: &str, c: &Code, reason: String| {
-                config::invalid(path, text, key, Some(&c.text()), reason)
-            };
-            let first = r.first.value().map_err(|e| bad("first", &r.first, e))?;
-            let last = r.last.value().map_err(|e| bad("last", &r.last, e))?;
-            if first > last {
-                return Err(bad(
-                    "last",
-                    &r.last,
-                    format!("POST code range {first:#x}..={last:#x} is empty (first > last)"),
-                ));
-            }
-            let s = stage(path, text, "stage", &r.stage)?;
-            cfg.policy.post_code_stages.push((first, last, s));
-        }
+        cfg.policy.post_code_stages = bp
+            .post_codes
+            .into_iter()
+            .map(|PostCodeRange(first, last, stage)| (first, last, stage))
+            .collect();
     }
     Ok(cfg)
 }
@@ -263,7 +252,7 @@ mod tests {
             (
                 "{\"boot_progress\": {\"post_codes\": [\n{\"first\": \"zz\", \"last\": 1, \"stage\": \"PCIInit\"}]}}",
                 2,
-                "`zz` is not a POST code",
+                "POST code `zz` is not a number",
             ),
             ("{\n \"state_file\": \"relative.json\"\n}", 2, "absolute"),
             ("{\n\n \"call_timeout_ms\": 0\n}", 3, "out of range"),

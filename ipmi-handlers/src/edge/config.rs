@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use daemon_kit::config::{self, ConfigError};
+use daemon_kit::config::{self, Bound, CallTimeout, ConfigError, Int, Keyed, unique, within};
 use serde::Deserialize;
 
 use crate::core::limit::SelRateLimit;
@@ -38,8 +38,70 @@ impl SessionSupport {
 #[serde(deny_unknown_fields)]
 pub struct ChannelConfig {
     pub name: String,
+    #[serde(deserialize_with = "within::<ChannelNumber, _, _>")]
     pub number: u8,
     pub session: SessionSupport,
+}
+
+impl Keyed for ChannelConfig {
+    const WHAT: &'static str = "channel";
+    fn key(&self) -> String {
+        self.name.clone()
+    }
+}
+
+// Each bounded key with its range; checked while the file is parsed.
+
+/// IPMI channel numbers are 4 bits.
+struct ChannelNumber;
+impl Bound for ChannelNumber {
+    const KEY: &'static str = "number";
+    const MIN: u64 = 0;
+    const MAX: u64 = 15;
+}
+
+/// Record IDs 0x0000 and 0xFFFF (and 0xFFFE, "last") are reserved.
+struct SelCapacity;
+impl Bound for SelCapacity {
+    const KEY: &'static str = "sel_capacity";
+    const MIN: u64 = 1;
+    const MAX: u64 = 0xFFFD;
+}
+
+/// Beyond this a "limit" would not limit anything a KCS interface can send.
+struct SelAddRate;
+impl Bound for SelAddRate {
+    const KEY: &'static str = "sel_add_rate";
+    const MIN: u64 = 1;
+    const MAX: u64 = 100_000;
+}
+
+/// More than a full SEL at once would not be a burst any more.
+struct SelAddBurst;
+impl Bound for SelAddBurst {
+    const KEY: &'static str = "sel_add_burst";
+    const MIN: u64 = 1;
+    const MAX: u64 = 0xFFFD;
+}
+
+/// The ACPI sensor's SDR ID string: 1 to 16 bytes (the type/length byte's limit).
+fn sdr_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    struct V;
+    impl serde::de::Visitor<'_> for V {
+        type Value = String;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an SDR ID string")
+        }
+        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<String, E> {
+            if s.is_empty() || s.len() > 16 {
+                return Err(E::custom(
+                    "acpi_sensor_name must be 1 to 16 bytes (the SDR ID string)",
+                ));
+            }
+            Ok(s.to_owned())
+        }
+    }
+    d.deserialize_str(V)
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -50,19 +112,24 @@ pub struct Config {
     /// An upstream-style `dev_id.json` for Get Device ID; built-in defaults without one.
     pub dev_id: Option<PathBuf>,
     /// Most SEL records kept; the oldest make room for new ones.
+    #[serde(deserialize_with = "within::<SelCapacity, _, _>")]
     pub sel_capacity: usize,
     /// SEL records (Add SEL Entry, Platform Event Message) each IPMI channel may add per
     /// second, sustained, after its burst; more are refused with 0xC0 (node busy).
+    #[serde(deserialize_with = "within::<SelAddRate, _, _>")]
     pub sel_add_rate: u32,
     /// SEL records each IPMI channel may add at once.
+    #[serde(deserialize_with = "within::<SelAddBurst, _, _>")]
     pub sel_add_burst: u32,
     /// ID string of the ACPI state sensor's SDR.
+    #[serde(deserialize_with = "sdr_id")]
     pub acpi_sensor_name: String,
     /// Entity ID and instance of temperature sensor SDRs (0x07 = system board).
     pub temperature_entity: (u8, u8),
     /// Entity ID and instance of the ACPI state sensor SDR (0x07 = system board).
     pub acpi_entity: (u8, u8),
     /// Named channels; callers owning no channel name are the session-less INTRABMC channel.
+    #[serde(deserialize_with = "unique")]
     pub channels: Vec<ChannelConfig>,
     /// Channel number of callers without a channel name (upstream's INTRABMC).
     pub intrabmc_channel: u8,
@@ -70,6 +137,7 @@ pub struct Config {
     pub sensor_services_ignored: Vec<String>,
     /// The deadline of each D-Bus call to another service, in ms: a stuck service costs the
     /// command waiting for it 0xFF, never the server.
+    #[serde(deserialize_with = "within::<CallTimeout, _, _>")]
     pub call_timeout_ms: u64,
 }
 
@@ -109,11 +177,6 @@ impl Default for Config {
     }
 }
 
-/// Beyond this a "limit" would not limit anything a KCS interface can send.
-const MAX_SEL_ADD_RATE: u32 = 100_000;
-/// More than a full SEL at once would not be a burst any more.
-const MAX_SEL_ADD_BURST: u32 = 0xFFFD;
-
 impl Config {
     pub fn sel_rate(&self) -> SelRateLimit {
         SelRateLimit {
@@ -133,83 +196,7 @@ pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
     if !required && !path.exists() {
         return Ok(Config::default());
     }
-    let (cfg, text): (Config, String) = config::load(&path)?;
-    validate(&path, &text, &cfg)?;
-    Ok(cfg)
-}
-
-pub fn validate(path: &Path, text: &str, cfg: &Config) -> Result<(), ConfigError> {
-    config::millis_in(
-        path,
-        text,
-        "call_timeout_ms",
-        cfg.call_timeout_ms,
-        config::CALL_TIMEOUT_MS,
-    )?;
-    if !(1..=0xFFFD).contains(&cfg.sel_capacity) {
-        return Err(config::invalid(
-            path,
-            text,
-            "sel_capacity",
-            None,
-            format!("sel_capacity must be 1..=65533, not {}", cfg.sel_capacity),
-        ));
-    }
-    if !(1..=MAX_SEL_ADD_RATE).contains(&cfg.sel_add_rate) {
-        return Err(config::invalid(
-            path,
-            text,
-            "sel_add_rate",
-            None,
-            format!(
-                "sel_add_rate must be 1..={MAX_SEL_ADD_RATE} records a second, not {}",
-                cfg.sel_add_rate
-            ),
-        ));
-    }
-    if !(1..=MAX_SEL_ADD_BURST).contains(&cfg.sel_add_burst) {
-        return Err(config::invalid(
-            path,
-            text,
-            "sel_add_burst",
-            None,
-            format!(
-                "sel_add_burst must be 1..={MAX_SEL_ADD_BURST} records, not {}",
-                cfg.sel_add_burst
-            ),
-        ));
-    }
-    if cfg.acpi_sensor_name.is_empty() || cfg.acpi_sensor_name.len() > 16 {
-        return Err(config::invalid(
-            path,
-            text,
-            "acpi_sensor_name",
-            None,
-            "acpi_sensor_name must be 1 to 16 bytes (the SDR ID string)".to_owned(),
-        ));
-    }
-    for (i, c) in cfg.channels.iter().enumerate() {
-        let hint = format!("\"{}\"", c.name);
-        if c.number > 15 {
-            return Err(config::invalid(
-                path,
-                text,
-                "name",
-                Some(&hint),
-                format!("channel `{}`: number {} is not 0..=15", c.name, c.number),
-            ));
-        }
-        if cfg.channels[..i].iter().any(|o| o.name == c.name) {
-            return Err(config::invalid(
-                path,
-                text,
-                "name",
-                Some(&hint),
-                format!("channel `{}` is listed twice", c.name),
-            ));
-        }
-    }
-    Ok(())
+    Ok(config::load::<Config>(&path)?.0)
 }
 
 /// Upstream's `dev_id.json` (same keys), plus optional firmware revision keys, since we do
@@ -223,14 +210,37 @@ struct DevIdFile {
     revision: u8,
     #[serde(default)]
     addn_dev_support: u8,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "within::<ManufId, _, _>")]
     manuf_id: u32,
     #[serde(default)]
     prod_id: u16,
     #[serde(default)]
     aux: u32,
-    firmware_major: Option<u8>,
-    firmware_minor: Option<u8>,
+    firmware_major: Option<Int<FirmwareMajor>>,
+    firmware_minor: Option<Int<FirmwareMinor>>,
+}
+
+/// The manufacturer's IANA enterprise number: 20 bits in Get Device ID.
+struct ManufId;
+impl Bound for ManufId {
+    const KEY: &'static str = "manuf_id (a 20-bit IANA number)";
+    const MIN: u64 = 0;
+    const MAX: u64 = 0x000F_FFFF;
+}
+
+/// Get Device ID's firmware revision: 7 bits of major, minor as two BCD digits.
+struct FirmwareMajor;
+impl Bound for FirmwareMajor {
+    const KEY: &'static str = "firmware_major";
+    const MIN: u64 = 0;
+    const MAX: u64 = 0x7F;
+}
+
+struct FirmwareMinor;
+impl Bound for FirmwareMinor {
+    const KEY: &'static str = "firmware_minor";
+    const MIN: u64 = 0;
+    const MAX: u64 = 99;
 }
 
 /// Our own firmware revision: the crate version.
@@ -262,32 +272,11 @@ pub fn load_device_id(path: Option<&Path>) -> Result<DeviceId, ConfigError> {
     let Some(path) = path else {
         return Ok(default_device_id());
     };
-    let (f, text): (DevIdFile, String) = config::load(path)?;
-    if f.manuf_id > 0x000F_FFFF {
-        return Err(config::invalid(
-            path,
-            &text,
-            "manuf_id",
-            None,
-            format!("manuf_id {} does not fit 20 bits (IANA number)", f.manuf_id),
-        ));
-    }
+    let f: DevIdFile = config::load(path)?.0;
     let (maj, min) = own_revision();
-    let fw_major = f.firmware_major.unwrap_or(maj);
-    let fw_minor = f.firmware_minor.unwrap_or(min);
-    if fw_major > 0x7F || fw_minor > 99 {
-        return Err(config::invalid(
-            path,
-            &text,
-            if fw_major > 0x7F {
-                "firmware_major"
-            } else {
-                "firmware_minor"
-            },
-            None,
-            "firmware_major must be 0..=127 and firmware_minor 0..=99".to_owned(),
-        ));
-    }
+    // Both fit a u8: their bounds are 0x7F and 99.
+    let fw_major = f.firmware_major.map_or(maj, |v| v.get() as u8);
+    let fw_minor = f.firmware_minor.map_or(min, |v| v.get() as u8);
     Ok(DeviceId {
         id: f.id,
         revision: f.revision,
@@ -306,9 +295,7 @@ mod tests {
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         let p = Path::new("/etc/acpigate/ipmi-handlers.json");
-        let cfg: Config = config::parse(p, text)?;
-        validate(p, text, &cfg)?;
-        Ok(cfg)
+        config::parse(p, text)
     }
 
     #[test]
@@ -323,16 +310,22 @@ mod tests {
             .to_string();
         assert_eq!(
             e,
-            "/etc/acpigate/ipmi-handlers.json:2: sel_capacity must be 1..=65533, not 0"
+            "/etc/acpigate/ipmi-handlers.json:2:19: sel_capacity 0 is out of range (1..=65533)"
         );
         let e = parse("{\n \"channels\": [\n  {\"name\": \"a\", \"number\": 1, \"session\": \"session-less\"},\n  {\"name\": \"a\", \"number\": 2, \"session\": \"session-less\"}\n ]\n}")
             .expect_err("dup")
             .to_string();
-        assert!(e.contains(":3: channel `a` is listed twice"), "{e}");
+        assert!(
+            e.contains(":4:") && e.contains("channel `a` appears twice"),
+            "{e}"
+        );
         let e = parse("{\n \"channels\": [{\"name\": \"x\", \"number\": 16, \"session\": \"session-based\"}]\n}")
             .expect_err("range")
             .to_string();
-        assert!(e.contains(":2: channel `x`: number 16"), "{e}");
+        assert!(
+            e.contains(":2:") && e.contains("number 16 is out of range (0..=15)"),
+            "{e}"
+        );
         let e = parse("{\n \"chanels\": []\n}")
             .expect_err("typo")
             .to_string();
@@ -344,7 +337,7 @@ mod tests {
             .expect_err("deadline")
             .to_string();
         assert!(
-            e.contains(":3: call_timeout_ms 0 is out of range (10..=60000)"),
+            e.contains(":3:") && e.contains("call_timeout_ms 0 is out of range (10..=60000)"),
             "{e}"
         );
         let e = parse("{\n \"sel_add_rate\": 0\n}")
@@ -352,12 +345,15 @@ mod tests {
             .to_string();
         assert_eq!(
             e,
-            "/etc/acpigate/ipmi-handlers.json:2: sel_add_rate must be 1..=100000 records a second, not 0"
+            "/etc/acpigate/ipmi-handlers.json:2:18: sel_add_rate 0 is out of range (1..=100000)"
         );
         let e = parse("{\n \"sel_capacity\": 64,\n \"sel_add_burst\": 70000\n}")
             .expect_err("burst")
             .to_string();
-        assert!(e.contains(":3: sel_add_burst must be 1..=65533"), "{e}");
+        assert!(
+            e.contains(":3:") && e.contains("sel_add_burst 70000 is out of range (1..=65533)"),
+            "{e}"
+        );
         let e = parse("{\"acpi_sensor_name\": \"0123456789abcdefg\"}")
             .expect_err("long")
             .to_string();
@@ -369,8 +365,7 @@ mod tests {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
         let cfg_path = dir.join("ipmi-handlers.json.example");
         let text = std::fs::read_to_string(&cfg_path).expect("example config");
-        let cfg: Config = config::parse(&cfg_path, &text).expect("parses");
-        validate(&cfg_path, &text, &cfg).expect("valid");
+        config::parse::<Config>(&cfg_path, &text).expect("valid");
         let dev = load_device_id(Some(&dir.join("dev_id.json.example"))).expect("dev_id");
         assert_eq!(dev.addn_dev_support, DEFAULT_ADDN_DEV_SUPPORT);
     }
@@ -383,7 +378,10 @@ mod tests {
         std::fs::write(&p, "{\n \"id\": 32,\n \"manuf_id\": 2000000\n}").expect("write");
         let e = load_device_id(Some(&p)).expect_err("bad").to_string();
         assert!(
-            e.ends_with(":3: manuf_id 2000000 does not fit 20 bits (IANA number)"),
+            e.contains(":3:")
+                && e.ends_with(
+                    "manuf_id (a 20-bit IANA number) 2000000 is out of range (0..=1048575)"
+                ),
             "{e}"
         );
         std::fs::write(&p, "{\"id\": 300}").expect("write");

@@ -27,10 +27,11 @@
 //!
 //! * `gate.enabled` (default true): `false` reads whatever the host does — only for the
 //!   control experiment that reproduces the collisions; the daemon warns loudly.
-//! * `gate.settle_ms` (default 2000): how long `Working` must last before reads start.
+//! * `gate.settle_ms` (default 2000, at most an hour): how long `Working` must last before
+//!   reads start.
 //! * `call_timeout_ms` (default 2000, 10–60000): the deadline of each D-Bus call the daemon
 //!   makes (fan writes, reads of the phase); the gate never waits on either.
-//! * `poll_ms` (default 1000, at least 10), `error_threshold` (default 5, at least 1): failed
+//! * `poll_ms` (default 1000, 10 to an hour), `error_threshold` (default 5, at least 1): failed
 //!   reads in a row, while the gate is open, before `Functional=false`.
 //! * `off_marking`: `"unavailable"` (default) or `"nonfunctional"` — how host-powered sensors
 //!   show while the host is off or asleep (see the README for the pid-control trade-off).
@@ -43,7 +44,7 @@
 //!   `critical_high`, `critical_low`, `hysteresis` (default 1 °C); omitted = none).
 //! * `fans` (optional): `hold_phases` (default `["FirmwareInit"]`; phases from `Working`
 //!   `FirmwareInit` `Sleeping` `Off` `Unknown`, `Working` not allowed), `retry_ms` (default
-//!   5000), `zones[]` of pid-control zone numbers, each with the PWM objects
+//!   5000, at least 100), `zones[]` of pid-control zone numbers, each with the PWM objects
 //!   (`/xyz/openbmc_project/control/fanpwm/<name>`) and their fixed `target` (0–255).
 //!
 //! Unknown keys are errors. Every error names the file, the line and the reason.
@@ -52,10 +53,11 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use daemon_kit::config::{self, ConfigError};
+use daemon_kit::config::{self, Bound, CallTimeout, ConfigError, Int, Keyed, Millis, unique};
 use openbmc_vocab::DbusEnum;
 use openbmc_vocab::acpigate::HostPhase;
 use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
 
 use super::smbus::Backend;
 use crate::core::decode::DeviceKind;
@@ -65,7 +67,8 @@ use crate::core::{OffMarking, Policy, SensorSpec, Thresholds, ZoneSpec};
 pub const DEFAULT_CONFIG: &str = "/etc/acpigate/sensor-gate.json";
 
 /// One bus, by name.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "BusFile")]
 pub struct BusConfig {
     pub name: String,
     pub backend: Backend,
@@ -94,46 +97,243 @@ pub struct Config {
 /// Default of `call_timeout_ms`.
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(2);
 
+// Every value is checked while the file is parsed: the types below refuse what makes no
+// sense, so each error carries serde's line and column (a value's own error points at the
+// value, an entry's at the end of that entry). What relates two places in the file (a
+// sensor naming a bus, two sensors at one address) is checked after parsing and names the
+// line of the key that refers.
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
     gate: Option<GateFile>,
-    poll_ms: Option<u64>,
-    call_timeout_ms: Option<u64>,
-    error_threshold: Option<u32>,
-    off_marking: Option<String>,
-    buses: Vec<BusFile>,
-    sensors: Vec<SensorFile>,
+    poll_ms: Option<Millis<PollMs>>,
+    call_timeout_ms: Option<Millis<CallTimeout>>,
+    error_threshold: Option<Int<ErrorThreshold>>,
+    off_marking: Option<OffMarkingFile>,
+    #[serde(deserialize_with = "unique")]
+    buses: Vec<BusConfig>,
+    #[serde(deserialize_with = "unique")]
+    sensors: Vec<SensorEntry>,
     fans: Option<FansFile>,
+}
+
+struct PollMs;
+impl Bound for PollMs {
+    const KEY: &'static str = "poll_ms";
+    const MIN: u64 = 10;
+    const MAX: u64 = 3_600_000;
+}
+
+struct SettleMs;
+impl Bound for SettleMs {
+    const KEY: &'static str = "settle_ms";
+    const MIN: u64 = 0;
+    const MAX: u64 = 3_600_000;
+}
+
+struct ErrorThreshold;
+impl Bound for ErrorThreshold {
+    const KEY: &'static str = "error_threshold";
+    const MIN: u64 = 1;
+    const MAX: u64 = u32::MAX as u64;
+}
+
+/// Below 100 ms a fan controller that refuses writes would be hammered.
+struct RetryMs;
+impl Bound for RetryMs {
+    const KEY: &'static str = "retry_ms";
+    const MIN: u64 = 100;
+    const MAX: u64 = 3_600_000;
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct GateFile {
     enabled: Option<bool>,
-    settle_ms: Option<u64>,
+    settle_ms: Option<Millis<SettleMs>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum OffMarkingFile {
+    Unavailable,
+    NonFunctional,
+}
+
+/// A name usable as the last element of a D-Bus object path: letters, digits and `_`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PathSafe(String);
+
+impl<'de> Deserialize<'de> for PathSafe {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = PathSafe;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a name of letters, digits and _")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<PathSafe, E> {
+                if s.is_empty() || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                    return Err(E::custom(format!(
+                        "name `{s}` must be letters, digits and _ (it becomes an object path)"
+                    )));
+                }
+                Ok(PathSafe(s.to_owned()))
+            }
+        }
+        d.deserialize_str(V)
+    }
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct BusFile {
-    name: String,
+    name: PathSafe,
     backend: String,
     bus: Option<u32>,
+}
+
+impl TryFrom<BusFile> for BusConfig {
+    type Error = String;
+    fn try_from(b: BusFile) -> Result<Self, String> {
+        let name = b.name.0;
+        let backend = if b.backend == "i2c-dev" {
+            let Some(n) = b.bus else {
+                return Err(format!("bus `{name}`: backend i2c-dev needs \"bus\": N"));
+            };
+            Backend::I2cDev {
+                device: PathBuf::from(format!("/dev/i2c-{n}")),
+            }
+        } else if let Some(sock) = b.backend.strip_prefix("sim:") {
+            if b.bus.is_some() || !sock.starts_with('/') {
+                return Err(format!(
+                    "bus `{name}`: a sim backend is `sim:/absolute/socket/path` and takes no \"bus\""
+                ));
+            }
+            Backend::Sim {
+                socket: PathBuf::from(sock),
+            }
+        } else {
+            return Err(format!(
+                "bus `{name}`: backend `{}` is neither `i2c-dev` nor `sim:<socket>`",
+                b.backend
+            ));
+        };
+        Ok(BusConfig { name, backend })
+    }
+}
+
+impl Keyed for BusConfig {
+    const WHAT: &'static str = "bus name";
+    fn key(&self) -> String {
+        self.name.clone()
+    }
+}
+
+/// Any 7-bit SMBus address; the part's own range is checked with its type.
+struct SmbusAddress;
+impl Bound for SmbusAddress {
+    const KEY: &'static str = "address";
+    const MIN: u64 = 0;
+    const MAX: u64 = 0x7F;
+}
+
+/// A sensor's part, by its configuration name.
+struct Kind(DeviceKind);
+
+impl<'de> Deserialize<'de> for Kind {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Kind;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a sensor type")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Kind, E> {
+                DeviceKind::from_config_name(s).map(Kind).ok_or_else(|| {
+                    E::custom(format!(
+                        "type `{s}` is not `jc42` (DDR4) or `spd5118` (DDR5)"
+                    ))
+                })
+            }
+        }
+        d.deserialize_str(V)
+    }
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SensorFile {
-    name: String,
+    name: PathSafe,
     bus: String,
     #[serde(rename = "type")]
-    kind: String,
-    address: Number,
+    kind: Kind,
+    address: Int<SmbusAddress>,
     min: Option<f64>,
     max: Option<f64>,
     host_powered: Option<bool>,
-    thresholds: Option<ThresholdsFile>,
+    thresholds: Option<ThresholdsChecked>,
+}
+
+/// A sensor as the file gives it, checked on its own; its bus is resolved after parsing.
+#[derive(Deserialize)]
+#[serde(try_from = "SensorFile")]
+struct SensorEntry {
+    name: String,
+    bus: String,
+    kind: DeviceKind,
+    address: u8,
+    min: f64,
+    max: f64,
+    host_powered: bool,
+    thresholds: Thresholds,
+}
+
+impl TryFrom<SensorFile> for SensorEntry {
+    type Error = String;
+    fn try_from(s: SensorFile) -> Result<Self, String> {
+        let (name, kind) = (s.name.0, s.kind.0);
+        let range = kind.addresses();
+        let address = u8::try_from(s.address.get())
+            .ok()
+            .filter(|a| range.contains(a))
+            .ok_or_else(|| {
+                format!(
+                    "sensor `{name}`: address {:#04x} is not a {} address ({:#04x}–{:#04x})",
+                    s.address.get(),
+                    kind.config_name(),
+                    range.start(),
+                    range.end()
+                )
+            })?;
+        let (rmin, rmax) = kind.representable();
+        let (min, max) = (s.min.unwrap_or(rmin), s.max.unwrap_or(rmax));
+        if !(min.is_finite() && max.is_finite() && min < max) {
+            return Err(format!(
+                "sensor `{name}`: min {min} must be below max {max}"
+            ));
+        }
+        Ok(Self {
+            name,
+            bus: s.bus,
+            kind,
+            address,
+            min,
+            max,
+            host_powered: s.host_powered.unwrap_or(true),
+            thresholds: s
+                .thresholds
+                .map_or_else(|| ThresholdsFile::default().into_thresholds(), |t| t.0),
+        })
+    }
+}
+
+impl Keyed for SensorEntry {
+    const WHAT: &'static str = "sensor name";
+    fn key(&self) -> String {
+        self.name.clone()
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -146,61 +346,111 @@ struct ThresholdsFile {
     hysteresis: Option<f64>,
 }
 
+impl ThresholdsFile {
+    fn into_thresholds(self) -> Thresholds {
+        Thresholds {
+            warning_high: self.warning_high,
+            warning_low: self.warning_low,
+            critical_high: self.critical_high,
+            critical_low: self.critical_low,
+            hysteresis: self.hysteresis.unwrap_or(1.0),
+        }
+    }
+}
+
+/// Thresholds that make sense: finite, each warning within its critical, hysteresis >= 0.
+#[derive(Deserialize)]
+#[serde(try_from = "ThresholdsFile")]
+struct ThresholdsChecked(Thresholds);
+
+impl TryFrom<ThresholdsFile> for ThresholdsChecked {
+    type Error = &'static str;
+    fn try_from(f: ThresholdsFile) -> Result<Self, &'static str> {
+        let t = f.into_thresholds();
+        let finite = [
+            t.warning_high,
+            t.warning_low,
+            t.critical_high,
+            t.critical_low,
+        ]
+        .iter()
+        .flatten()
+        .all(|v| v.is_finite());
+        let ordered = match (t.warning_high, t.critical_high) {
+            (Some(w), Some(c)) => w <= c,
+            _ => true,
+        } && match (t.warning_low, t.critical_low) {
+            (Some(w), Some(c)) => c <= w,
+            _ => true,
+        };
+        let hysteresis_ok = t.hysteresis.is_finite() && t.hysteresis >= 0.0;
+        if !finite || !ordered || !hysteresis_ok {
+            return Err("thresholds must be finite, warning within critical, hysteresis >= 0");
+        }
+        Ok(Self(t))
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FansFile {
-    hold_phases: Option<Vec<String>>,
-    retry_ms: Option<u64>,
+    hold_phases: Option<Vec<HoldPhase>>,
+    retry_ms: Option<Millis<RetryMs>>,
+    #[serde(deserialize_with = "unique")]
     zones: Vec<ZoneFile>,
+}
+
+/// A phase in which the fans are held: any but `Working`.
+struct HoldPhase(HostPhase);
+
+impl<'de> Deserialize<'de> for HoldPhase {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = HoldPhase;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a host phase")
+            }
+            fn visit_str<E: de::Error>(self, p: &str) -> Result<HoldPhase, E> {
+                match HostPhase::from_short(p) {
+                    Some(HostPhase::Working) | None => Err(E::custom(format!(
+                        "hold phase `{p}` must be one of FirmwareInit, Sleeping, Off, Unknown"
+                    ))),
+                    Some(ph) => Ok(HoldPhase(ph)),
+                }
+            }
+        }
+        d.deserialize_str(V)
+    }
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ZoneFile {
     zone: u32,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique")]
     pwms: Vec<PwmFile>,
+}
+
+impl Keyed for ZoneFile {
+    const WHAT: &'static str = "zone";
+    fn key(&self) -> String {
+        self.zone.to_string()
+    }
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PwmFile {
-    name: String,
+    name: PathSafe,
     target: u8,
 }
 
-/// A number or a `"0x.."` string (JSON has no hex literals).
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Number {
-    Num(u64),
-    Text(String),
-}
-
-impl Number {
-    fn value(&self) -> Option<u64> {
-        match self {
-            Self::Num(n) => Some(*n),
-            Self::Text(s) => {
-                let t = s.trim();
-                match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
-                    Some(h) => u64::from_str_radix(h, 16).ok(),
-                    None => t.parse().ok(),
-                }
-            }
-        }
+impl Keyed for PwmFile {
+    const WHAT: &'static str = "PWM name";
+    fn key(&self) -> String {
+        self.name.0.clone()
     }
-    fn text(&self) -> String {
-        match self {
-            Self::Num(n) => n.to_string(),
-            Self::Text(s) => s.clone(),
-        }
-    }
-}
-
-/// A name usable as the last element of a D-Bus object path.
-fn path_safe(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// Read and validate a configuration file.
@@ -215,6 +465,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 /// Parse and validate a configuration file's text.
 pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     let f: File = config::parse(path, text)?;
+    // Only relations between entries are left to check; they name the referring key's line.
     let bad = |key: &str, hint: Option<&str>, reason: String| {
         config::invalid(path, text, key, hint, reason)
     };
@@ -224,123 +475,28 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             policy.gate_enabled = e;
         }
         if let Some(ms) = g.settle_ms {
-            policy.settle = Duration::from_millis(ms);
+            policy.settle = ms.get();
         }
     }
     if let Some(ms) = f.poll_ms {
-        if ms < 10 {
-            return Err(bad(
-                "poll_ms",
-                None,
-                format!("poll_ms {ms} is below the minimum of 10"),
-            ));
-        }
-        policy.poll_interval = Duration::from_millis(ms);
+        policy.poll_interval = ms.get();
     }
-    let mut call_timeout = DEFAULT_CALL_TIMEOUT;
-    if let Some(ms) = f.call_timeout_ms {
-        call_timeout =
-            config::millis_in(path, text, "call_timeout_ms", ms, config::CALL_TIMEOUT_MS)?;
-    }
+    let call_timeout = f.call_timeout_ms.map_or(DEFAULT_CALL_TIMEOUT, Millis::get);
     if let Some(n) = f.error_threshold {
-        if n == 0 {
-            return Err(bad(
-                "error_threshold",
-                None,
-                "error_threshold must be at least 1".to_owned(),
-            ));
-        }
-        policy.error_threshold = n;
+        // Within u32 by its bound.
+        policy.error_threshold = n.get() as u32;
     }
     if let Some(m) = f.off_marking {
-        policy.off_marking = match m.as_str() {
-            "unavailable" => OffMarking::Unavailable,
-            "nonfunctional" => OffMarking::NonFunctional,
-            other => {
-                return Err(bad(
-                    "off_marking",
-                    None,
-                    format!("off_marking `{other}` is not `unavailable` or `nonfunctional`"),
-                ));
-            }
+        policy.off_marking = match m {
+            OffMarkingFile::Unavailable => OffMarking::Unavailable,
+            OffMarkingFile::NonFunctional => OffMarking::NonFunctional,
         };
     }
 
-    let mut buses = Vec::new();
-    for b in f.buses {
-        let hint = format!("\"{}\"", b.name);
-        if !path_safe(&b.name) || buses.iter().any(|x: &BusConfig| x.name == b.name) {
-            return Err(bad(
-                "name",
-                Some(&hint),
-                format!(
-                    "bus name `{}` is empty, has characters other than letters, digits and _, or is a duplicate",
-                    b.name
-                ),
-            ));
-        }
-        let backend = if b.backend == "i2c-dev" {
-            let Some(n) = b.bus else {
-                return Err(bad(
-                    "backend",
-                    Some("i2c-dev"),
-                    format!("bus `{}`: backend i2c-dev needs \"bus\": N", b.name),
-                ));
-            };
-            Backend::I2cDev {
-                device: PathBuf::from(format!("/dev/i2c-{n}")),
-            }
-        } else if let Some(sock) = b.backend.strip_prefix("sim:") {
-            if b.bus.is_some() || !sock.starts_with('/') {
-                return Err(bad(
-                    "backend",
-                    Some(&b.backend),
-                    format!(
-                        "bus `{}`: a sim backend is `sim:/absolute/socket/path` and takes no \"bus\"",
-                        b.name
-                    ),
-                ));
-            }
-            Backend::Sim {
-                socket: PathBuf::from(sock),
-            }
-        } else {
-            return Err(bad(
-                "backend",
-                Some(&b.backend),
-                format!(
-                    "bus `{}`: backend `{}` is neither `i2c-dev` nor `sim:<socket>`",
-                    b.name, b.backend
-                ),
-            ));
-        };
-        buses.push(BusConfig {
-            name: b.name,
-            backend,
-        });
-    }
-
+    let buses = f.buses;
     let mut sensors: Vec<SensorConfig> = Vec::new();
     let mut seen_addr = HashSet::new();
     for s in f.sensors {
-        let hint = format!("\"{}\"", s.name);
-        if !path_safe(&s.name) {
-            return Err(bad(
-                "name",
-                Some(&hint),
-                format!(
-                    "sensor name `{}` must be letters, digits and _ (it becomes an object path)",
-                    s.name
-                ),
-            ));
-        }
-        if sensors.iter().any(|x| x.spec.name == s.name) {
-            return Err(bad(
-                "name",
-                Some(&hint),
-                format!("sensor name `{}` appears twice", s.name),
-            ));
-        }
         let Some(bus) = buses.iter().position(|b| b.name == s.bus) else {
             return Err(bad(
                 "bus",
@@ -348,103 +504,28 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
                 format!("sensor `{}`: no bus named `{}`", s.name, s.bus),
             ));
         };
-        let Some(kind) = DeviceKind::from_config_name(&s.kind) else {
+        if !seen_addr.insert((bus, s.address)) {
             return Err(bad(
-                "type",
-                Some(&format!("\"{}\"", s.kind)),
+                "name",
+                Some(&format!("\"{}\"", s.name)),
                 format!(
-                    "sensor `{}`: type `{}` is not `jc42` (DDR4) or `spd5118` (DDR5)",
-                    s.name, s.kind
-                ),
-            ));
-        };
-        let addr = s
-            .address
-            .value()
-            .and_then(|a| u8::try_from(a).ok())
-            .filter(|a| kind.addresses().contains(a));
-        let Some(address) = addr else {
-            let r = kind.addresses();
-            return Err(bad(
-                "address",
-                Some(&s.address.text()),
-                format!(
-                    "sensor `{}`: address `{}` is not a {} address ({:#04x}–{:#04x})",
-                    s.name,
-                    s.address.text(),
-                    s.kind,
-                    r.start(),
-                    r.end()
-                ),
-            ));
-        };
-        if !seen_addr.insert((bus, address)) {
-            return Err(bad(
-                "address",
-                Some(&s.address.text()),
-                format!(
-                    "sensor `{}`: address {address:#04x} on bus `{}` is already configured",
-                    s.name, s.bus
-                ),
-            ));
-        }
-        let (rmin, rmax) = kind.representable();
-        let min = s.min.unwrap_or(rmin);
-        let max = s.max.unwrap_or(rmax);
-        if !(min.is_finite() && max.is_finite() && min < max) {
-            return Err(bad(
-                "min",
-                None,
-                format!("sensor `{}`: min {min} must be below max {max}", s.name),
-            ));
-        }
-        let t = s.thresholds.unwrap_or_default();
-        let thresholds = Thresholds {
-            warning_high: t.warning_high,
-            warning_low: t.warning_low,
-            critical_high: t.critical_high,
-            critical_low: t.critical_low,
-            hysteresis: t.hysteresis.unwrap_or(1.0),
-        };
-        let finite = [
-            thresholds.warning_high,
-            thresholds.warning_low,
-            thresholds.critical_high,
-            thresholds.critical_low,
-        ]
-        .iter()
-        .flatten()
-        .all(|v| v.is_finite());
-        let ordered = match (thresholds.warning_high, thresholds.critical_high) {
-            (Some(w), Some(c)) => w <= c,
-            _ => true,
-        } && match (thresholds.warning_low, thresholds.critical_low) {
-            (Some(w), Some(c)) => c <= w,
-            _ => true,
-        };
-        let hysteresis_ok = thresholds.hysteresis.is_finite() && thresholds.hysteresis >= 0.0;
-        if !finite || !ordered || !hysteresis_ok {
-            return Err(bad(
-                "thresholds",
-                None,
-                format!(
-                    "sensor `{}`: thresholds must be finite, warning within critical, hysteresis >= 0",
-                    s.name
+                    "sensor `{}`: address {:#04x} on bus `{}` is already configured",
+                    s.name, s.address, s.bus
                 ),
             ));
         }
         sensors.push(SensorConfig {
             spec: SensorSpec {
                 name: s.name,
-                kind,
+                kind: s.kind,
                 bus,
-                address,
-                host_powered: s.host_powered.unwrap_or(true),
-                thresholds,
+                address: s.address,
+                host_powered: s.host_powered,
+                thresholds: s.thresholds,
             },
             bus,
-            min,
-            max,
+            min: s.min,
+            max: s.max,
         });
     }
     if sensors.is_empty() {
@@ -454,48 +535,24 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     let mut zones = Vec::new();
     if let Some(fans) = f.fans {
         if let Some(phases) = fans.hold_phases {
-            let mut v = Vec::new();
-            for p in phases {
-                match HostPhase::from_short(&p) {
-                    Some(HostPhase::Working) | None => {
-                        return Err(bad(
-                            "hold_phases",
-                            None,
-                            format!(
-                                "hold phase `{p}` must be one of FirmwareInit, Sleeping, Off, Unknown"
-                            ),
-                        ));
-                    }
-                    Some(ph) => v.push(ph),
-                }
-            }
-            policy.fan_hold_phases = v;
+            policy.fan_hold_phases = phases.into_iter().map(|p| p.0).collect();
         }
         if let Some(ms) = fans.retry_ms {
-            policy.fan_retry = Duration::from_millis(ms.max(100));
+            policy.fan_retry = ms.get();
         }
+        // A PWM belongs to one zone: two zones holding one PWM would fight over it.
         let mut pwm_names = HashSet::new();
         for z in fans.zones {
-            if zones.iter().any(|x: &ZoneSpec| x.zone == z.zone) {
-                return Err(bad(
-                    "zone",
-                    Some(&z.zone.to_string()),
-                    format!("zone {} appears twice", z.zone),
-                ));
-            }
             let mut pwms = Vec::new();
             for p in z.pwms {
-                if !path_safe(&p.name) || !pwm_names.insert(p.name.clone()) {
+                if !pwm_names.insert(p.name.0.clone()) {
                     return Err(bad(
                         "name",
-                        Some(&format!("\"{}\"", p.name)),
-                        format!(
-                            "PWM name `{}` must be letters, digits and _, and appear once",
-                            p.name
-                        ),
+                        Some(&format!("\"{}\"", p.name.0)),
+                        format!("PWM `{}` is in two zones", p.name.0),
                     ));
                 }
-                pwms.push((p.name, p.target));
+                pwms.push((p.name.0, p.target));
             }
             zones.push(ZoneSpec { zone: z.zone, pwms });
         }
@@ -569,17 +626,17 @@ mod tests {
             (
                 "\"address\": \"0x18\"",
                 "\"address\": \"0x50\"",
-                ":9: sensor `DIMM_A0`: address `0x50` is not a jc42 address",
+                ":10:65: sensor `DIMM_A0`: address 0x50 is not a jc42 address (0x18–0x1f)",
             ),
             (
                 "\"backend\": \"i2c-dev\"",
                 "\"backend\": \"i2cdev\"",
-                ":5: bus `dimm`: backend `i2cdev` is neither",
+                ":5:53: bus `dimm`: backend `i2cdev` is neither",
             ),
             (
                 "\"type\": \"jc42\"",
                 "\"type\": \"lm75\"",
-                ":9: sensor `DIMM_A0`: type `lm75`",
+                ":9:54: type `lm75` is not `jc42` (DDR4) or `spd5118` (DDR5)",
             ),
             (
                 "\"bus\": \"sim\", \"type\"",
@@ -589,12 +646,12 @@ mod tests {
             (
                 "\"poll_ms\": 250",
                 "\"poll_ms\": 5",
-                ":3: poll_ms 5 is below",
+                ":3:14: poll_ms 5 is out of range (10..=3600000)",
             ),
             (
                 "\"poll_ms\": 250",
                 "\"poll_ms\": 250, \"call_timeout_ms\": 0",
-                ":3: call_timeout_ms 0 is out of range",
+                ":3:38: call_timeout_ms 0 is out of range",
             ),
             (
                 "\"name\": \"DIMM_B0\"",
@@ -604,18 +661,18 @@ mod tests {
             (
                 "\"name\": \"DIMM_A0\"",
                 "\"name\": \"DIMM A0\"",
-                ":9: sensor name `DIMM A0` must be",
+                ":9:23: name `DIMM A0` must be letters, digits and _",
             ),
             (
                 "\"critical_high\": 95",
                 "\"critical_high\": 80",
-                ":10: sensor `DIMM_A0`: thresholds",
+                ":10:65: thresholds must be finite, warning within critical",
             ),
             ("\"target\": 153", "\"target\": 300", ":13:"),
             (
                 "\"sim:/run/sim/smbus0.sock\"",
                 "\"sim:relative.sock\"",
-                ":6: bus `sim`: a sim backend",
+                ":6:53: bus `sim`: a sim backend",
             ),
         ];
         for (from, to, want) in cases {

@@ -99,16 +99,26 @@ pub trait Bound {
     const MAX: u64;
 }
 
-/// `call_timeout_ms`, the deadline of every outgoing D-Bus call, in every daemon: long enough
-/// for a busy single-core BMC, short enough that a stalled peer is noticed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CallTimeout;
-
-impl Bound for CallTimeout {
-    const KEY: &'static str = "call_timeout_ms";
-    const MIN: u64 = 10;
-    const MAX: u64 = 60_000;
+/// Declares a [`Bound`]: `bound!(/// why, pub SelCapacity, "sel_capacity", 1..=0xFFFD);`.
+#[macro_export]
+macro_rules! bound {
+    ($(#[$doc:meta])* $vis:vis $name:ident, $key:literal, $min:literal ..= $max:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        $vis struct $name;
+        impl $crate::config::Bound for $name {
+            const KEY: &'static str = $key;
+            const MIN: u64 = $min;
+            const MAX: u64 = $max;
+        }
+    };
 }
+
+bound!(
+    /// `call_timeout_ms`, the deadline of every outgoing D-Bus call, in every daemon: long
+    /// enough for a busy single-core BMC, short enough that a stalled peer is noticed.
+    pub CallTimeout, "call_timeout_ms", 10..=60_000
+);
 
 fn out_of_range<B: Bound>(shown: &dyn std::fmt::Display) -> String {
     format!(
@@ -399,13 +409,7 @@ mod tests {
         assert_eq!(line_of(text, "nope", None), 1);
     }
 
-    #[derive(Debug)]
-    struct Addr;
-    impl Bound for Addr {
-        const KEY: &'static str = "address";
-        const MIN: u64 = 0x08;
-        const MAX: u64 = 0x77;
-    }
+    bound!(Addr, "address", 0x08..=0x77);
 
     #[derive(Debug, serde::Deserialize)]
     #[serde(deny_unknown_fields)]
@@ -491,13 +495,7 @@ mod tests {
         }
     }
 
-    #[derive(Debug)]
-    struct Channel;
-    impl Bound for Channel {
-        const KEY: &'static str = "number";
-        const MIN: u64 = 0;
-        const MAX: u64 = 15;
-    }
+    bound!(Channel, "number", 0..=15);
 
     #[derive(Debug, serde::Deserialize)]
     #[serde(deny_unknown_fields)]

@@ -23,7 +23,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use daemon_kit::config::{self, AbsolutePath, Bound, CallTimeout, ConfigError, Int, Millis};
+use daemon_kit::bound;
+use daemon_kit::config::{self, AbsolutePath, CallTimeout, ConfigError, Int, Millis};
 use openbmc_vocab::DbusEnum;
 use openbmc_vocab::boot::ProgressStage;
 use serde::Deserialize;
@@ -80,14 +81,10 @@ struct BootProgressFile {
     post_codes: Vec<PostCodeRange>,
 }
 
-/// A POST code: any 64-bit value, as a number or a `"0x…"` string.
-struct PostCode;
-
-impl Bound for PostCode {
-    const KEY: &'static str = "POST code";
-    const MIN: u64 = 0;
-    const MAX: u64 = u64::MAX;
-}
+bound!(
+    /// A POST code: any 64-bit value, as a number or a `"0x…"` string.
+    PostCode, "POST code", 0..=u64::MAX
+);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -2,7 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use daemon_kit::config::{self, Bound, CallTimeout, ConfigError, Int, Keyed, unique, within};
+use daemon_kit::bound;
+use daemon_kit::config::{self, CallTimeout, ConfigError, Int, Keyed, unique, within};
 use serde::Deserialize;
 
 use crate::core::limit::SelRateLimit;
@@ -52,37 +53,25 @@ impl Keyed for ChannelConfig {
 
 // Each bounded key with its range; checked while the file is parsed.
 
-/// IPMI channel numbers are 4 bits.
-struct ChannelNumber;
-impl Bound for ChannelNumber {
-    const KEY: &'static str = "number";
-    const MIN: u64 = 0;
-    const MAX: u64 = 15;
-}
+bound!(
+    /// IPMI channel numbers are 4 bits.
+    ChannelNumber, "number", 0..=15
+);
 
-/// Record IDs 0x0000 and 0xFFFF (and 0xFFFE, "last") are reserved.
-struct SelCapacity;
-impl Bound for SelCapacity {
-    const KEY: &'static str = "sel_capacity";
-    const MIN: u64 = 1;
-    const MAX: u64 = 0xFFFD;
-}
+bound!(
+    /// Record IDs 0x0000 and 0xFFFF (and 0xFFFE, "last") are reserved.
+    SelCapacity, "sel_capacity", 1..=0xFFFD
+);
 
-/// Beyond this a "limit" would not limit anything a KCS interface can send.
-struct SelAddRate;
-impl Bound for SelAddRate {
-    const KEY: &'static str = "sel_add_rate";
-    const MIN: u64 = 1;
-    const MAX: u64 = 100_000;
-}
+bound!(
+    /// Beyond this a "limit" would not limit anything a KCS interface can send.
+    SelAddRate, "sel_add_rate", 1..=100_000
+);
 
-/// More than a full SEL at once would not be a burst any more.
-struct SelAddBurst;
-impl Bound for SelAddBurst {
-    const KEY: &'static str = "sel_add_burst";
-    const MIN: u64 = 1;
-    const MAX: u64 = 0xFFFD;
-}
+bound!(
+    /// More than a full SEL at once would not be a burst any more.
+    SelAddBurst, "sel_add_burst", 1..=0xFFFD
+);
 
 /// The ACPI sensor's SDR ID string: 1 to 16 bytes (the type/length byte's limit).
 fn sdr_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
@@ -220,28 +209,17 @@ struct DevIdFile {
     firmware_minor: Option<Int<FirmwareMinor>>,
 }
 
-/// The manufacturer's IANA enterprise number: 20 bits in Get Device ID.
-struct ManufId;
-impl Bound for ManufId {
-    const KEY: &'static str = "manuf_id (a 20-bit IANA number)";
-    const MIN: u64 = 0;
-    const MAX: u64 = 0x000F_FFFF;
-}
+bound!(
+    /// The manufacturer's IANA enterprise number: 20 bits in Get Device ID.
+    ManufId, "manuf_id (a 20-bit IANA number)", 0..=0x000F_FFFF
+);
 
-/// Get Device ID's firmware revision: 7 bits of major, minor as two BCD digits.
-struct FirmwareMajor;
-impl Bound for FirmwareMajor {
-    const KEY: &'static str = "firmware_major";
-    const MIN: u64 = 0;
-    const MAX: u64 = 0x7F;
-}
+bound!(
+    /// Get Device ID's firmware revision: 7 bits of major, minor as two BCD digits.
+    FirmwareMajor, "firmware_major", 0..=0x7F
+);
 
-struct FirmwareMinor;
-impl Bound for FirmwareMinor {
-    const KEY: &'static str = "firmware_minor";
-    const MIN: u64 = 0;
-    const MAX: u64 = 99;
-}
+bound!(FirmwareMinor, "firmware_minor", 0..=99);
 
 /// Our own firmware revision: the crate version.
 fn own_revision() -> (u8, u8) {

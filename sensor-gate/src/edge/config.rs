@@ -53,7 +53,8 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use daemon_kit::config::{self, Bound, CallTimeout, ConfigError, Int, Keyed, Millis, unique};
+use daemon_kit::bound;
+use daemon_kit::config::{self, CallTimeout, ConfigError, Int, Keyed, Millis, unique};
 use openbmc_vocab::DbusEnum;
 use openbmc_vocab::acpigate::HostPhase;
 use serde::Deserialize;
@@ -118,34 +119,16 @@ struct File {
     fans: Option<FansFile>,
 }
 
-struct PollMs;
-impl Bound for PollMs {
-    const KEY: &'static str = "poll_ms";
-    const MIN: u64 = 10;
-    const MAX: u64 = 3_600_000;
-}
+bound!(PollMs, "poll_ms", 10..=3_600_000);
 
-struct SettleMs;
-impl Bound for SettleMs {
-    const KEY: &'static str = "settle_ms";
-    const MIN: u64 = 0;
-    const MAX: u64 = 3_600_000;
-}
+bound!(SettleMs, "settle_ms", 0..=3_600_000);
 
-struct ErrorThreshold;
-impl Bound for ErrorThreshold {
-    const KEY: &'static str = "error_threshold";
-    const MIN: u64 = 1;
-    const MAX: u64 = u32::MAX as u64;
-}
+bound!(ErrorThreshold, "error_threshold", 1..=u32::MAX as u64);
 
-/// Below 100 ms a fan controller that refuses writes would be hammered.
-struct RetryMs;
-impl Bound for RetryMs {
-    const KEY: &'static str = "retry_ms";
-    const MIN: u64 = 100;
-    const MAX: u64 = 3_600_000;
-}
+bound!(
+    /// Below 100 ms a fan controller that refuses writes would be hammered.
+    RetryMs, "retry_ms", 100..=3_600_000
+);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -231,13 +214,10 @@ impl Keyed for BusConfig {
     }
 }
 
-/// Any 7-bit SMBus address; the part's own range is checked with its type.
-struct SmbusAddress;
-impl Bound for SmbusAddress {
-    const KEY: &'static str = "address";
-    const MIN: u64 = 0;
-    const MAX: u64 = 0x7F;
-}
+bound!(
+    /// Any 7-bit SMBus address; the part's own range is checked with its type.
+    SmbusAddress, "address", 0..=0x7F
+);
 
 /// A sensor's part, by its configuration name.
 struct Kind(DeviceKind);

@@ -2,20 +2,15 @@
 //! mid-write leaves the previous version intact.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Write `bytes` to `path` atomically.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "state".to_owned());
-    let tmp = dir.join(format!(".{file_name}.tmp"));
+    let (dir, tmp) = temp_beside(path)?;
     {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
+        // Durable before the rename: after a power cut the name holds old or new, whole.
         f.sync_all()?;
     }
     std::fs::rename(&tmp, path)?;
@@ -25,17 +20,23 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Replace `path` with `bytes` by write and rename, without waiting for the disk: the new
-/// content is what any process reads from now on, even if we crash the next moment. Follow
-/// with [`sync`] (off the event loop) for durability across a power cut of the BMC itself.
-pub fn replace(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// The directory of `path` (created if missing) and the temporary name a new version is
+/// written under before it is renamed over `path`.
+fn temp_beside(path: &Path) -> std::io::Result<(&Path, PathBuf)> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let file_name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "state".to_owned());
-    let tmp = dir.join(format!(".{file_name}.tmp"));
+    Ok((dir, dir.join(format!(".{file_name}.tmp"))))
+}
+
+/// Replace `path` with `bytes` by write and rename, without waiting for the disk: the new
+/// content is what any process reads from now on, even if we crash the next moment. Follow
+/// with [`sync`] (off the event loop) for durability across a power cut of the BMC itself.
+pub fn replace(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let (_, tmp) = temp_beside(path)?;
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)
 }

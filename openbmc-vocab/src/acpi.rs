@@ -96,20 +96,12 @@ impl AcpiState {
     /// decodes it. These are not the Set command's codes (LEGACY_ON is 0x0B, Unknown 0x0E).
     pub fn sel_offset(self) -> u8 {
         match self {
-            Self::S0G0D0 => 0x00,
-            Self::S1D1 => 0x01,
-            Self::S2D2 => 0x02,
-            Self::S3D3 => 0x03,
-            Self::S4 => 0x04,
-            Self::S5G2 => 0x05,
-            Self::S4S5 => 0x06,
-            Self::G3 => 0x07,
-            Self::Sleep => 0x08,
-            Self::G1Sleep => 0x09,
-            Self::Override => 0x0A,
+            // Past G1 sleep the event offsets run on where the Set codes jump to 0x20.
             Self::LegacyOn => 0x0B,
             Self::LegacyOff => 0x0C,
             Self::Unknown => 0x0E,
+            // S0/G0 … override: the same numbers as the Set command's codes.
+            s => s.ipmi_system_code(),
         }
     }
 

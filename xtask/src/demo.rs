@@ -7,19 +7,5 @@ use crate::{setup, sh};
 
 pub fn run(args: &[String]) -> Result<()> {
     setup::host_packages(setup::BASE_PACKAGES)?;
-    sh::run(sh::cargo().args(["build", "--locked", "-p", "acpigate"]))?;
-    sh::run(
-        sh::cargo()
-            .args([
-                "run",
-                "--quiet",
-                "--locked",
-                "-p",
-                "acpigate-tests",
-                "--bin",
-                "acpigate-demo",
-                "--",
-            ])
-            .args(args),
-    )
+    sh::run_harness_bin(false, "acpigate-demo", args)
 }

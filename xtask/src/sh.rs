@@ -72,3 +72,25 @@ fn display(cmd: &Command) -> String {
     }
     s
 }
+
+/// Build the `acpigate` binary, then run `bin` of the test harness (`acpigate-tests`) against
+/// it with `args`: release-built where a figure must reflect the shipped build.
+pub fn run_harness_bin(release: bool, bin: &str, args: &[String]) -> Result<()> {
+    let profile: &[&str] = if release { &["--release"] } else { &[] };
+    run(cargo()
+        .args(["build", "--locked", "-p", "acpigate"])
+        .args(profile))?;
+    run(cargo()
+        .args([
+            "run",
+            "--quiet",
+            "--locked",
+            "-p",
+            "acpigate-tests",
+            "--bin",
+            bin,
+        ])
+        .args(profile)
+        .arg("--")
+        .args(args))
+}

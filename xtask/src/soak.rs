@@ -8,20 +8,5 @@ use crate::{setup, sh};
 
 pub fn run(args: &[String]) -> Result<()> {
     setup::host_packages(setup::BASE_PACKAGES)?;
-    sh::run(sh::cargo().args(["build", "--locked", "--release", "-p", "acpigate"]))?;
-    sh::run(
-        sh::cargo()
-            .args([
-                "run",
-                "--quiet",
-                "--locked",
-                "--release",
-                "-p",
-                "acpigate-tests",
-                "--bin",
-                "acpigate-soak",
-                "--",
-            ])
-            .args(args),
-    )
+    sh::run_harness_bin(true, "acpigate-soak", args)
 }

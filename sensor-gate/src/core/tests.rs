@@ -186,6 +186,16 @@ fn reads(acts: &[Action]) -> usize {
         .count()
 }
 
+/// Zone `zone` put in manual mode (`true`) or handed back to the controller.
+fn manual(zone: u32, on: bool) -> FanCommand {
+    FanCommand::ZoneManual { zone, manual: on }
+}
+
+/// Both zones of [`zones`] handed back, in order: what a gate opening sends.
+fn handed_back() -> Vec<FanCommand> {
+    vec![manual(0, false), manual(1, false)]
+}
+
 fn fans(acts: &[Action]) -> Vec<FanCommand> {
     acts.iter()
         .filter_map(|a| match a {
@@ -249,19 +259,7 @@ fn working_opens_only_after_the_settle_delay() {
         "SPD5118 temperature is MR49"
     );
     // Zones are handed back (idempotently) when the gate opens.
-    assert_eq!(
-        fans(&acts),
-        vec![
-            FanCommand::ZoneManual {
-                zone: 0,
-                manual: false
-            },
-            FanCommand::ZoneManual {
-                zone: 1,
-                manual: false
-            }
-        ]
-    );
+    assert_eq!(fans(&acts), handed_back());
 }
 
 #[test]
@@ -574,14 +572,8 @@ fn fans_held_in_firmware_init_until_the_gate_opens() {
     assert_eq!(
         fans(&acts),
         vec![
-            FanCommand::ZoneManual {
-                zone: 0,
-                manual: true
-            },
-            FanCommand::ZoneManual {
-                zone: 1,
-                manual: true
-            },
+            manual(0, true),
+            manual(1, true),
             FanCommand::PwmTarget {
                 pwm: "Pwm_1".to_owned(),
                 target: 153
@@ -602,19 +594,7 @@ fn fans_held_in_firmware_init_until_the_gate_opens() {
     let acts = r.phase(Working);
     assert!(fans(&acts).is_empty(), "{acts:?}");
     let acts = r.advance(500);
-    assert_eq!(
-        fans(&acts),
-        vec![
-            FanCommand::ZoneManual {
-                zone: 0,
-                manual: false
-            },
-            FanCommand::ZoneManual {
-                zone: 1,
-                manual: false
-            }
-        ]
-    );
+    assert_eq!(fans(&acts), handed_back());
 }
 
 #[test]
@@ -628,10 +608,7 @@ fn losing_the_phase_source_mid_boot_keeps_the_fans_held() {
     r.generation = 0;
     r.phase(Working);
     let acts = r.advance(500);
-    assert!(fans(&acts).contains(&FanCommand::ZoneManual {
-        zone: 0,
-        manual: false
-    }));
+    assert!(fans(&acts).contains(&manual(0, false)));
 }
 
 #[test]
@@ -639,19 +616,7 @@ fn firmware_init_then_off_releases_the_fans() {
     let mut r = Rig::new(policy());
     r.phase(FirmwareInit);
     let acts = r.phase(Off);
-    assert_eq!(
-        fans(&acts),
-        vec![
-            FanCommand::ZoneManual {
-                zone: 0,
-                manual: false
-            },
-            FanCommand::ZoneManual {
-                zone: 1,
-                manual: false
-            }
-        ]
-    );
+    assert_eq!(fans(&acts), handed_back());
 }
 
 #[test]
@@ -667,38 +632,19 @@ fn failed_fan_writes_never_hold_the_gate_and_are_retried() {
     let acts = r.advance(999);
     assert!(fans(&acts).is_empty());
     let acts = r.advance(1);
-    assert_eq!(
-        fans(&acts),
-        vec![FanCommand::ZoneManual {
-            zone: 0,
-            manual: true
-        }]
-    );
+    assert_eq!(fans(&acts), vec![manual(0, true)]);
     // Still failing; the gate opens on time regardless.
     r.ev(Event::FanDone {
-        command: FanCommand::ZoneManual {
-            zone: 0,
-            manual: true,
-        },
+        command: manual(0, true),
         ok: false,
     });
     r.phase(Working);
     let acts = r.advance(500);
     assert!(r.core.is_open());
-    assert!(fans(&acts).contains(&FanCommand::ZoneManual {
-        zone: 0,
-        manual: false
-    }));
+    assert!(fans(&acts).contains(&manual(0, false)));
     // The superseded failure does not come back.
     let acts = r.advance(5_000);
-    assert!(
-        !fans(&acts).contains(&FanCommand::ZoneManual {
-            zone: 0,
-            manual: true
-        }),
-        "{:?}",
-        fans(&acts)
-    );
+    assert!(!fans(&acts).contains(&manual(0, true)), "{:?}", fans(&acts));
 }
 
 #[test]
@@ -725,15 +671,7 @@ fn flapping_never_opens_before_a_full_settle() {
     let zone0_manual: usize = r
         .log
         .iter()
-        .filter(|(_, a)| {
-            matches!(
-                a,
-                Action::Fan(FanCommand::ZoneManual {
-                    zone: 0,
-                    manual: true
-                })
-            )
-        })
+        .filter(|(_, a)| *a == Action::Fan(manual(0, true)))
         .count();
     assert_eq!(zone0_manual, 1);
 }

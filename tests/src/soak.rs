@@ -11,29 +11,21 @@ use openbmc_vocab::acpigate::HostPhase;
 use crate::world::{World, WorldOptions};
 use acpigate_sim::host_firmware::Timing;
 
-/// A small deterministic PRNG (xorshift64*), so a failing seed can be replayed.
+/// The soak's seeded generator, so a failing seed can be replayed.
 #[derive(Debug, Clone)]
-pub struct Rng(u64);
+pub struct Rng(fastrand::Rng);
 
 impl Rng {
     pub fn new(seed: u64) -> Self {
-        Self(seed.max(1))
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        Self(fastrand::Rng::with_seed(seed))
     }
     /// `true` with probability `p`.
     pub fn chance(&mut self, p: f64) -> bool {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 <= p
+        self.0.f64() < p
     }
     /// Uniform in `lo..=hi`.
     pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next_u64() % (hi - lo + 1)
+        self.0.u64(lo..=hi)
     }
 }
 

@@ -1017,21 +1017,12 @@ fn every_triple_of_inputs_from_every_starting_state_keeps_invariants() {
 /// announcement is a new phase with the next generation (never the same generation twice,
 /// none skipped), and is saved with that generation; no target is started twice in a row;
 /// the ACPI value announced last is the core's; and no BootProgress write goes out while the
-/// writes are stopped (a missing interface or host, until a host service appears). A tiny
-/// deterministic generator, no dependency.
+/// writes are stopped (a missing interface or host, until a host service appears). Seeded,
+/// so a failure names its seed.
 #[test]
 fn random_sequences_keep_what_observers_rely_on() {
-    struct Xorshift(u64);
-    impl Xorshift {
-        fn below(&mut self, n: u64) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0 % n
-        }
-    }
     for seed in 1..=300u64 {
-        let mut rng = Xorshift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        let mut rng = fastrand::Rng::with_seed(seed);
         let persisted = (seed % 3 == 0).then_some(Persisted {
             sys: A::S0G0D0,
             dev: A::Unknown,
@@ -1053,33 +1044,33 @@ fn random_sequences_keep_what_observers_rely_on() {
         let mut host_there = false;
         let mut last_epoch: u64 = 0;
         for step in 0..400 {
-            let input = match rng.below(12) {
+            let input = match rng.u64(..12) {
                 0 => chassis(
                     [
                         ChassisPowerState::On,
                         ChassisPowerState::Off,
                         ChassisPowerState::TransitioningToOn,
                         ChassisPowerState::TransitioningToOff,
-                    ][rng.below(4) as usize],
+                    ][rng.u64(..4) as usize],
                 ),
                 1 => Input::ChassisPower {
                     state: None,
                     last_change_ms: None,
                 },
                 2 => Input::HostState(
-                    [None, Some(HostState::Off), Some(HostState::Running)][rng.below(3) as usize],
+                    [None, Some(HostState::Off), Some(HostState::Running)][rng.u64(..3) as usize],
                 ),
                 3 => Input::OsState(
                     [None, Some(OsStatus::Standby), Some(OsStatus::Inactive)]
-                        [rng.below(3) as usize],
+                        [rng.u64(..3) as usize],
                 ),
-                4 | 5 => Input::PostCode(rng.below(0x40)),
+                4 | 5 => Input::PostCode(rng.u64(..0x40)),
                 6 => Input::PostCodeSourceGone,
-                7 | 8 => write(AcpiState::ALL[rng.below(AcpiState::ALL.len() as u64) as usize]),
+                7 | 8 => write(AcpiState::ALL[rng.u64(..AcpiState::ALL.len() as u64) as usize]),
                 _ => {
                     // An outcome for the newest write, or now and then for an older host.
-                    let host_epoch = last_epoch.saturating_sub(rng.below(2));
-                    let outcome = match rng.below(4) {
+                    let host_epoch = last_epoch.saturating_sub(rng.u64(..2));
+                    let outcome = match rng.u64(..4) {
                         0 => ProgressOutcome::NoInterface { error: "e".into() },
                         1 => ProgressOutcome::NoHost { error: "e".into() },
                         2 => ProgressOutcome::Rejected {

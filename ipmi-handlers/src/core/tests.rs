@@ -999,54 +999,37 @@ fn acpi_sensor_number_is_stable_and_first() {
 
 // ---- property sweep ----
 
-/// xorshift64*: deterministic, so a failure names its seed.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn byte(&mut self) -> u8 {
-        (self.next() >> 32) as u8
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
 #[test]
 fn no_request_panics_and_rejections_change_nothing() {
     let routes: Vec<(u8, u8)> = ROUTES.iter().map(|r| (r.netfn, r.cmd)).collect();
     for seed in 1..=40u64 {
-        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        let mut rng = fastrand::Rng::with_seed(seed);
         let mut c = core_with_sensors();
         let mut v = view();
         for step in 0..500 {
             // Mostly real commands, some random NetFn/Cmd pairs.
-            let (n, cm) = if rng.below(10) == 0 {
-                (rng.byte() & 0x3E, rng.byte())
+            let (n, cm) = if rng.usize(..10) == 0 {
+                (rng.u8(..) & 0x3E, rng.u8(..))
             } else {
-                routes[rng.below(routes.len())]
+                routes[rng.usize(..routes.len())]
             };
-            let len = match rng.below(4) {
-                0 => rng.below(3),
-                1 => rng.below(8),
+            let len = match rng.usize(..4) {
+                0 => rng.usize(..3),
+                1 => rng.usize(..8),
                 2 => 16,
-                _ => rng.below(40),
+                _ => rng.usize(..40),
             };
-            let mut data: Vec<u8> = (0..len).map(|_| rng.byte()).collect();
+            let mut data: Vec<u8> = (0..len).map(|_| rng.u8(..)).collect();
             // Aim some at valid reservations and record IDs so deep paths run too.
-            if data.len() >= 2 && rng.below(2) == 0 {
+            if data.len() >= 2 && rng.usize(..2) == 0 {
                 data[..2].copy_from_slice(&c.last_reservation.to_le_bytes());
             }
             let mut r = req(n, cm, &data);
-            r.privilege = Privilege::from_level(rng.below(6) as i64).unwrap_or(Privilege::Admin);
+            r.privilege = Privilege::from_level(rng.usize(..6) as i64).unwrap_or(Privilege::Admin);
             r.channel.kind =
-                [ChannelKind::SystemInterface, ChannelKind::SessionBased][rng.below(2)];
+                [ChannelKind::SystemInterface, ChannelKind::SessionBased][rng.usize(..2)];
             v.now = at(NOW.wrapping_add(step), 0);
-            v.acpi = [None, Some((AcpiState::S2D2, AcpiState::S2D2))][rng.below(2)];
+            v.acpi = [None, Some((AcpiState::S2D2, AcpiState::S2D2))][rng.usize(..2)];
             let d = c.decide(&r, &v);
             if d.cc != 0 {
                 assert!(

@@ -1006,21 +1006,9 @@ fn random_sequences_keep_the_invariants() {
     const BUSES: usize = 2;
     // Sensors 0 and 1 on bus 0, 2 and 3 on bus 1 (`sensor` puts 0x50.. on bus 1).
     let bus_of = |i: usize| usize::from(i >= 2);
-    struct Xorshift(u64);
-    impl Xorshift {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-    }
     let phases = [Working, FirmwareInit, Sleeping, Off, Unknown];
     for seed in 1..=200u64 {
-        let mut rng = Xorshift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        let mut rng = fastrand::Rng::with_seed(seed);
         let mut r = Rig::with_sensors(
             policy(),
             vec![
@@ -1038,17 +1026,17 @@ fn random_sequences_keep_the_invariants() {
         let mut in_flight: Vec<usize> = Vec::new();
         let mut held = false;
         for step in 0..300 {
-            let acts = match rng.below(10) {
+            let acts = match rng.u64(..10) {
                 0 | 1 => {
-                    let p = phases[rng.below(5) as usize];
+                    let p = phases[rng.u64(..5) as usize];
                     // Every update the rig sends has a new generation, so Working after
                     // Working is a reset seen late: a fresh entry that settles again.
                     working_since = (p == Working).then_some(r.at);
                     r.phase(p)
                 }
                 2 if !in_flight.is_empty() => {
-                    let i = in_flight.remove(rng.below(in_flight.len() as u64) as usize);
-                    let result = if rng.below(4) == 0 {
+                    let i = in_flight.remove(rng.u64(..in_flight.len() as u64) as usize);
+                    let result = if rng.u64(..4) == 0 {
                         Err(SmbusError::Nack)
                     } else {
                         Ok(W25)
@@ -1056,7 +1044,7 @@ fn random_sequences_keep_the_invariants() {
                     r.ev(Event::ReadDone { sensor: i, result })
                 }
                 3 => r.ev(Event::PhaseSourceLost),
-                _ => r.advance(rng.below(300)),
+                _ => r.advance(rng.u64(..300)),
             };
             // PhaseSourceLost means Unknown.
             if r.core.gate_status().phase != Working {

@@ -285,16 +285,6 @@ impl Drop for Burner {
     }
 }
 
-struct Xorshift(u64);
-impl Xorshift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
 fn fmt_us(v: i64) -> String {
     if v.abs() >= 1000 {
         format!("{:.2} ms", v as f64 / 1000.0)
@@ -323,7 +313,7 @@ async fn gate(opts: &Opts) -> Result<String> {
     w.chassis.set_power(ChassisPowerState::On).await?;
     w.wait_phase(HostPhase::FirmwareInit).await?;
     let _burner = if load { Some(Burner::start()?) } else { None };
-    let mut rng = Xorshift(0x9E37_79B9_7F4A_7C15);
+    let mut rng = fastrand::Rng::with_seed(0x9E37_79B9_7F4A_7C15);
     // Per transition: phase signal → gate Since (observer clock), phase Since → close (the
     // daemon's own figure), and the instants bounding "gate closed" for the transfer check.
     let mut lat_obs: Vec<i64> = Vec::new();
@@ -344,7 +334,7 @@ async fn gate(opts: &Opts) -> Result<String> {
         })
         .await?;
         // Close at a random point of the poll cycle, so some closes meet a read about to start.
-        let wait_us = 500 + rng.next() % (poll_ms * 1000 + 1);
+        let wait_us = 500 + rng.u64(..=poll_ms * 1000);
         tokio::time::sleep(Duration::from_micros(wait_us)).await;
         w.acpi.set_sys(AcpiState::S2D2).await?;
         let Seen::Phase { at, wall_us, .. } = next_seen(&mut rx, "phase FirmwareInit", |s| {

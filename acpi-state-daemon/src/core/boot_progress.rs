@@ -4,13 +4,18 @@
 //! * A host service without `Boot.Progress` (x86-power-control has none), or no host service
 //!   at all, stops the writes, with one warning, until a host service appears again: a new
 //!   owner of `xyz.openbmc_project.State.Host` may implement it, and it then gets the newest
-//!   stage.
+//!   stage. A service without it is tried, and warned about, once per appearance.
 //! * A value the host refuses (one stage it does not take) or a call that fails or is not
 //!   answered is logged; the next stage is still written.
 //!
 //! Each write carries the number of the host service it was meant for (counting its
-//! appearances), so an outcome from a service that has since been replaced is not taken as
-//! the new one's.
+//! appearances, 0 before the first), so an outcome from a service that has since been
+//! replaced is not taken as the new one's. A write made before the first appearance (the
+//! first stage is decided as soon as chassis power is read, perhaps before the host service's
+//! state is) is answered by whoever owns the name. If a service answered that it lacks the
+//! interface, that service is the first to appear: the input watch follows the name's owner
+//! from before it reads it, so a replacement after that shows as a departure and an arrival.
+//! Its appearance therefore does not start the writes again: it was tried and warned about.
 
 use openbmc_vocab::boot::ProgressStage;
 
@@ -57,8 +62,9 @@ pub enum ProgressNote {
 pub(super) struct BootProgress {
     /// The newest stage decided, written or not.
     wanted: Option<ProgressStage>,
-    /// Writes are stopped until a host service appears.
-    stopped: bool,
+    /// Writes are stopped until the host service's appearance with this number: the one after
+    /// the service that refused, or after the moment there was none.
+    stopped_until: Option<u64>,
     /// How often a host service has appeared.
     host_epoch: u64,
 }
@@ -71,7 +77,7 @@ impl BootProgress {
             return;
         }
         self.wanted = Some(stage);
-        if !self.stopped {
+        if self.stopped_until.is_none() {
             out.push(self.write(stage));
         }
     }
@@ -79,8 +85,12 @@ impl BootProgress {
     /// A host service appeared (at start, or after one left).
     pub(super) fn host_appeared(&mut self, out: &mut Vec<Action>) {
         self.host_epoch += 1;
-        if self.stopped {
-            self.stopped = false;
+        // Not yet the appearance writes wait for: this is the service that refused before it
+        // was first seen, and it has been warned about.
+        if self.stopped_until.is_some_and(|n| self.host_epoch < n) {
+            return;
+        }
+        if self.stopped_until.take().is_some() {
             out.push(Action::BootProgressNote(ProgressNote::Resumed(self.wanted)));
             if let Some(stage) = self.wanted {
                 out.push(self.write(stage));
@@ -94,7 +104,8 @@ impl BootProgress {
         outcome: ProgressOutcome,
         out: &mut Vec<Action>,
     ) {
-        let stop = match outcome {
+        // Which appearance of a host service may take writes again.
+        let (until, note) = match outcome {
             ProgressOutcome::Rejected { stage, error } => {
                 out.push(Action::BootProgressNote(ProgressNote::Rejected {
                     stage,
@@ -109,22 +120,29 @@ impl BootProgress {
                 }));
                 return;
             }
-            ProgressOutcome::NoInterface { error } => ProgressNote::NoInterface { error },
-            ProgressOutcome::NoHost { error } => ProgressNote::NoHost { error },
+            // A service answered, so one was there: before the first appearance, the one
+            // that first appears (see the module doc). The next one after it may have it.
+            ProgressOutcome::NoInterface { error } => {
+                (host_epoch.max(1) + 1, ProgressNote::NoInterface { error })
+            }
+            // Nobody there after appearance `host_epoch`: the next one may have it.
+            ProgressOutcome::NoHost { error } => (host_epoch + 1, ProgressNote::NoHost { error }),
         };
-        if host_epoch != self.host_epoch {
-            // Meant for a host service that has since been replaced: this says nothing about
-            // the one there now, which has not been given the newest stage yet.
-            if !self.stopped
+        if until <= self.host_epoch {
+            // About a host service that has since been replaced: this says nothing about the
+            // one there now, which has not been given the newest stage yet.
+            if self.stopped_until.is_none()
                 && let Some(stage) = self.wanted
             {
                 out.push(self.write(stage));
             }
             return;
         }
-        if !self.stopped {
-            self.stopped = true;
-            out.push(Action::BootProgressNote(stop));
+        // One note per stop; a second only for news: a service that came after a "no host"
+        // answer, and lacks the interface.
+        if self.stopped_until.is_none_or(|n| n < until) {
+            self.stopped_until = Some(until);
+            out.push(Action::BootProgressNote(note));
         }
     }
 

@@ -891,6 +891,11 @@ fn starting_states() -> Vec<(&'static str, Option<Persisted>, Vec<Input>)> {
             None,
             vec![Input::HostState(Some(Off)), off(), no_interface(1)],
         ),
+        (
+            "BootProgress stopped: a host without it, before it was seen",
+            None,
+            vec![off(), no_interface(0)],
+        ),
     ]
 }
 
@@ -919,6 +924,7 @@ fn every_triple_of_inputs_from_every_starting_state_keeps_invariants() {
         Input::PostCode(0x33),
         Input::PostCodeSourceGone,
         outcome(1, ProgressOutcome::NoInterface { error: "e".into() }),
+        outcome(0, ProgressOutcome::NoInterface { error: "e".into() }),
         outcome(0, ProgressOutcome::NoHost { error: "e".into() }),
         outcome(
             1,
@@ -1039,8 +1045,11 @@ fn random_sequences_keep_what_observers_rely_on() {
         let mut clock = Clock(0);
         let mut announced = (core.phase(), core.generation());
         let mut last_target = None;
-        // The model of the BootProgress rule.
-        let mut stopped = false;
+        // The model of the BootProgress rule: writes stop until this appearance of a host
+        // service (the one after the service that refused, which before the first appearance
+        // is the first; or after the moment there was none).
+        let mut stopped_until: Option<u64> = None;
+        let mut appearances: u64 = 0;
         let mut host_there = false;
         let mut last_epoch: u64 = 0;
         for step in 0..400 {
@@ -1095,16 +1104,30 @@ fn random_sequences_keep_what_observers_rely_on() {
                 Input::HostState(h) => host_there = h.is_some(),
                 Input::BootProgress {
                     host_epoch,
-                    outcome: ProgressOutcome::NoInterface { .. } | ProgressOutcome::NoHost { .. },
-                } if *host_epoch == core.progress.host_epoch() => stopped = true,
+                    outcome,
+                } => {
+                    let until = match outcome {
+                        ProgressOutcome::NoInterface { .. } => Some(host_epoch.max(&1) + 1),
+                        ProgressOutcome::NoHost { .. } => Some(host_epoch + 1),
+                        _ => None,
+                    };
+                    if let Some(u) = until.filter(|u| *u > appearances) {
+                        stopped_until = Some(stopped_until.map_or(u, |n| n.max(u)));
+                    }
+                }
                 _ => {}
             }
             if appears {
-                stopped = false;
+                appearances += 1;
+                if stopped_until.is_some_and(|n| n <= appearances) {
+                    stopped_until = None;
+                }
             }
+            let stopped = stopped_until.is_some();
             let Ok(actions) = core.handle(clock.tick(), input.clone()) else {
                 continue;
             };
+            assert_eq!(core.progress.host_epoch(), appearances, "{}", at());
             for a in &actions {
                 match a {
                     Action::PublishPhase(v) => {
@@ -1163,6 +1186,17 @@ impl FakeHost {
     }
 }
 
+/// A BootProgress note as the tables spell it.
+fn note_text(n: &ProgressNote) -> String {
+    match n {
+        ProgressNote::NoInterface { .. } => "no interface".to_owned(),
+        ProgressNote::NoHost { .. } => "no host".to_owned(),
+        ProgressNote::Rejected { stage, .. } => format!("rejected {stage}"),
+        ProgressNote::Failed { stage, .. } => format!("failed {stage}"),
+        ProgressNote::Resumed(stage) => format!("resumed {stage:?}"),
+    }
+}
+
 /// The core with an edge that carries out BootProgress writes against a [`FakeHost`] and
 /// feeds every outcome back, as the daemon's side effects do.
 struct ProgressRig {
@@ -1201,13 +1235,7 @@ impl ProgressRig {
                             }),
                         }
                     }
-                    Action::BootProgressNote(n) => self.notes.push(match n {
-                        ProgressNote::NoInterface { .. } => "no interface".to_owned(),
-                        ProgressNote::NoHost { .. } => "no host".to_owned(),
-                        ProgressNote::Rejected { stage, .. } => format!("rejected {stage}"),
-                        ProgressNote::Failed { stage, .. } => format!("failed {stage}"),
-                        ProgressNote::Resumed(stage) => format!("resumed {stage:?}"),
-                    }),
+                    Action::BootProgressNote(n) => self.notes.push(note_text(&n)),
                     _ => {}
                 }
             }
@@ -1419,4 +1447,201 @@ fn boot_progress_outcome_from_a_replaced_host_stops_nothing() {
         writes(&a).iter().map(|w| w.stage).collect::<Vec<_>>(),
         [P::OsRunning]
     );
+}
+
+/// One step of [`boot_progress_gives_up_once_per_appearance_of_the_service_that_refused`].
+enum Race {
+    /// From now on this service owns the host name and answers the writes sent to it; the
+    /// daemon's watch has not said so (that is `Seen` and `Left`).
+    Owner(FakeHost),
+    /// The watch reports the host service: its `CurrentHostState`, read on its arrival.
+    Seen,
+    /// The watch reports the host service gone.
+    Left,
+    /// Any other input.
+    In(Input),
+    /// The writes sent so far are answered, in order, each by the service that owned the name
+    /// when it was sent; so are the writes those answers cause.
+    Answer,
+}
+
+/// A give-up is tied to the host service that refused, whichever comes first at start: the
+/// watch's first sighting of the service, or its answer to a write made before that sighting
+/// (the first write goes out as soon as chassis power is read, while the host service is
+/// still being read). The service that answered is the one the first sighting reports: the
+/// watch follows the name's owner from before it reads it, so a replacement after that shows
+/// as a departure and an arrival. A service without Boot.Progress gets one try and one
+/// warning per appearance, not one more for being seen after it answered.
+#[test]
+fn boot_progress_gives_up_once_per_appearance_of_the_service_that_refused() {
+    use FakeHost::*;
+    use Race::*;
+    let with = WithBootProgress { refuses: None };
+    // (name, script, attempted, written, notes); whatever is unanswered at the end is answered.
+    type Case = (
+        &'static str,
+        Vec<Race>,
+        &'static [ProgressStage],
+        &'static [ProgressStage],
+        &'static [&'static str],
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "x86-power-control answers the write made before it was seen: one try, one note",
+            vec![
+                Owner(WithoutBootProgress),
+                In(off()),
+                Answer,
+                Seen,
+                In(on()),
+                In(write(A::S0G0D0)),
+                In(off()),
+            ],
+            &[P::Unspecified],
+            &[],
+            &["no interface"],
+        ),
+        (
+            "x86-power-control is seen before its answer comes: one try, one note",
+            vec![
+                Owner(WithoutBootProgress),
+                In(off()),
+                Seen,
+                Answer,
+                In(on()),
+                In(write(A::S0G0D0)),
+            ],
+            &[P::Unspecified],
+            &[],
+            &["no interface"],
+        ),
+        (
+            "a host with Boot.Progress, seen after the first write: every stage, once",
+            vec![
+                Owner(with),
+                In(off()),
+                Answer,
+                Seen,
+                In(on()),
+                In(write(A::S0G0D0)),
+            ],
+            &[P::Unspecified, P::PrimaryProcInit, P::OsRunning],
+            &[P::Unspecified, P::PrimaryProcInit, P::OsRunning],
+            &[],
+        ),
+        (
+            "no host service for the first write; one with Boot.Progress arrives: newest stage",
+            vec![In(off()), Answer, Owner(with), Seen, In(on())],
+            &[P::Unspecified, P::Unspecified, P::PrimaryProcInit],
+            &[P::Unspecified, P::PrimaryProcInit],
+            &["no host", "resumed Some(Unspecified)"],
+        ),
+        (
+            "no host service for the first write; one is seen before the answer: no note",
+            vec![In(off()), Owner(with), Seen, Answer, In(on())],
+            &[P::Unspecified, P::Unspecified, P::PrimaryProcInit],
+            &[P::Unspecified, P::PrimaryProcInit],
+            &[],
+        ),
+        (
+            "x86-power-control leaves and comes back: one try and one note per appearance",
+            vec![
+                Owner(WithoutBootProgress),
+                In(off()),
+                Answer,
+                Seen,
+                In(on()),
+                Owner(Missing),
+                Left,
+                Owner(WithoutBootProgress),
+                Seen,
+                Answer,
+                In(write(A::S0G0D0)),
+            ],
+            &[P::Unspecified, P::PrimaryProcInit],
+            &[],
+            &[
+                "no interface",
+                "resumed Some(PrimaryProcInit)",
+                "no interface",
+            ],
+        ),
+        (
+            "x86-power-control replaced as the watch starts (seen, gone, seen): the new one written",
+            vec![
+                Owner(WithoutBootProgress),
+                In(off()),
+                Answer,
+                Owner(with),
+                Seen,
+                Left,
+                Seen,
+                In(on()),
+            ],
+            &[P::Unspecified, P::Unspecified, P::PrimaryProcInit],
+            &[P::Unspecified, P::PrimaryProcInit],
+            &["no interface", "resumed Some(Unspecified)"],
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (name, script, attempted, written, notes) in cases {
+        let mut core = AcpiCore::new(Policy::default(), None);
+        let mut clock = Clock(0);
+        let mut owner = Missing;
+        // Writes sent and not answered yet, with the service that received each.
+        let mut pending = std::collections::VecDeque::new();
+        let (mut tried, mut took, mut said) = (Vec::new(), Vec::new(), Vec::new());
+        let mut feed = |core: &mut AcpiCore,
+                        owner: FakeHost,
+                        pending: &mut std::collections::VecDeque<(ProgressWrite, FakeHost)>,
+                        input: Input| {
+            for a in core.handle(clock.tick(), input).expect("ok") {
+                match a {
+                    Action::SetBootProgress(w) => {
+                        tried.push(w.stage);
+                        pending.push_back((w, owner));
+                    }
+                    Action::BootProgressNote(n) => said.push(note_text(&n)),
+                    _ => {}
+                }
+            }
+        };
+        for step in script.into_iter().chain([Answer]) {
+            match step {
+                Owner(h) => owner = h,
+                Seen => feed(
+                    &mut core,
+                    owner,
+                    &mut pending,
+                    Input::HostState(Some(HostState::Off)),
+                ),
+                Left => feed(&mut core, owner, &mut pending, Input::HostState(None)),
+                In(i) => feed(&mut core, owner, &mut pending, i),
+                Answer => {
+                    while let Some((w, host)) = pending.pop_front() {
+                        match host.answer(w.stage) {
+                            None => took.push(w.stage),
+                            Some(outcome) => feed(
+                                &mut core,
+                                owner,
+                                &mut pending,
+                                Input::BootProgress {
+                                    host_epoch: w.host_epoch,
+                                    outcome,
+                                },
+                            ),
+                        }
+                    }
+                }
+            }
+        }
+        if tried != attempted || took != written || said != notes {
+            wrong.push(format!(
+                "{name}:\n  attempted {tried:?}, want {attempted:?}\n  written {took:?}, \
+                 want {written:?}\n  notes {said:?}, want {notes:?}"
+            ));
+        }
+    }
+    // Every case's outcome at once: a broken rule usually shows in several.
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }

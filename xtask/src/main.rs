@@ -32,9 +32,12 @@ fn usage() -> ! {
          \x20 clean [--all]           remove this clone's build outputs and prune the cache;\n\
          \x20                         --all: the cache and stale test scratch dirs too\n\
          \x20 crates [--check]        write (or check) the Yocto crates file from Cargo.lock\n\
-         \x20 cross [--test] [TARGET…] cross-build for the AST2500/AST2600, print sizes\n\
+         \x20 cross [--test] [--daemon] [--record] [TARGET…]\n\
+         \x20                         cross-build for the AST2500/AST2600, print sizes\n\
+         \x20                         (--record: into BENCHMARKS.md)\n\
          \x20 vm [-v]                 machine tier: the installed suite in a qemu VM (root)\n\
-         \x20 bench [--quick] [--only S] gate latency, IPMI, footprint → BENCHMARKS.md\n\
+         \x20 bench [--quick] [--only S] gate latency (also beside a stalled systemd), IPMI,\n\
+         \x20                         footprint → BENCHMARKS.md\n\
          \x20 fuzz [--secs N] [T…]    ipmi-lan fuzz targets, N s each (default 60; needs nightly)\n"
     );
     std::process::exit(2)

@@ -1,4 +1,4 @@
-//! `acpigate-bench gate|ipmi|footprint [options]`: the measurements behind BENCHMARKS.md,
+//! `acpigate-bench gate|gate-stall|ipmi|footprint [options]`: the measurements behind BENCHMARKS.md,
 //! against the real (release-built) daemons on a private bus. Each subcommand prints a
 //! Markdown fragment with its figures and the goal next to them; `cargo xtask bench` wraps the
 //! fragments in sections with the command and the machine.
@@ -6,6 +6,8 @@
 //! * `gate [--transitions N] [--settle-ms S] [--poll-ms P] [--load]` — gate close latency
 //!   over N Working→FirmwareInit transitions, and the BMC transfers that started on the
 //!   simulated wire after the close (must be 0). `--load` keeps one busy-loop process running.
+//! * `gate-stall [--transitions N] [--stall-ms MS]` — the same close latency beside a healthy
+//!   systemd and beside one that answers each `StartUnit` only after MS, side by side.
 //! * `ipmi [--secs N] [--batch N]` — `execute` round trips per second from a Rust client, and
 //!   the same `ipmitool -I lanplus` exec batch against `acpigate ipmi-lan` and OpenIPMI's
 //!   `ipmi_sim`, interleaved in one run.
@@ -39,7 +41,7 @@ use zbus::OwnedVariant;
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some((cmd, rest)) = args.split_first() else {
-        bail!("usage: acpigate-bench gate|ipmi|footprint [options]");
+        bail!("usage: acpigate-bench gate|gate-stall|ipmi|footprint [options]");
     };
     let opts = Opts::parse(rest)?;
     let md = match cmd.as_str() {

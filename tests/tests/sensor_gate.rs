@@ -288,8 +288,9 @@ fn wall_us() -> u64 {
         .unwrap_or(0)
 }
 
-/// The gated run's promises for one firmware-init window that began at `begin` (the reset
-/// or power-on), with the gate closed at `closed` and S0 written at `end`:
+/// The gated run's promises for one firmware-init window, with the gate closed at `closed`
+/// (its close after a reset; for a cold boot the power-on, the gate being closed since start)
+/// and S0 written at `end`:
 /// * the firmware found every DIMM and nothing collided;
 /// * at most `in_flight` BMC transfers (the one in flight at the close) started after the
 ///   close, and no BMC transfer was on the wire after `closed + IN_FLIGHT_BOUND`;

@@ -47,7 +47,6 @@ fn step(input: Input, sys: AcpiState, targets: &'static [HostTarget]) -> Step {
     }
 }
 
-/// A clock that advances 1 ms per input.
 /// Virtual time: `usec` after one fixed origin on both clocks.
 fn at_usec(usec: u64) -> Now {
     static ORIGIN: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
@@ -58,6 +57,7 @@ fn at_usec(usec: u64) -> Now {
     }
 }
 
+/// A clock that advances 1 ms per input.
 struct Clock(u64);
 impl Clock {
     fn tick(&mut self) -> Now {

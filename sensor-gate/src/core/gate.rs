@@ -16,7 +16,9 @@ pub(super) enum Gate {
 
 impl Core {
     pub(super) fn on_phase_source_lost(&mut self, now: Now, out: &mut Vec<Action>) {
-        // A restarted source counts its generations from zero again.
+        // A restarted source may count lower than the one that left: acpi-state-daemon carries
+        // on from its state file, but starts over without one (or another daemon may own the
+        // name).
         self.generation = None;
         self.on_phase(
             now,

@@ -28,7 +28,7 @@
 //! * **Stale input.** Each phase update carries the phase source's `Generation`; an update with
 //!   a lower generation than one already seen is out of order and ignored. Losing the source
 //!   (its bus name vanished) closes the gate and forgets the generation (a restarted source
-//!   counts from zero).
+//!   may count lower: acpi-state-daemon carries on from its state file, but not without one).
 //! * **Sensor states.** Gate closed: `Value=NaN`, `Available=false`. In `Off`/`Sleeping`,
 //!   host-powered sensors are marked per [`OffMarking`] instead. Open: each good read
 //!   publishes the value, `Available=true`, `Functional=true`; `error_threshold` failed reads

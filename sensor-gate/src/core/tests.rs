@@ -750,7 +750,7 @@ fn losing_the_source_closes_and_forgets_the_generation() {
     r.ev(Event::PhaseSourceLost);
     assert!(!r.core.is_open());
     assert_eq!(r.core.gate_status().phase, Unknown);
-    // The restarted source counts from 1 again.
+    // A restarted source that lost its state file counts from 1 again.
     r.generation = 0;
     r.phase(Working);
     r.advance(500);

@@ -41,7 +41,7 @@ pub trait DbusEnum: Sized + Copy + Eq + fmt::Debug + 'static {
 }
 
 /// Declares an OpenBMC string enum: the Rust enum, [`DbusEnum`], serde as the full string and
-/// the D-Bus signature `s`.
+/// (with the `zbus` feature) the D-Bus signature `s`.
 macro_rules! dbus_enum {
     (
         $(#[$meta:meta])*
@@ -76,6 +76,8 @@ macro_rules! dbus_enum {
             }
         }
 
+        // Expanded in this crate, so this is openbmc-vocab's own `zbus` feature.
+        #[cfg(feature = "zbus")]
         impl ::zbus::Type for $name {
             const SIGNATURE: &'static ::zbus::Signature = &::zbus::Signature::Str;
         }

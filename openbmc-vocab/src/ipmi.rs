@@ -1,5 +1,8 @@
-//! IPMI numbers shared by the command server and its front ends (IPMI 2.0), and the option
-//! keys of `xyz.openbmc_project.Ipmi.Server.execute` (phosphor-host-ipmid's spelling).
+//! IPMI numbers shared by the command server and its front ends (IPMI 2.0): NetFns, command
+//! codes, completion codes, privilege levels, and the option keys of
+//! `xyz.openbmc_project.Ipmi.Server.execute` (phosphor-host-ipmid's spelling).
+
+use serde::Deserialize;
 
 /// Network function codes of requests (the response NetFn is the request's | 1).
 pub mod netfn {
@@ -27,6 +30,13 @@ pub mod cmd {
         pub const GET_ACPI_POWER_STATE: u8 = 0x07;
         pub const GET_DEVICE_GUID: u8 = 0x08;
         pub const GET_SYSTEM_GUID: u8 = 0x37;
+        // The session commands: a LAN front end answers these itself (it owns the sessions)
+        // and never forwards them to the command server.
+        pub const GET_CHANNEL_AUTH_CAPABILITIES: u8 = 0x38;
+        pub const SET_SESSION_PRIVILEGE_LEVEL: u8 = 0x3B;
+        pub const CLOSE_SESSION: u8 = 0x3C;
+        pub const GET_SESSION_INFO: u8 = 0x3D;
+        pub const GET_CHANNEL_CIPHER_SUITES: u8 = 0x54;
     }
     pub mod storage {
         pub const GET_SDR_REPOSITORY_INFO: u8 = 0x20;
@@ -44,7 +54,8 @@ pub mod cmd {
     }
 }
 
-/// Completion codes (IPMI 2.0 table 5-2).
+/// Completion codes (IPMI 2.0 table 5-2), and the command-specific ones (0x80–0xBE) we use,
+/// in a module per command because their meaning depends on the command.
 pub mod cc {
     pub const SUCCESS: u8 = 0x00;
     /// Node busy: command processing resources temporarily unavailable (try again later).
@@ -61,6 +72,63 @@ pub mod cc {
     pub const INSUFFICIENT_PRIVILEGE: u8 = 0xD4;
     pub const NOT_SUPPORTED_IN_PRESENT_STATE: u8 = 0xD5;
     pub const UNSPECIFIED_ERROR: u8 = 0xFF;
+
+    /// Set Session Privilege Level (IPMI 2.0 §22.18).
+    pub mod set_session_privilege_level {
+        /// Requested level not available for this user.
+        pub const REQUESTED_LEVEL_NOT_AVAILABLE_FOR_USER: u8 = 0x80;
+        /// Requested level exceeds the channel and/or user privilege limit.
+        pub const REQUESTED_LEVEL_EXCEEDS_LIMIT: u8 = 0x81;
+    }
+
+    /// Close Session (IPMI 2.0 §22.19).
+    pub mod close_session {
+        /// Invalid session ID in request.
+        pub const INVALID_SESSION_ID: u8 = 0x87;
+        /// Invalid session handle in request.
+        pub const INVALID_SESSION_HANDLE: u8 = 0x88;
+    }
+}
+
+/// IPMI privilege levels (IPMI 2.0 §6.8), ordered, numbered as the spec and upstream
+/// `ipmi::Privilege` number them; the `privilege` option of `execute` carries the number.
+///
+/// `None` is a level a caller can have (no access), not a request: in the request fields of
+/// the session messages a 0 means something else (Open Session: "highest available"; Set
+/// Session Privilege Level: "no change"; RAKP 1 and Get Channel Auth Caps: reserved), which
+/// the code reading those fields says explicitly.
+///
+/// Configuration files name levels in lowercase (`"user"`, `"operator"`, `"admin"`, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[repr(u8)]
+pub enum Privilege {
+    None = 0,
+    Callback = 1,
+    User = 2,
+    Operator = 3,
+    Admin = 4,
+    Oem = 5,
+}
+
+impl Privilege {
+    /// The level with this number (the low nibble of the privilege fields), if there is one.
+    pub const fn from_level(level: u8) -> Option<Self> {
+        Some(match level {
+            0 => Self::None,
+            1 => Self::Callback,
+            2 => Self::User,
+            3 => Self::Operator,
+            4 => Self::Admin,
+            5 => Self::Oem,
+            _ => return None,
+        })
+    }
+
+    /// The level's number.
+    pub const fn level(self) -> u8 {
+        self as u8
+    }
 }
 
 /// The method of `xyz.openbmc_project.Ipmi.Server` that carries every request.
@@ -78,4 +146,43 @@ pub mod option {
     pub const RQ_SA: &str = "rqSA";
     /// Host index on multi-host IPMB channels (int).
     pub const HOST_ID: &str = "hostId";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn privilege_levels_round_trip_and_order() {
+        for n in 0..=5u8 {
+            assert_eq!(Privilege::from_level(n).map(Privilege::level), Some(n));
+        }
+        assert_eq!(Privilege::from_level(4), Some(Privilege::Admin));
+        assert_eq!(Privilege::from_level(6), None);
+        assert_eq!(Privilege::from_level(0x14), None);
+        assert!(Privilege::None < Privilege::Callback);
+        assert!(Privilege::User < Privilege::Operator);
+        assert!(Privilege::Admin < Privilege::Oem);
+        assert_eq!(Privilege::Operator.level(), 3);
+    }
+
+    #[test]
+    fn privilege_names_in_configuration_files() {
+        let p: Vec<Privilege> =
+            serde_json::from_str(r#"["none", "callback", "user", "operator", "admin", "oem"]"#)
+                .unwrap_or_default();
+        assert_eq!(
+            p,
+            [
+                Privilege::None,
+                Privilege::Callback,
+                Privilege::User,
+                Privilege::Operator,
+                Privilege::Admin,
+                Privilege::Oem
+            ]
+        );
+        assert!(serde_json::from_str::<Privilege>(r#""Admin""#).is_err());
+        assert!(serde_json::from_str::<Privilege>(r#""administrator""#).is_err());
+    }
 }

@@ -1,4 +1,5 @@
-//! Every enum value round-trips through its full D-Bus string, serde and the bus signature.
+//! Every enum value round-trips through its full D-Bus string, serde and (with the `zbus`
+//! feature) the bus signature.
 
 use openbmc_vocab::DbusEnum;
 use openbmc_vocab::acpi::AcpiState;
@@ -8,16 +9,27 @@ use openbmc_vocab::sensor::Unit;
 use openbmc_vocab::state::{
     ChassisPowerState, ChassisTransition, HostState, HostTransition, OsStatus,
 };
-use zbus::Type;
+
+/// With the `zbus` feature the enums also carry the bus signature, checked below; without it
+/// they need nothing more.
+#[cfg(feature = "zbus")]
+trait OnTheBus: zbus::Type {}
+#[cfg(feature = "zbus")]
+impl<E: zbus::Type> OnTheBus for E {}
+#[cfg(not(feature = "zbus"))]
+trait OnTheBus {}
+#[cfg(not(feature = "zbus"))]
+impl<E> OnTheBus for E {}
 
 fn round_trip<E>(expected_prefix: &str, expected_count: usize)
 where
-    E: DbusEnum + serde::Serialize + serde::de::DeserializeOwned + std::str::FromStr + Type,
+    E: DbusEnum + serde::Serialize + serde::de::DeserializeOwned + std::str::FromStr + OnTheBus,
     <E as std::str::FromStr>::Err: std::fmt::Debug,
 {
     assert_eq!(E::PREFIX, expected_prefix);
     assert_eq!(E::ALL.len(), expected_count);
-    assert_eq!(E::SIGNATURE, &zbus::Signature::Str);
+    #[cfg(feature = "zbus")]
+    assert_eq!(<E as zbus::Type>::SIGNATURE, &zbus::Signature::Str);
     let mut shorts = std::collections::BTreeSet::new();
     for &v in E::ALL {
         assert!(shorts.insert(v.short()), "duplicate {}", v.short());
@@ -30,9 +42,12 @@ where
         let json = serde_json::to_string(&v).expect("serialize");
         assert_eq!(serde_json::from_str::<E>(&json).expect("deserialize"), v);
         // The D-Bus wire form: a plain string with the full value.
-        let variant = zbus::Variant::from(full.clone());
-        let back: String = variant.try_into().expect("string");
-        assert_eq!(back, full);
+        #[cfg(feature = "zbus")]
+        {
+            let variant = zbus::Variant::from(full.clone());
+            let back: String = variant.try_into().expect("string");
+            assert_eq!(back, full);
+        }
     }
     assert!(E::from_dbus_str(&format!("{expected_prefix}.NoSuchValue")).is_err());
 }

@@ -438,7 +438,9 @@ pub fn required_privilege(netfn: u8, cmd: u8) -> Option<Privilege> {
 pub fn caller_privilege(kind: ChannelKind, session_privilege: Option<i64>) -> Option<Privilege> {
     match kind {
         ChannelKind::SystemInterface | ChannelKind::SessionLess => Some(Privilege::Admin),
-        ChannelKind::SessionBased => session_privilege.and_then(Privilege::from_level),
+        ChannelKind::SessionBased => session_privilege
+            .and_then(|n| u8::try_from(n).ok())
+            .and_then(Privilege::from_level),
     }
 }
 

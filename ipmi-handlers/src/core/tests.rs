@@ -1025,7 +1025,7 @@ fn no_request_panics_and_rejections_change_nothing() {
                 data[..2].copy_from_slice(&c.last_reservation.to_le_bytes());
             }
             let mut r = req(n, cm, &data);
-            r.privilege = Privilege::from_level(rng.usize(..6) as i64).unwrap_or(Privilege::Admin);
+            r.privilege = Privilege::from_level(rng.usize(..6) as u8).unwrap_or(Privilege::Admin);
             r.channel.kind =
                 [ChannelKind::SystemInterface, ChannelKind::SessionBased][rng.usize(..2)];
             v.now = at(NOW.wrapping_add(step), 0);

@@ -30,31 +30,9 @@ impl Cc {
     }
 }
 
-/// Privilege levels, ordered (upstream `ipmi::Privilege` numbering, which the `privilege`
-/// option of `execute` carries).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Privilege {
-    None = 0,
-    Callback = 1,
-    User = 2,
-    Operator = 3,
-    Admin = 4,
-    Oem = 5,
-}
-
-impl Privilege {
-    pub fn from_level(n: i64) -> Option<Self> {
-        Some(match n {
-            0 => Self::None,
-            1 => Self::Callback,
-            2 => Self::User,
-            3 => Self::Operator,
-            4 => Self::Admin,
-            5 => Self::Oem,
-            _ => return None,
-        })
-    }
-}
+/// Privilege levels, shared with the LAN front end (upstream `ipmi::Privilege` numbering,
+/// which the `privilege` option of `execute` carries).
+pub use openbmc_vocab::ipmi::Privilege;
 
 /// How a channel carries requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

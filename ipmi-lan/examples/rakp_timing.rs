@@ -8,10 +8,9 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use ipmi_lan::client::Client;
-use ipmi_lan::core::{Config, Core, OsRandom};
+use ipmi_lan::core::users::{Secret, User, UserDb};
+use ipmi_lan::core::{Config, Core, OsRandom, Privilege};
 use ipmi_lan::crypto::CipherSuite;
-use ipmi_lan::session::Privilege;
-use ipmi_lan::users::{Secret, User, UserDb};
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
@@ -39,6 +38,7 @@ fn main() {
     cfg.lockout.source_threshold = 0;
     cfg.max_sessions = 64;
     let peer = SocketAddr::from(([127, 0, 0, 1], 1));
+    let t0 = Instant::now();
     println!("suite  case                 RAKP1 median   RAKP3 median   ({rounds} rounds)");
     for suite in [CipherSuite::Suite17, CipherSuite::Suite3] {
         for (case, name, pw) in [
@@ -49,7 +49,7 @@ fn main() {
             let mut core = Core::new(cfg.clone(), users.clone(), OsRandom);
             let (mut t1, mut t3) = (Vec::new(), Vec::new());
             for i in 0..rounds {
-                let now = Duration::from_millis(i as u64);
+                let now = t0 + Duration::from_millis(i as u64);
                 let mut c = Client::new(suite, name.as_bytes(), pw.as_bytes(), 0x14);
                 let r = core.on_datagram(now, peer, &c.open_session());
                 let Some(ipmi_lan::core::Action::Send { data, .. }) = r.first() else {

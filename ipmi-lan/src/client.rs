@@ -1,46 +1,93 @@
-//! A minimal RMCP+ remote console, written from the spec independently of [`crate::core`]'s
-//! code paths: it drives the core in unit tests, decrypts captured ipmitool traffic in the
-//! capture test (a cross-check of our key derivation against the real client), and builds
-//! fuzz seeds. Not used by the daemon.
+//! A minimal RMCP+ remote console (the console's side of IPMI 2.0 §13): Open Session, RAKP
+//! 1–4 with cipher suite 3 or 17, then sealed (authenticated and encrypted) requests.
+//!
+//! It is written against [`crate::wire`] and [`crate::crypto`] only, never [`crate::core`],
+//! so it checks the BMC side independently: it drives the core in unit tests, decrypts
+//! captured ipmitool traffic in the capture test (our key derivation against the real
+//! client's), builds fuzz seeds, and is the base for tools that talk to a BMC.
+//!
+//! The console builds datagrams and reads the BMC's answers; sending them is the caller's
+//! business (a UDP socket, or a core in a test). Everything read from the BMC is checked and
+//! a bad answer is a [`ClientError`], never a panic.
+//!
+//! ```text
+//! let mut c = Client::new(CipherSuite::Suite17, b"admin", b"password", 0x14);
+//! send(c.open_session());      c.on_open_session_response(&reply)?;
+//! send(c.rakp1(random_16()));  c.on_rakp2(&reply)?;
+//! send(c.rakp3(0));            c.on_rakp4(&reply)?;
+//! send(c.request(netfn, cmd, &data));  let response = c.on_response(&reply)?;
+//! ```
+#![warn(missing_docs)]
 
 use crate::crypto::{CipherSuite, RakpParams, SessionKeys, ct_eq};
-use crate::wire::{self, IpmiRequest, IpmiResponse, Packet};
+use crate::wire::{
+    self, IpmiRequest, IpmiResponse, OpenSessionRequest, OpenSessionResponse, Packet, Rakp1, Rakp2,
+    Rakp3, Rakp4, WireError,
+};
 
+/// Why an answer from the BMC was not accepted.
 #[derive(Debug, thiserror::Error, PartialEq, Eq, Clone)]
 pub enum ClientError {
+    /// Not the packet this step expects (wrong type, session, framing or layout).
     #[error("unexpected packet: {0}")]
     Unexpected(&'static str),
+    /// A session-setup payload that does not decode.
+    #[error("malformed answer: {0}")]
+    Malformed(#[from] WireError),
+    /// The BMC refused with this RMCP+ status code ([`wire::status`]).
     #[error("status {0:#04x}")]
     Status(u8),
+    /// RAKP 2 was not computed with our password: wrong password, or no such user.
     #[error("RAKP 2 auth code does not match the password")]
     Rakp2Mismatch,
+    /// RAKP 4 was not computed from the session integrity key we derived.
     #[error("RAKP 4 integrity check value does not match")]
     Rakp4Mismatch,
+    /// A session packet whose AuthCode does not verify.
     #[error("integrity check failed")]
     Integrity,
 }
 
+/// The message tags the console puts in its setup messages (echoed by the BMC).
+const TAG_OPEN_SESSION: u8 = 0x01;
+const TAG_RAKP1: u8 = 0x02;
+const TAG_RAKP3: u8 = 0x03;
+
 /// Remote console state for one session.
 #[derive(Clone, Debug)]
 pub struct Client {
+    /// The cipher suite proposed in Open Session.
     pub suite: CipherSuite,
+    /// SIDm, our session ID (the BMC addresses its packets to it).
     pub console_id: u32,
+    /// SIDc, the BMC's session ID, from the Open Session Response.
     pub bmc_id: u32,
+    /// The user name sent in RAKP 1.
     pub name: Vec<u8>,
+    /// The password (the RAKP HMAC key K_UID).
     pub password: Vec<u8>,
+    /// The BMC key K_G for two-key logins (the password is used when absent).
     pub kg: Option<Vec<u8>>,
     /// ROLEm (privilege | lookup bit).
     pub role: u8,
+    /// Rm, our random number (set by [`Client::rakp1`]).
     pub rm: [u8; 16],
+    /// Rc, the BMC's random number, from RAKP 2.
     pub rc: [u8; 16],
+    /// GUIDc, the BMC's GUID, from RAKP 2.
     pub guid: [u8; 16],
+    /// The session keys, once RAKP 4 checked out.
     pub keys: Option<SessionKeys>,
+    /// The sequence number of the last sealed request sent by [`Client::request`].
     pub out_seq: u32,
+    /// The IPMI request sequence number (6 bits) of the next request.
     pub rq_seq: u8,
     iv_counter: u8,
 }
 
 impl Client {
+    /// A console for `name`/`password` asking for `role` (the RAKP 1 byte: privilege level
+    /// in bits 3:0, name-only lookup in bit 4; ipmitool sends 0x14 for Administrator).
     pub fn new(suite: CipherSuite, name: &[u8], password: &[u8], role: u8) -> Self {
         Client {
             suite,
@@ -62,50 +109,50 @@ impl Client {
 
     /// Open Session Request with explicit algorithms (so tests can ask for suite 0).
     pub fn open_session_with(&self, priv_level: u8, algs: (u8, u8, u8)) -> Vec<u8> {
-        let mut p = vec![0x01, priv_level, 0, 0];
-        p.extend_from_slice(&self.console_id.to_le_bytes());
-        p.extend_from_slice(&[0, 0, 0, 8, algs.0, 0, 0, 0]);
-        p.extend_from_slice(&[1, 0, 0, 8, algs.1, 0, 0, 0]);
-        p.extend_from_slice(&[2, 0, 0, 8, algs.2, 0, 0, 0]);
-        wire::rmcpp_plain(wire::PAYLOAD_OPEN_SESSION_REQUEST, 0, 0, &p)
+        let p = OpenSessionRequest::new(TAG_OPEN_SESSION, priv_level, self.console_id, algs.into());
+        wire::rmcpp_plain(wire::PAYLOAD_OPEN_SESSION_REQUEST, 0, 0, &p.encode())
     }
 
+    /// Open Session Request for our suite at the privilege level of `role`.
     pub fn open_session(&self) -> Vec<u8> {
         self.open_session_with(self.role & 0x0F, self.suite.algorithms())
     }
 
-    fn payload_of(d: &[u8], want: u8) -> Result<Vec<u8>, ClientError> {
+    /// The payload of a session-less setup datagram of type `want`.
+    fn payload_of(d: &[u8], want: u8) -> Result<&[u8], ClientError> {
         match wire::parse(d) {
-            Ok(Packet::Rmcpp(p)) if p.payload_type == want && p.session_id == 0 => {
-                Ok(p.payload.to_vec())
-            }
+            Ok(Packet::Rmcpp(p)) if p.payload_type == want && p.session_id == 0 => Ok(p.payload),
             _ => Err(ClientError::Unexpected("not the expected setup payload")),
         }
     }
 
+    /// Read the Open Session Response; returns the maximum privilege level granted.
     pub fn on_open_session_response(&mut self, d: &[u8]) -> Result<u8, ClientError> {
-        let p = Self::payload_of(d, wire::PAYLOAD_OPEN_SESSION_RESPONSE)?;
-        if p.len() < 8 {
+        let r =
+            OpenSessionResponse::decode(Self::payload_of(d, wire::PAYLOAD_OPEN_SESSION_RESPONSE)?)?;
+        if r.status != wire::status::NO_ERRORS {
+            return Err(ClientError::Status(r.status));
+        }
+        let Some(s) = r.session else {
             return Err(ClientError::Unexpected("short open session response"));
+        };
+        if r.console_session_id != self.console_id {
+            return Err(ClientError::Unexpected(
+                "open session response for another console",
+            ));
         }
-        if p[1] != 0 {
-            return Err(ClientError::Status(p[1]));
+        if s.algorithms != self.suite.algorithms().into() {
+            return Err(ClientError::Unexpected("the BMC chose other algorithms"));
         }
-        if p.len() < 36 {
-            return Err(ClientError::Unexpected("short open session response"));
-        }
-        self.bmc_id = u32::from_le_bytes([p[8], p[9], p[10], p[11]]);
-        Ok(p[2])
+        self.bmc_id = s.bmc_session_id;
+        Ok(s.max_privilege)
     }
 
+    /// RAKP 1 with our random number `rm`.
     pub fn rakp1(&mut self, rm: [u8; 16]) -> Vec<u8> {
         self.rm = rm;
-        let mut p = vec![0x02, 0, 0, 0];
-        p.extend_from_slice(&self.bmc_id.to_le_bytes());
-        p.extend_from_slice(&rm);
-        p.extend_from_slice(&[self.role, 0, 0, self.name.len() as u8]);
-        p.extend_from_slice(&self.name);
-        wire::rmcpp_plain(wire::PAYLOAD_RAKP1, 0, 0, &p)
+        let p = Rakp1::new(TAG_RAKP1, self.bmc_id, rm, self.role, &self.name);
+        wire::rmcpp_plain(wire::PAYLOAD_RAKP1, 0, 0, &p.encode())
     }
 
     fn params(&self) -> RakpParams<'_> {
@@ -121,21 +168,22 @@ impl Client {
         }
     }
 
+    /// Read RAKP 2 and check its auth code against our password.
     pub fn on_rakp2(&mut self, d: &[u8]) -> Result<(), ClientError> {
-        let p = Self::payload_of(d, wire::PAYLOAD_RAKP2)?;
-        if p.len() < 8 {
+        let r = Rakp2::decode(Self::payload_of(d, wire::PAYLOAD_RAKP2)?)?;
+        if r.status != wire::status::NO_ERRORS {
+            return Err(ClientError::Status(r.status));
+        }
+        let Some(body) = r.body else {
             return Err(ClientError::Unexpected("short RAKP 2"));
-        }
-        if p[1] != 0 {
-            return Err(ClientError::Status(p[1]));
-        }
-        if p.len() != 40 + self.suite.hmac_len() {
+        };
+        if body.auth_code.len() != self.suite.hmac_len() {
             return Err(ClientError::Unexpected("RAKP 2 length"));
         }
-        self.rc.copy_from_slice(&p[8..24]);
-        self.guid.copy_from_slice(&p[24..40]);
+        self.rc = body.bmc_random;
+        self.guid = body.guid;
         let want = self.params().rakp2_auth_code(&self.password);
-        if !ct_eq(&want, &p[40..]) {
+        if !ct_eq(&want, body.auth_code) {
             return Err(ClientError::Rakp2Mismatch);
         }
         Ok(())
@@ -143,32 +191,37 @@ impl Client {
 
     /// RAKP 3; `status` non-zero reports a failed RAKP 2 check to the BMC.
     pub fn rakp3(&self, status: u8) -> Vec<u8> {
-        let mut p = vec![0x03, status, 0, 0];
-        p.extend_from_slice(&self.bmc_id.to_le_bytes());
-        if status == 0 {
-            p.extend_from_slice(&self.params().rakp3_auth_code(&self.password));
-        }
-        wire::rmcpp_plain(wire::PAYLOAD_RAKP3, 0, 0, &p)
+        let code = if status == wire::status::NO_ERRORS {
+            self.params().rakp3_auth_code(&self.password)
+        } else {
+            Vec::new()
+        };
+        let p = Rakp3 {
+            tag: TAG_RAKP3,
+            status,
+            bmc_session_id: self.bmc_id,
+            auth_code: &code,
+        };
+        wire::rmcpp_plain(wire::PAYLOAD_RAKP3, 0, 0, &p.encode())
     }
 
+    /// Read RAKP 4, check it, and keep the session keys.
     pub fn on_rakp4(&mut self, d: &[u8]) -> Result<(), ClientError> {
-        let p = Self::payload_of(d, wire::PAYLOAD_RAKP4)?;
-        if p.len() < 8 {
-            return Err(ClientError::Unexpected("short RAKP 4"));
-        }
-        if p[1] != 0 {
-            return Err(ClientError::Status(p[1]));
+        let r = Rakp4::decode(Self::payload_of(d, wire::PAYLOAD_RAKP4)?)?;
+        if r.status != wire::status::NO_ERRORS {
+            return Err(ClientError::Status(r.status));
         }
         let params = self.params();
         let keys = params.session_keys(&self.password, self.kg.as_deref());
-        if !ct_eq(&params.rakp4_icv(&keys.sik), &p[8..]) {
+        if !ct_eq(&params.rakp4_icv(&keys.sik), r.icv) {
             return Err(ClientError::Rakp4Mismatch);
         }
         self.keys = Some(keys);
         Ok(())
     }
 
-    /// A sealed (authenticated + encrypted) request at sequence number `seq`.
+    /// A sealed (authenticated + encrypted) request at sequence number `seq`; empty before
+    /// the session is established.
     pub fn request_at(&mut self, seq: u32, netfn: u8, cmd: u8, data: &[u8]) -> Vec<u8> {
         let req = IpmiRequest {
             rs_addr: wire::BMC_SLAVE_ADDR,
@@ -181,6 +234,8 @@ impl Client {
             data: data.to_vec(),
         };
         self.rq_seq = (self.rq_seq + 1) & 0x3F;
+        // Distinct IVs per request are all CBC needs from a test console; a tool that
+        // faces an eavesdropper should draw them at random (`request_at` takes none).
         self.iv_counter = self.iv_counter.wrapping_add(1);
         let Some(keys) = &self.keys else {
             return Vec::new();
@@ -191,9 +246,10 @@ impl Client {
         })
     }
 
-    /// A sealed request at the next sequence number.
+    /// A sealed request at the next sequence number (0 is never used: it is not valid in a
+    /// session).
     pub fn request(&mut self, netfn: u8, cmd: u8, data: &[u8]) -> Vec<u8> {
-        self.out_seq += 1;
+        self.out_seq = self.out_seq.wrapping_add(1).max(1);
         self.request_at(self.out_seq, netfn, cmd, data)
     }
 
@@ -230,8 +286,8 @@ pub fn unseal(keys: &SessionKeys, session_id: u32, d: &[u8]) -> Result<Vec<u8>, 
 }
 
 /// What a passive observer who knows the password derives from a captured handshake
-/// (Open Session Request, RAKP 1 and RAKP 2 datagrams): the session keys and the BMC session
-/// ID. Used to decrypt real ipmitool traffic in tests.
+/// (Open Session Request, RAKP 1 and RAKP 2 datagrams): the session keys, the BMC session
+/// ID and the console session ID. Used to decrypt real ipmitool traffic in tests.
 pub fn observe(
     open_request: &[u8],
     rakp1: &[u8],
@@ -239,23 +295,19 @@ pub fn observe(
     password: &[u8],
     kg: Option<&[u8]>,
 ) -> Result<(SessionKeys, u32, u32), ClientError> {
-    let o = Client::payload_of(open_request, wire::PAYLOAD_OPEN_SESSION_REQUEST)?;
-    let r1 = Client::payload_of(rakp1, wire::PAYLOAD_RAKP1)?;
-    let r2 = Client::payload_of(rakp2, wire::PAYLOAD_RAKP2)?;
-    if o.len() < 32 || r1.len() < 28 || r2.len() < 40 {
-        return Err(ClientError::Unexpected("short handshake"));
-    }
-    let suite = CipherSuite::from_algorithms(o[12] & 0x3F, o[20] & 0x3F, o[28] & 0x3F)
+    let o = OpenSessionRequest::decode(Client::payload_of(
+        open_request,
+        wire::PAYLOAD_OPEN_SESSION_REQUEST,
+    )?)?;
+    let r1 = Rakp1::decode(Client::payload_of(rakp1, wire::PAYLOAD_RAKP1)?)?;
+    let algs = o.algorithms()?;
+    let suite = CipherSuite::from_algorithms(algs.auth, algs.integrity, algs.confidentiality)
         .ok_or(ClientError::Unexpected("cipher suite"))?;
-    let name_len = usize::from(r1[27]);
-    let name = r1
-        .get(28..28 + name_len)
-        .ok_or(ClientError::Unexpected("name"))?;
-    let mut c = Client::new(suite, name, password, r1[24]);
+    let mut c = Client::new(suite, r1.user_name()?, password, r1.role);
     c.kg = kg.map(<[u8]>::to_vec);
-    c.console_id = u32::from_le_bytes([o[4], o[5], o[6], o[7]]);
-    c.bmc_id = u32::from_le_bytes([r1[4], r1[5], r1[6], r1[7]]);
-    c.rm.copy_from_slice(&r1[8..24]);
+    c.console_id = o.console_session_id;
+    c.bmc_id = r1.bmc_session_id;
+    c.rm = r1.console_random;
     c.on_rakp2(rakp2)?;
     let keys = c.params().session_keys(password, kg);
     Ok((keys, c.bmc_id, c.console_id))

@@ -1,8 +1,13 @@
-//! The RMCP / ASF / IPMI 1.5 / RMCP+ framing parser on arbitrary datagrams: no panic, and
-//! what it returns stays inside the datagram.
+//! The RMCP / ASF / IPMI 1.5 / RMCP+ framing parser on arbitrary datagrams, and the
+//! session-setup payload decoders on every RMCP+ payload: no panic, what the parser returns
+//! stays inside the datagram, and whatever a setup decoder accepts re-encodes to something it
+//! decodes to the same value.
 #![no_main]
 
-use ipmi_lan::wire::{self, IpmiRequest, Packet};
+use ipmi_lan::wire::{
+    self, IpmiRequest, OpenSessionRequest, OpenSessionResponse, Packet, Rakp1, Rakp2, Rakp3, Rakp4,
+    SetupHeader,
+};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -20,6 +25,7 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
             let _ = IpmiRequest::decode(p.payload);
+            setup_payloads(p.payload);
         }
         Ok(Packet::AsfPing { tag }) => {
             let pong = wire::asf_pong(tag);
@@ -28,3 +34,33 @@ fuzz_target!(|data: &[u8]| {
         Err(_) => {}
     }
 });
+
+fn setup_payloads(p: &[u8]) {
+    let _ = SetupHeader::decode(p);
+    if let Ok(r) = OpenSessionRequest::decode(p) {
+        let _ = r.algorithms();
+        assert_eq!(OpenSessionRequest::decode(&r.encode()), Ok(r));
+    }
+    if let Ok(r) = OpenSessionResponse::decode(p) {
+        assert_eq!(OpenSessionResponse::decode(&r.encode()), Ok(r));
+    }
+    if let Ok(r) = Rakp1::decode(p) {
+        if let Ok(name) = r.user_name() {
+            assert!(name.len() <= wire::MAX_USER_NAME);
+        }
+        let bytes = r.encode();
+        assert_eq!(Rakp1::decode(&bytes), Ok(r));
+    }
+    if let Ok(r) = Rakp2::decode(p) {
+        let bytes = r.encode();
+        assert_eq!(Rakp2::decode(&bytes), Ok(r));
+    }
+    if let Ok(r) = Rakp3::decode(p) {
+        let bytes = r.encode();
+        assert_eq!(Rakp3::decode(&bytes), Ok(r));
+    }
+    if let Ok(r) = Rakp4::decode(p) {
+        let bytes = r.encode();
+        assert_eq!(Rakp4::decode(&bytes), Ok(r));
+    }
+}

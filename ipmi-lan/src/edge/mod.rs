@@ -1,22 +1,28 @@
-//! The I/O edge: a UDP socket, the system bus (owning
+//! The I/O edge (feature `daemon`): a UDP socket, the system bus (owning
 //! `xyz.openbmc_project.Ipmi.Channel.<channel>` so the command server knows which channel
 //! calls it), `execute` calls, a timer only while the core has something to expire
-//! ([`crate::core::Core::next_deadline`]), and logging of the core's notes. No policy
-//! decision is made here.
+//! ([`crate::core::Core::next_deadline`]), the monotonic clock the core is told, and logging
+//! of the core's notes. No policy decision is made here.
+//!
+//! * [`config`] — the configuration file, validated at start (`file:line: reason`);
+//! * [`users`] — the root-only users file: permission checks, then the core's rules;
+//! * `execute` — the `execute` calls, with netipmid's options, and Get System GUID at start.
 
-use std::collections::HashMap;
+pub mod config;
+mod execute;
+pub mod users;
+
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use openbmc_vocab::ipmi::{EXECUTE_METHOD, cmd, netfn, option};
-use openbmc_vocab::names::{bus, iface, path};
+use openbmc_vocab::names::bus;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
-use crate::config::{self, Settings};
-use crate::core::{Action, Core, ExecuteReply, ExecuteRequest, Note, OsRandom};
-use crate::users;
+use crate::core::users::UserDb;
+use crate::core::{Action, Core, ExecuteReply, Note, OsRandom};
+use config::Settings;
 
 const USAGE: &str = "usage: ipmi-lan [--config FILE] [--listen ADDRESS:PORT]\n\
   RMCP+ (IPMI 2.0 LAN) front end: answers ipmitool -I lanplus on UDP and forwards requests to\n\
@@ -73,7 +79,7 @@ pub fn main_with_args(args: Vec<String>) -> Result<()> {
     rt.block_on(run(settings, users))
 }
 
-async fn run(settings: Settings, users: users::UserDb) -> Result<()> {
+async fn run(settings: Settings, users: UserDb) -> Result<()> {
     let sock = UdpSocket::bind(settings.listen)
         .await
         .with_context(|| format!("cannot listen on UDP {}", settings.listen))?;
@@ -96,7 +102,7 @@ async fn run(settings: Settings, users: users::UserDb) -> Result<()> {
     );
     let mut core_cfg = settings.core.clone();
     if !settings.guid_configured {
-        match system_guid(&conn, settings.execute_timeout).await {
+        match execute::system_guid(&conn, settings.execute_timeout).await {
             Ok(g) => core_cfg.guid = g,
             Err(e) => log::warn!(
                 "no system GUID from the command server ({e:#}); RAKP uses one derived from /etc/machine-id"
@@ -105,7 +111,6 @@ async fn run(settings: Settings, users: users::UserDb) -> Result<()> {
     }
     let mut core = Core::new(core_cfg, users, OsRandom);
     let (tx, mut rx) = mpsc::unbounded_channel::<(u64, ExecuteReply)>();
-    let start = Instant::now();
     let mut buf = vec![0u8; 2048];
     // Catch SIGTERM before READY: a stop right after READY must still shut down cleanly.
     let mut termination =
@@ -119,15 +124,13 @@ async fn run(settings: Settings, users: users::UserDb) -> Result<()> {
         let deadline = core.next_deadline();
         let expiry = async {
             match deadline {
-                Some(d) => {
-                    tokio::time::sleep_until(tokio::time::Instant::from_std(start + d)).await
-                }
+                Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
                 None => std::future::pending().await,
             }
         };
         let actions = tokio::select! {
             r = sock.recv_from(&mut buf) => match r {
-                Ok((n, from)) => core.on_datagram(start.elapsed(), from, &buf[..n]),
+                Ok((n, from)) => core.on_datagram(Instant::now(), from, &buf[..n]),
                 Err(e) => {
                     // ICMP errors from an earlier send surface here on Linux; not fatal.
                     log::debug!("recv: {e}");
@@ -135,7 +138,7 @@ async fn run(settings: Settings, users: users::UserDb) -> Result<()> {
                 }
             },
             Some((token, reply)) = rx.recv() => core.on_execute_reply(token, reply),
-            () = expiry => core.on_tick(start.elapsed()),
+            () = expiry => core.on_tick(Instant::now()),
             () = &mut watchdog => continue,
             sig = termination.wait() => {
                 log::info!("{sig}: stopping");
@@ -151,7 +154,7 @@ async fn run(settings: Settings, users: users::UserDb) -> Result<()> {
                     }
                 }
                 Action::Execute(req) => {
-                    tokio::spawn(execute(
+                    tokio::spawn(execute::execute(
                         conn.clone(),
                         req,
                         settings.execute_timeout,
@@ -161,84 +164,6 @@ async fn run(settings: Settings, users: users::UserDb) -> Result<()> {
                 Action::Note(n) => log_note(&n),
             }
         }
-    }
-}
-
-async fn execute(
-    conn: zbus::Connection,
-    req: ExecuteRequest,
-    timeout: Duration,
-    tx: mpsc::UnboundedSender<(u64, ExecuteReply)>,
-) {
-    let token = req.token;
-    let reply = match tokio::time::timeout(timeout, call_execute(&conn, &req)).await {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => {
-            log::warn!("execute netfn {:#04x} cmd {:#04x}: {e}", req.netfn, req.cmd);
-            ExecuteReply::Failed
-        }
-        Err(_) => {
-            log::warn!(
-                "execute netfn {:#04x} cmd {:#04x}: no answer within {timeout:?}",
-                req.netfn,
-                req.cmd
-            );
-            ExecuteReply::Failed
-        }
-    };
-    let _ = tx.send((token, reply));
-}
-
-/// One `execute` call, with the options netipmid passes on a session-based channel.
-async fn call_execute(conn: &zbus::Connection, req: &ExecuteRequest) -> zbus::Result<ExecuteReply> {
-    let mut options: HashMap<&str, zbus::Variant<'_>> = HashMap::new();
-    options.insert(
-        option::PRIVILEGE,
-        zbus::Variant::from(i32::from(req.privilege.level())),
-    );
-    options.insert(option::USER_ID, zbus::Variant::from(i32::from(req.user_id)));
-    options.insert(
-        option::CURRENT_SESSION_ID,
-        zbus::Variant::from(req.session_id),
-    );
-    let msg = conn
-        .call_method(
-            Some(bus::IPMI_HOST),
-            path::IPMI,
-            Some(iface::IPMI_SERVER),
-            EXECUTE_METHOD,
-            &(req.netfn, req.lun, req.cmd, &req.data, options),
-        )
-        .await?;
-    let body = msg.body();
-    // Upstream returns one struct (yyyyay); accept the flattened form too.
-    let (_netfn, _lun, _cmd, cc, data) = match body.deserialize::<((u8, u8, u8, u8, Vec<u8>),)>() {
-        Ok((r,)) => r,
-        Err(_) => body.deserialize::<(u8, u8, u8, u8, Vec<u8>)>()?,
-    };
-    Ok(ExecuteReply::Ok { cc, data })
-}
-
-/// Get System GUID (App 0x37) from the command server, so the GUID in RAKP 2 is the one
-/// `ipmitool mc guid` shows.
-async fn system_guid(conn: &zbus::Connection, timeout: Duration) -> Result<[u8; 16]> {
-    let req = ExecuteRequest {
-        token: 0,
-        netfn: netfn::APP,
-        lun: 0,
-        cmd: cmd::app::GET_SYSTEM_GUID,
-        data: Vec::new(),
-        privilege: crate::session::Privilege::User,
-        user_id: 0,
-        session_id: 0,
-    };
-    match tokio::time::timeout(timeout, call_execute(conn, &req)).await {
-        Ok(Ok(ExecuteReply::Ok { cc: 0, data })) => <[u8; 16]>::try_from(data.as_slice())
-            .map_err(|_| anyhow::anyhow!("Get System GUID answered {} bytes", data.len())),
-        Ok(Ok(ExecuteReply::Ok { cc, .. })) => bail!("Get System GUID: completion code {cc:#04x}"),
-        Ok(Ok(ExecuteReply::Failed)) => bail!("Get System GUID failed"),
-        Ok(Err(e)) => Err(e.into()),
-        Err(_) => bail!("no answer within {timeout:?}"),
     }
 }
 
@@ -267,4 +192,15 @@ fn log_note(n: &Note) {
         Note::Dropped { peer, why } => log::debug!("dropped packet from {peer}: {why}"),
         Note::RandomFailed => log::error!("the OS random number generator failed"),
     }
+}
+
+/// Decode a hex string (even length, no separators): the GUID and K_G in the files.
+pub fn decode_hex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| s.get(i..i + 2).and_then(|p| u8::from_str_radix(p, 16).ok()))
+        .collect()
 }

@@ -17,11 +17,9 @@ use std::time::Duration;
 use daemon_kit::config::{ConfigError, invalid};
 use serde::Deserialize;
 
-use crate::core;
+use super::decode_hex;
+use crate::core::{self, LockoutPolicy, Privilege};
 use crate::crypto::{self, CipherSuite};
-use crate::lockout::LockoutPolicy;
-use crate::session::Privilege;
-use crate::users::decode_hex;
 
 pub const DEFAULT_USERS_FILE: &str = "/etc/acpigate/ipmi-lan-users.json";
 /// Read when no `--config` is given; built-in defaults apply if it does not exist.

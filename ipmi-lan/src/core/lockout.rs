@@ -9,9 +9,9 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-/// Thresholds and duration (virtual time).
+/// Thresholds and duration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LockoutPolicy {
     /// Failures that lock a user name (0 = never lock).
@@ -25,8 +25,8 @@ pub struct LockoutPolicy {
 #[derive(Clone, Debug)]
 struct Entry {
     failures: u32,
-    last_failure: Duration,
-    locked_until: Option<Duration>,
+    last_failure: Instant,
+    locked_until: Option<Instant>,
 }
 
 /// Outcome of a charge.
@@ -53,7 +53,7 @@ impl<K: Eq + Hash + Clone> LockTable<K> {
     }
 
     /// Is `key` locked at `now`?
-    pub fn is_locked(&self, key: &K, now: Duration) -> bool {
+    pub fn is_locked(&self, key: &K, now: Instant) -> bool {
         self.entries
             .get(key)
             .and_then(|e| e.locked_until)
@@ -61,7 +61,7 @@ impl<K: Eq + Hash + Clone> LockTable<K> {
     }
 
     /// Count one failure for `key`.
-    pub fn charge(&mut self, key: &K, now: Duration, threshold: u32, duration: Duration) -> Charge {
+    pub fn charge(&mut self, key: &K, now: Instant, threshold: u32, duration: Duration) -> Charge {
         if threshold == 0 {
             return Charge::Counted;
         }
@@ -75,7 +75,7 @@ impl<K: Eq + Hash + Clone> LockTable<K> {
         });
         // Failures older than the lockout period are forgotten; a lock that ran out is over.
         if e.locked_until.is_some_and(|u| now >= u)
-            || now.saturating_sub(e.last_failure) >= duration
+            || now.saturating_duration_since(e.last_failure) >= duration
         {
             e.failures = 0;
             e.locked_until = None;
@@ -96,7 +96,7 @@ impl<K: Eq + Hash + Clone> LockTable<K> {
 
     /// Drop entries whose lock ran out and whose failures are forgotten; returns the keys
     /// whose lock ran out (for the log).
-    pub fn expire(&mut self, now: Duration, duration: Duration) -> Vec<K> {
+    pub fn expire(&mut self, now: Instant, duration: Duration) -> Vec<K> {
         let mut released = Vec::new();
         self.entries.retain(|k, e| {
             if let Some(until) = e.locked_until {
@@ -106,14 +106,14 @@ impl<K: Eq + Hash + Clone> LockTable<K> {
                 released.push(k.clone());
                 return false;
             }
-            now.saturating_sub(e.last_failure) < duration
+            now.saturating_duration_since(e.last_failure) < duration
         });
         released
     }
 
     /// When [`LockTable::expire`] next has something to drop: a lock running out, or failures
     /// being forgotten.
-    pub fn next_expiry(&self, duration: Duration) -> Option<Duration> {
+    pub fn next_expiry(&self, duration: Duration) -> Option<Instant> {
         self.entries
             .values()
             .map(|e| e.locked_until.unwrap_or(e.last_failure + duration))
@@ -121,7 +121,7 @@ impl<K: Eq + Hash + Clone> LockTable<K> {
     }
 
     /// When the next lock runs out.
-    pub fn next_release(&self) -> Option<Duration> {
+    pub fn next_release(&self) -> Option<Instant> {
         self.entries.values().filter_map(|e| e.locked_until).min()
     }
 
@@ -135,16 +135,15 @@ impl<K: Eq + Hash + Clone> LockTable<K> {
 
     // Make room: an unlocked entry with the oldest failure goes first; if everything is
     // locked (a flood of names), the lock that would end soonest goes.
-    fn evict(&mut self, now: Duration) {
+    fn evict(&mut self, now: Instant) {
         let victim = self
             .entries
             .iter()
             .filter(|(_, e)| e.locked_until.is_none_or(|u| now >= u))
             .min_by_key(|(_, e)| e.last_failure)
             .or_else(|| {
-                self.entries
-                    .iter()
-                    .min_by_key(|(_, e)| e.locked_until.unwrap_or_default())
+                // Every entry is locked here, so every `locked_until` is set.
+                self.entries.iter().min_by_key(|(_, e)| e.locked_until)
             })
             .map(|(k, _)| k.clone());
         if let Some(k) = victim {
@@ -159,19 +158,25 @@ mod tests {
 
     const S: Duration = Duration::from_secs(1);
 
+    /// `n` seconds after a fixed start (monotonic time, as the edge passes it in).
+    fn at(n: u32) -> Instant {
+        static T0: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        *T0.get_or_init(Instant::now) + n * S
+    }
+
     #[test]
     fn locks_at_threshold_and_releases_after_duration() {
         let mut t = LockTable::<&str>::new(8);
         let d = 60 * S;
-        assert_eq!(t.charge(&"a", Duration::ZERO, 3, d), Charge::Counted);
-        assert_eq!(t.charge(&"a", S, 3, d), Charge::Counted);
-        assert!(!t.is_locked(&"a", 2 * S));
-        assert_eq!(t.charge(&"a", 2 * S, 3, d), Charge::Locked);
-        assert!(t.is_locked(&"a", 2 * S));
-        assert!(t.is_locked(&"a", 61 * S));
-        assert!(!t.is_locked(&"a", 62 * S));
-        assert!(!t.is_locked(&"b", 2 * S));
-        assert_eq!(t.expire(62 * S, d), vec!["a"]);
+        assert_eq!(t.charge(&"a", at(0), 3, d), Charge::Counted);
+        assert_eq!(t.charge(&"a", at(1), 3, d), Charge::Counted);
+        assert!(!t.is_locked(&"a", at(2)));
+        assert_eq!(t.charge(&"a", at(2), 3, d), Charge::Locked);
+        assert!(t.is_locked(&"a", at(2)));
+        assert!(t.is_locked(&"a", at(61)));
+        assert!(!t.is_locked(&"a", at(62)));
+        assert!(!t.is_locked(&"b", at(2)));
+        assert_eq!(t.expire(at(62), d), vec!["a"]);
         assert!(t.is_empty());
     }
 
@@ -179,35 +184,35 @@ mod tests {
     fn old_failures_are_forgotten_and_success_clears() {
         let mut t = LockTable::<u8>::new(8);
         let d = 10 * S;
-        t.charge(&1, Duration::ZERO, 3, d);
-        t.charge(&1, S, 3, d);
+        t.charge(&1, at(0), 3, d);
+        t.charge(&1, at(1), 3, d);
         // 11 s after the last failure: the count starts again.
-        assert_eq!(t.charge(&1, 12 * S, 3, d), Charge::Counted);
-        assert_eq!(t.charge(&1, 13 * S, 3, d), Charge::Counted);
+        assert_eq!(t.charge(&1, at(12), 3, d), Charge::Counted);
+        assert_eq!(t.charge(&1, at(13), 3, d), Charge::Counted);
         t.clear(&1);
-        assert_eq!(t.charge(&1, 14 * S, 3, d), Charge::Counted);
-        assert_eq!(t.charge(&1, 15 * S, 3, d), Charge::Counted);
-        assert_eq!(t.charge(&1, 16 * S, 3, d), Charge::Locked);
+        assert_eq!(t.charge(&1, at(14), 3, d), Charge::Counted);
+        assert_eq!(t.charge(&1, at(15), 3, d), Charge::Counted);
+        assert_eq!(t.charge(&1, at(16), 3, d), Charge::Locked);
         // Threshold 0 disables locking.
-        assert_eq!(t.charge(&2, Duration::ZERO, 0, d), Charge::Counted);
-        assert!(!t.is_locked(&2, Duration::ZERO));
+        assert_eq!(t.charge(&2, at(0), 0, d), Charge::Counted);
+        assert!(!t.is_locked(&2, at(0)));
     }
 
     #[test]
     fn bounded_and_evicts_unlocked_first() {
         let mut t = LockTable::<u32>::new(3);
         let d = 100 * S;
-        assert_eq!(t.charge(&1, Duration::ZERO, 1, d), Charge::Locked);
-        t.charge(&2, S, 5, d);
-        t.charge(&3, 2 * S, 5, d);
-        t.charge(&4, 3 * S, 5, d);
+        assert_eq!(t.charge(&1, at(0), 1, d), Charge::Locked);
+        t.charge(&2, at(1), 5, d);
+        t.charge(&3, at(2), 5, d);
+        t.charge(&4, at(3), 5, d);
         assert_eq!(t.len(), 3);
         // 2 was the oldest unlocked entry; the lock on 1 survives the flood.
-        assert!(t.is_locked(&1, 4 * S));
+        assert!(t.is_locked(&1, at(4)));
         for k in 10..100 {
-            t.charge(&k, 5 * S, 5, d);
+            t.charge(&k, at(5), 5, d);
         }
-        assert!(t.is_locked(&1, 6 * S));
+        assert!(t.is_locked(&1, at(6)));
         assert_eq!(t.len(), 3);
     }
 }

@@ -1,13 +1,18 @@
-//! Core tests: the session layer driven with virtual time, a deterministic "random" stream
-//! and the independent remote console in [`crate::client`].
+//! Core tests: the session layer driven with virtual time (a fixed base `Instant` plus
+//! offsets), a deterministic "random" stream and the independent remote console in
+//! [`crate::client`].
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use openbmc_vocab::ipmi::cc::{self, close_session, set_session_privilege_level};
+use openbmc_vocab::ipmi::{cmd, netfn};
+
+use super::users::{Secret, User, UserDb};
 use super::*;
 use crate::client::{Client, ClientError};
 use crate::crypto::CipherSuite;
-use crate::users::{User, UserDb};
+use crate::wire::{IpmiRequest, status};
 
 /// A deterministic byte stream (a counter): tests are reproducible, and different draws
 /// still differ, so session IDs and nonces are distinct.
@@ -52,17 +57,26 @@ fn users() -> UserDb {
 
 struct Rig {
     core: Core<Counter>,
-    now: Duration,
+    /// Time zero of the test: the core sees only `t0 + offset`.
+    t0: Instant,
+    now: Instant,
 }
 
 impl Rig {
     fn new(tweak: impl FnOnce(&mut Config)) -> Self {
         let mut cfg = Config::defaults([0x42; 16]);
         tweak(&mut cfg);
+        let t0 = Instant::now();
         Rig {
             core: Core::new(cfg, users(), Counter(0)),
-            now: Duration::ZERO,
+            t0,
+            now: t0,
         }
+    }
+
+    /// `d` after time zero.
+    fn at(&self, d: Duration) -> Instant {
+        self.t0 + d
     }
 
     fn feed_from(&mut self, from: SocketAddr, d: &[u8]) -> Vec<Action> {
@@ -164,12 +178,12 @@ fn setup_payload(d: &[u8]) -> Vec<u8> {
 fn get_auth_caps_v15(chan: u8, privilege: u8) -> Vec<u8> {
     let req = IpmiRequest {
         rs_addr: 0x20,
-        netfn: NETFN_APP,
+        netfn: netfn::APP,
         rs_lun: 0,
         rq_addr: 0x81,
         rq_seq: 0,
         rq_lun: 0,
-        cmd: CMD_GET_CHANNEL_AUTH_CAPS,
+        cmd: cmd::app::GET_CHANNEL_AUTH_CAPABILITIES,
         data: vec![chan, privilege],
     };
     wire::ipmi15_packet(&req.encode())
@@ -202,9 +216,9 @@ fn get_channel_auth_caps_before_a_session() {
         (0x81, 2, 0x00, vec![1, 0x80, 0x04, 0x02, 0, 0, 0, 0]),
         // A plain IPMI 1.5 request: no authentication type offered at all ("none" refused).
         (0x0E, 4, 0x00, vec![1, 0x00, 0x04, 0x00, 0, 0, 0, 0]),
-        (0x85, 4, cc::INVALID_DATA_FIELD, vec![]),
-        (0x8E, 0, cc::INVALID_DATA_FIELD, vec![]),
-        (0x8E, 6, cc::INVALID_DATA_FIELD, vec![]),
+        (0x85, 4, cc::INVALID_FIELD_REQUEST, vec![]),
+        (0x8E, 0, cc::INVALID_FIELD_REQUEST, vec![]),
+        (0x8E, 6, cc::INVALID_FIELD_REQUEST, vec![]),
     ];
     for (chan, pr, code, data) in cases {
         let r = rig.one(&get_auth_caps_v15(chan, pr));
@@ -243,7 +257,7 @@ fn get_channel_cipher_suites_lists_3_and_17() {
             rq_addr: 0x81,
             rq_seq: 2,
             rq_lun: 0,
-            cmd: CMD_GET_CHANNEL_CIPHER_SUITES,
+            cmd: cmd::app::GET_CHANNEL_CIPHER_SUITES,
             data: vec![0x0E, 0x00, index],
         };
         wire::rmcpp_plain(wire::PAYLOAD_IPMI, 0, 0, &req.encode())
@@ -271,11 +285,11 @@ fn full_login_and_forwarding_with_both_suites() -> Result<(), ClientError> {
         assert_eq!(rig.core.active_sessions(), 1);
         // Sessions start at User; ipmitool then asks for Administrator.
         assert_eq!(
-            rig.call(&mut c, 6, CMD_SET_SESSION_PRIVILEGE, &[0])?,
+            rig.call(&mut c, 6, cmd::app::SET_SESSION_PRIVILEGE_LEVEL, &[0])?,
             (0, vec![2])
         );
         assert_eq!(
-            rig.call(&mut c, 6, CMD_SET_SESSION_PRIVILEGE, &[4])?,
+            rig.call(&mut c, 6, cmd::app::SET_SESSION_PRIVILEGE_LEVEL, &[4])?,
             (0, vec![4])
         );
         // Anything else goes to the command server with netipmid's options.
@@ -309,7 +323,10 @@ fn full_login_and_forwarding_with_both_suites() -> Result<(), ClientError> {
         assert_eq!(c.on_response(&out[0])?.cc, 0xFF);
         // Close Session ends it.
         let id = c.bmc_id.to_le_bytes();
-        assert_eq!(rig.call(&mut c, 6, CMD_CLOSE_SESSION, &id)?, (0, vec![]));
+        assert_eq!(
+            rig.call(&mut c, 6, cmd::app::CLOSE_SESSION, &id)?,
+            (0, vec![])
+        );
         assert_eq!(rig.core.session_count(), 0);
         assert!(rig.send(&c.request(6, 1, &[])).is_empty());
     }
@@ -538,31 +555,46 @@ fn rakp1_checks() {
 fn session_packets_must_be_sealed_fresh_and_from_the_peer() -> Result<(), ClientError> {
     let mut rig = Rig::new(|_| {});
     let mut c = rig.login(CipherSuite::Suite3, "admin", "0penBmc-secret")?;
-    let d = c.request(6, CMD_SET_SESSION_PRIVILEGE, &[0]);
+    let d = c.request(6, cmd::app::SET_SESSION_PRIVILEGE_LEVEL, &[0]);
     assert_eq!(rig.send(&d).len(), 1);
     // Replay: dropped.
     assert!(rig.send(&d).is_empty());
     // Tampered AuthCode or payload: dropped.
-    let mut t = c.request(6, CMD_SET_SESSION_PRIVILEGE, &[0]);
+    let mut t = c.request(6, cmd::app::SET_SESSION_PRIVILEGE_LEVEL, &[0]);
     let n = t.len();
     t[n - 1] ^= 1;
     assert!(rig.send(&t).is_empty());
-    let mut t = c.request(6, CMD_SET_SESSION_PRIVILEGE, &[0]);
+    let mut t = c.request(6, cmd::app::SET_SESSION_PRIVILEGE_LEVEL, &[0]);
     t[20] ^= 1;
     assert!(rig.send(&t).is_empty());
     // Not authenticated/encrypted inside a session: dropped.
     let plain = wire::rmcpp_plain(wire::PAYLOAD_IPMI, c.bmc_id, 50, &[0x20, 0x18, 0xc8]);
     assert!(rig.send(&plain).is_empty());
     // From another address: dropped.
-    let d = c.request(6, CMD_SET_SESSION_PRIVILEGE, &[0]);
+    let d = c.request(6, cmd::app::SET_SESSION_PRIVILEGE_LEVEL, &[0]);
     let other = SocketAddr::from(([192, 0, 2, 9], 1));
     assert!(sent_to(&rig.feed_from(other, &d), other).is_empty());
     // Too far ahead: dropped; a late but unseen number within the window: accepted.
-    let far = c.request_at(c.out_seq + 40, 6, CMD_SET_SESSION_PRIVILEGE, &[0]);
+    let far = c.request_at(
+        c.out_seq + 40,
+        6,
+        cmd::app::SET_SESSION_PRIVILEGE_LEVEL,
+        &[0],
+    );
     assert!(rig.send(&far).is_empty());
-    let next = c.request_at(c.out_seq + 10, 6, CMD_SET_SESSION_PRIVILEGE, &[0]);
+    let next = c.request_at(
+        c.out_seq + 10,
+        6,
+        cmd::app::SET_SESSION_PRIVILEGE_LEVEL,
+        &[0],
+    );
     assert_eq!(rig.send(&next).len(), 1);
-    let late = c.request_at(c.out_seq + 5, 6, CMD_SET_SESSION_PRIVILEGE, &[0]);
+    let late = c.request_at(
+        c.out_seq + 5,
+        6,
+        cmd::app::SET_SESSION_PRIVILEGE_LEVEL,
+        &[0],
+    );
     assert_eq!(rig.send(&late).len(), 1);
     Ok(())
 }
@@ -572,23 +604,39 @@ fn privilege_limits() -> Result<(), ClientError> {
     let mut rig = Rig::new(|_| {});
     let mut v = rig.login(CipherSuite::Suite17, "viewer", "look-only")?;
     let cases = [
-        (4u8, cc::PRIV_EXCEEDS_LIMIT, vec![]),
-        (3, cc::PRIV_EXCEEDS_LIMIT, vec![]),
-        (5, cc::PRIV_NOT_AVAILABLE, vec![]),
-        (1, cc::PRIV_NOT_AVAILABLE, vec![]),
-        (9, cc::INVALID_DATA_FIELD, vec![]),
-        (2, cc::OK, vec![2]),
-        (0, cc::OK, vec![2]),
+        (
+            4u8,
+            set_session_privilege_level::REQUESTED_LEVEL_EXCEEDS_LIMIT,
+            vec![],
+        ),
+        (
+            3,
+            set_session_privilege_level::REQUESTED_LEVEL_EXCEEDS_LIMIT,
+            vec![],
+        ),
+        (
+            5,
+            set_session_privilege_level::REQUESTED_LEVEL_NOT_AVAILABLE_FOR_USER,
+            vec![],
+        ),
+        (
+            1,
+            set_session_privilege_level::REQUESTED_LEVEL_NOT_AVAILABLE_FOR_USER,
+            vec![],
+        ),
+        (9, cc::INVALID_FIELD_REQUEST, vec![]),
+        (2, cc::SUCCESS, vec![2]),
+        (0, cc::SUCCESS, vec![2]),
     ];
     for (lvl, code, data) in cases {
         assert_eq!(
-            rig.call(&mut v, 6, CMD_SET_SESSION_PRIVILEGE, &[lvl])?,
+            rig.call(&mut v, 6, cmd::app::SET_SESSION_PRIVILEGE_LEVEL, &[lvl])?,
             (code, data),
             "level {lvl}"
         );
     }
     assert_eq!(
-        rig.call(&mut v, 6, CMD_SET_SESSION_PRIVILEGE, &[])?,
+        rig.call(&mut v, 6, cmd::app::SET_SESSION_PRIVILEGE_LEVEL, &[])?,
         (cc::REQ_DATA_LEN_INVALID, vec![])
     );
     // The forwarded privilege is the session's current one.
@@ -599,16 +647,19 @@ fn privilege_limits() -> Result<(), ClientError> {
     let mut a = rig.login(CipherSuite::Suite17, "admin", "0penBmc-secret")?;
     let aid = a.bmc_id.to_le_bytes();
     assert_eq!(
-        rig.call(&mut v, 6, CMD_CLOSE_SESSION, &aid)?,
-        (cc::INVALID_SESSION_ID, vec![])
+        rig.call(&mut v, 6, cmd::app::CLOSE_SESSION, &aid)?,
+        (close_session::INVALID_SESSION_ID, vec![])
     );
-    rig.call(&mut a, 6, CMD_SET_SESSION_PRIVILEGE, &[4])?;
+    rig.call(&mut a, 6, cmd::app::SET_SESSION_PRIVILEGE_LEVEL, &[4])?;
     let vid = v.bmc_id.to_le_bytes();
-    assert_eq!(rig.call(&mut a, 6, CMD_CLOSE_SESSION, &vid)?, (0, vec![]));
+    assert_eq!(
+        rig.call(&mut a, 6, cmd::app::CLOSE_SESSION, &vid)?,
+        (0, vec![])
+    );
     assert_eq!(rig.core.active_sessions(), 1);
     assert_eq!(
-        rig.call(&mut a, 6, CMD_CLOSE_SESSION, &[0, 0, 0, 0, 1])?,
-        (cc::INVALID_SESSION_HANDLE, vec![])
+        rig.call(&mut a, 6, cmd::app::CLOSE_SESSION, &[0, 0, 0, 0, 1])?,
+        (close_session::INVALID_SESSION_HANDLE, vec![])
     );
     Ok(())
 }
@@ -632,9 +683,9 @@ fn timeouts() -> Result<(), ClientError> {
     )));
     assert_eq!(rig.core.session_count(), 1);
     // Activity keeps the session alive ...
-    rig.call(&mut c, 6, CMD_SET_SESSION_PRIVILEGE, &[0])?;
+    rig.call(&mut c, 6, cmd::app::SET_SESSION_PRIVILEGE_LEVEL, &[0])?;
     rig.advance(9 * S);
-    rig.call(&mut c, 6, CMD_SET_SESSION_PRIVILEGE, &[0])?;
+    rig.call(&mut c, 6, cmd::app::SET_SESSION_PRIVILEGE_LEVEL, &[0])?;
     rig.advance(9 * S);
     assert_eq!(rig.core.active_sessions(), 1);
     // ... idleness ends it.
@@ -647,7 +698,7 @@ fn timeouts() -> Result<(), ClientError> {
         }
     )));
     assert!(
-        rig.send(&c.request(6, CMD_SET_SESSION_PRIVILEGE, &[0]))
+        rig.send(&c.request(6, cmd::app::SET_SESSION_PRIVILEGE_LEVEL, &[0]))
             .is_empty()
     );
     Ok(())
@@ -662,15 +713,19 @@ fn the_core_wants_a_tick_only_while_something_can_expire() -> Result<(), ClientE
     });
     // An idle channel sets no timer at all.
     assert_eq!(rig.core.next_deadline(), None);
-    rig.now = 5 * S;
+    rig.now = rig.at(5 * S);
     let _c = rig.login(CipherSuite::Suite17, "admin", "0penBmc-secret")?;
-    assert_eq!(rig.core.next_deadline(), Some(15 * S), "idle timeout");
-    rig.now = 7 * S;
+    assert_eq!(
+        rig.core.next_deadline(),
+        Some(rig.at(15 * S)),
+        "idle timeout"
+    );
+    rig.now = rig.at(7 * S);
     let (_, r) = rig.handshake_to_rakp2(CipherSuite::Suite17, "viewer", "wrong");
     assert_eq!(r, Err(ClientError::Rakp2Mismatch));
     assert_eq!(
         rig.core.next_deadline(),
-        Some(10 * S),
+        Some(rig.at(10 * S)),
         "setup timeout first"
     );
     // Ticking at each deadline, the way the edge does, empties the core and the timer stops.
@@ -688,7 +743,7 @@ fn the_core_wants_a_tick_only_while_something_can_expire() -> Result<(), ClientE
     }
     assert_eq!(closed, 2);
     // The failed RAKP 2 was charged at 7 s and is forgotten 60 s later: the last deadline.
-    assert_eq!(rig.now, 67 * S);
+    assert_eq!(rig.now, rig.at(67 * S));
     Ok(())
 }
 
@@ -745,7 +800,7 @@ fn outstanding_requests_are_bounded_and_late_replies_dropped() -> Result<(), Cli
     // Unknown token, or the session is gone: nothing is sent.
     assert!(rig.core.on_execute_reply(999, ok.clone()).is_empty());
     let id = c.bmc_id.to_le_bytes();
-    rig.call(&mut c, 6, CMD_CLOSE_SESSION, &id)?;
+    rig.call(&mut c, 6, cmd::app::CLOSE_SESSION, &id)?;
     assert!(sent_to(&rig.core.on_execute_reply(tokens[1], ok), peer()).is_empty());
     Ok(())
 }
@@ -767,7 +822,7 @@ fn garbage_is_dropped_quietly() {
 fn get_session_info_describes_the_sessions() -> Result<(), ClientError> {
     let mut rig = Rig::new(|c| c.max_sessions = 5);
     let mut a = rig.login(CipherSuite::Suite17, "admin", "0penBmc-secret")?;
-    rig.call(&mut a, 6, CMD_SET_SESSION_PRIVILEGE, &[4])?;
+    rig.call(&mut a, 6, cmd::app::SET_SESSION_PRIVILEGE_LEVEL, &[4])?;
     let mut v = rig.login(CipherSuite::Suite3, "viewer", "look-only")?;
     let port = peer().port().to_le_bytes();
     let mine = |handle: u8, user: u8, privilege: u8| {
@@ -785,18 +840,29 @@ fn get_session_info_describes_the_sessions() -> Result<(), ClientError> {
         (&[0x03], 0, vec![0, 5, 2]),
         (&[0xFE, 1], 0, mine(1, 2, 4)),
         (&[0xFF, vid[0], vid[1], vid[2], vid[3]], 0, mine(2, 3, 2)),
-        (&[0xFE, 9], cc::INVALID_DATA_FIELD, vec![]),
+        (&[0xFE, 9], cc::INVALID_FIELD_REQUEST, vec![]),
     ];
     for (req, code, data) in cases {
         assert_eq!(
-            rig.call(&mut v, 6, CMD_GET_SESSION_INFO, req)?,
+            rig.call(&mut v, 6, cmd::app::GET_SESSION_INFO, req)?,
             (code, data),
             "{req:02x?}"
         );
     }
     assert_eq!(
-        rig.call(&mut v, 6, CMD_GET_SESSION_INFO, &[])?,
+        rig.call(&mut v, 6, cmd::app::GET_SESSION_INFO, &[])?,
         (cc::REQ_DATA_LEN_INVALID, vec![])
     );
     Ok(())
+}
+
+#[test]
+fn privilege_levels() {
+    assert_eq!(Privilege::from_level(4), Some(Privilege::Admin));
+    // 0 in a request's privilege field is never the level None (see `requested_level`).
+    assert_eq!(requested_level(0), None);
+    assert_eq!(Privilege::from_level(6), None);
+    assert_eq!(requested_level(6), None);
+    assert!(Privilege::User < Privilege::Operator);
+    assert_eq!(Privilege::Operator.level(), 3);
 }

@@ -1,34 +1,6 @@
-//! Session-level building blocks: privilege levels and the inbound sequence-number window.
-
-use serde::Deserialize;
-
-/// IPMI privilege levels (§6.8), ordered.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Privilege {
-    Callback = 1,
-    User = 2,
-    Operator = 3,
-    Admin = 4,
-    Oem = 5,
-}
-
-impl Privilege {
-    pub fn from_level(level: u8) -> Option<Self> {
-        match level {
-            1 => Some(Privilege::Callback),
-            2 => Some(Privilege::User),
-            3 => Some(Privilege::Operator),
-            4 => Some(Privilege::Admin),
-            5 => Some(Privilege::Oem),
-            _ => None,
-        }
-    }
-
-    pub fn level(self) -> u8 {
-        self as u8
-    }
-}
+//! The inbound sequence-number window of a session (IPMI 2.0 §6.12.13): a packet whose
+//! number was seen or is far off is dropped before its AuthCode is computed; a number is
+//! committed only once the packet proved genuine, so a forgery cannot burn it.
 
 /// How far ahead of the highest accepted sequence number a packet may be (§6.12.13 lets the
 /// BMC pick; 16 covers a client's outstanding retries).
@@ -135,14 +107,5 @@ mod tests {
         }
         assert!(!w.commit(s - 16));
         assert!(w.commit(s - 15));
-    }
-
-    #[test]
-    fn privilege_levels() {
-        assert_eq!(Privilege::from_level(4), Some(Privilege::Admin));
-        assert_eq!(Privilege::from_level(0), None);
-        assert_eq!(Privilege::from_level(6), None);
-        assert!(Privilege::User < Privilege::Operator);
-        assert_eq!(Privilege::Operator.level(), 3);
     }
 }

@@ -233,7 +233,7 @@ impl Client {
             cmd,
             data: data.to_vec(),
         };
-        self.rq_seq = (self.rq_seq + 1) & 0x3F;
+        self.rq_seq = self.rq_seq.wrapping_add(1) & 0x3F;
         // Distinct IVs per request are all CBC needs from a test console; a tool that
         // faces an eavesdropper should draw them at random (`request_at` takes none).
         self.iv_counter = self.iv_counter.wrapping_add(1);

@@ -374,7 +374,8 @@ fn array16(b: &[u8]) -> [u8; 16] {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SetupHeader {
     pub tag: u8,
-    /// The session ID at bytes 4–7 (the console's in Open Session, ours in RAKP 1 and 3).
+    /// The session ID at bytes 4–7: ours (SIDc) in RAKP 1 and 3, the console's (SIDm) in
+    /// Open Session Request and in every answer.
     pub session_id: u32,
 }
 

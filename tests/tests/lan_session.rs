@@ -13,6 +13,7 @@ use anyhow::{Result, ensure};
 use ipmi_lan::client;
 use ipmi_lan::wire::{self, IpmiRequest, Packet};
 use lan_common::*;
+use openbmc_vocab::ipmi::{cmd, netfn};
 use openbmc_vocab::names::bus;
 
 fn text(o: &std::process::Output) -> (String, String) {
@@ -21,6 +22,15 @@ fn text(o: &std::process::Output) -> (String, String) {
         String::from_utf8_lossy(&o.stderr).into_owned(),
     )
 }
+
+/// The commands the front end answers itself (it owns the sessions).
+const SESSION_COMMANDS: [u8; 5] = [
+    cmd::app::GET_CHANNEL_AUTH_CAPABILITIES,
+    cmd::app::SET_SESSION_PRIVILEGE_LEVEL,
+    cmd::app::CLOSE_SESSION,
+    cmd::app::GET_SESSION_INFO,
+    cmd::app::GET_CHANNEL_CIPHER_SUITES,
+];
 
 /// Get ACPI Power State: one command, enough for a login attempt.
 const GET_ACPI: [&str; 1] = ["raw 0x06 0x07"];
@@ -129,7 +139,7 @@ async fn suites_17_and_3_reach_execute_with_netipmid_options() -> Result<()> {
     ensure!(
         !calls
             .iter()
-            .any(|c| c.netfn == 6 && [0x38, 0x3B, 0x3C, 0x3D, 0x54].contains(&c.cmd)),
+            .any(|c| c.netfn == netfn::APP && SESSION_COMMANDS.contains(&c.cmd)),
         "{calls:?}"
     );
     let log = rig.lan.log_text();

@@ -312,3 +312,137 @@ pub fn observe(
     let keys = c.params().session_keys(password, kg);
     Ok((keys, c.bmc_id, c.console_id))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{Algorithms, OpenedSession, Rakp2Body, status};
+
+    fn plain(payload_type: u8, payload: &[u8]) -> Vec<u8> {
+        wire::rmcpp_plain(payload_type, 0, 0, payload)
+    }
+
+    fn client() -> Client {
+        Client::new(CipherSuite::Suite17, b"admin", b"password", 0x14)
+    }
+
+    /// Every prefix of a good answer, and the answer inside a datagram of the wrong kind,
+    /// is an error, never a panic, and changes nothing a later good answer depends on.
+    #[test]
+    fn bad_answers_from_the_bmc_are_errors() {
+        let c = client();
+        let open = OpenSessionResponse {
+            tag: 1,
+            status: status::NO_ERRORS,
+            console_session_id: c.console_id,
+            session: Some(OpenedSession {
+                max_privilege: 4,
+                bmc_session_id: 0x1234,
+                algorithms: CipherSuite::Suite17.algorithms().into(),
+            }),
+        };
+        let good = plain(wire::PAYLOAD_OPEN_SESSION_RESPONSE, &open.encode());
+        for n in 0..good.len() {
+            assert!(
+                client().on_open_session_response(&good[..n]).is_err(),
+                "{n}"
+            );
+        }
+        assert_eq!(
+            client().on_open_session_response(&plain(wire::PAYLOAD_RAKP2, &open.encode())),
+            Err(ClientError::Unexpected("not the expected setup payload"))
+        );
+        // Another console's answer, or algorithms we did not propose: refused.
+        let other = OpenSessionResponse {
+            console_session_id: 7,
+            ..open.clone()
+        };
+        assert!(matches!(
+            client().on_open_session_response(&plain(0x11, &other.encode())),
+            Err(ClientError::Unexpected(_))
+        ));
+        let weaker = OpenSessionResponse {
+            session: open.session.map(|s| OpenedSession {
+                algorithms: Algorithms::from((1, 1, 1)),
+                ..s
+            }),
+            ..open.clone()
+        };
+        assert!(matches!(
+            client().on_open_session_response(&plain(0x11, &weaker.encode())),
+            Err(ClientError::Unexpected(_))
+        ));
+        let mut c = client();
+        assert_eq!(c.on_open_session_response(&good), Ok(4));
+        assert_eq!(c.bmc_id, 0x1234);
+
+        // RAKP 2: truncated, wrong length, refused, forged.
+        let code = [0u8; 32];
+        let rakp2 = Rakp2 {
+            tag: 2,
+            status: status::NO_ERRORS,
+            console_session_id: c.console_id,
+            body: Some(Rakp2Body {
+                bmc_random: [1; 16],
+                guid: [2; 16],
+                auth_code: &code,
+            }),
+        };
+        let d = plain(wire::PAYLOAD_RAKP2, &rakp2.encode());
+        for n in 0..d.len() {
+            assert!(c.clone().on_rakp2(&d[..n]).is_err(), "{n}");
+        }
+        assert_eq!(c.clone().on_rakp2(&d), Err(ClientError::Rakp2Mismatch));
+        let refused = Rakp2::refused(2, status::UNAUTHORIZED_NAME, c.console_id);
+        assert_eq!(
+            c.clone()
+                .on_rakp2(&plain(wire::PAYLOAD_RAKP2, &refused.encode())),
+            Err(ClientError::Status(status::UNAUTHORIZED_NAME))
+        );
+
+        // RAKP 4: truncated or forged.
+        let rakp4 = Rakp4 {
+            tag: 3,
+            status: status::NO_ERRORS,
+            console_session_id: c.console_id,
+            icv: &[0; 16],
+        };
+        let d = plain(wire::PAYLOAD_RAKP4, &rakp4.encode());
+        for n in 0..d.len() {
+            assert!(c.clone().on_rakp4(&d[..n]).is_err(), "{n}");
+        }
+        assert_eq!(c.clone().on_rakp4(&d), Err(ClientError::Rakp4Mismatch));
+
+        // No session yet: sealed requests are empty and responses are refused.
+        assert!(c.request(6, 1, &[]).is_empty());
+        assert_eq!(
+            c.on_response(&d),
+            Err(ClientError::Unexpected("no session"))
+        );
+        for junk in [
+            &[][..],
+            &[6, 0, 0xff, 7],
+            &[6, 0, 0xff, 7, 6, 0xC0, 1, 0, 0, 0],
+        ] {
+            assert!(c.on_open_session_response(junk).is_err());
+            assert!(c.on_rakp2(junk).is_err());
+            assert!(c.on_rakp4(junk).is_err());
+        }
+    }
+
+    #[test]
+    fn observe_refuses_malformed_handshakes() {
+        let c = client();
+        let open = c.open_session();
+        let r1 = Rakp1::new(2, 0x1234, [5; 16], 0x14, b"admin");
+        let rakp1 = plain(wire::PAYLOAD_RAKP1, &r1.encode());
+        for n in 0..open.len() {
+            assert!(observe(&open[..n], &rakp1, &rakp1, b"pw", None).is_err());
+        }
+        for n in 0..rakp1.len() {
+            assert!(observe(&open, &rakp1[..n], &rakp1, b"pw", None).is_err());
+        }
+        // A RAKP 2 that is not one.
+        assert!(observe(&open, &rakp1, &rakp1, b"pw", None).is_err());
+    }
+}

@@ -1,9 +1,12 @@
 //! The RMCP / ASF / IPMI 1.5 / RMCP+ framing parser on arbitrary datagrams, and the
 //! session-setup payload decoders on every RMCP+ payload: no panic, what the parser returns
 //! stays inside the datagram, and whatever a setup decoder accepts re-encodes to something it
-//! decodes to the same value.
+//! decodes to the same value. The datagram is also handed to a remote console
+//! (`ipmi_lan::client`) as if a BMC had sent it: an error, never a panic.
 #![no_main]
 
+use ipmi_lan::client::Client;
+use ipmi_lan::crypto::CipherSuite;
 use ipmi_lan::wire::{
     self, IpmiRequest, OpenSessionRequest, OpenSessionResponse, Packet, Rakp1, Rakp2, Rakp3, Rakp4,
     SetupHeader,
@@ -11,6 +14,11 @@ use ipmi_lan::wire::{
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
+    let mut c = Client::new(CipherSuite::Suite17, b"admin", b"fuzz-password", 0x14);
+    let _ = c.on_open_session_response(data);
+    let _ = c.on_rakp2(data);
+    let _ = c.on_rakp4(data);
+    let _ = c.on_response(data);
     match wire::parse(data) {
         Ok(Packet::Ipmi15 { message, .. }) => {
             assert!(message.len() <= data.len());

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use ipmi_lan::client::Client;
 use ipmi_lan::core::users::{Secret, User, UserDb};
-use ipmi_lan::core::{Config, Core, OsRandom, Privilege};
+use ipmi_lan::core::{Config, Core, Now, OsRandom, Privilege};
 use ipmi_lan::crypto::CipherSuite;
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -38,7 +38,10 @@ fn main() {
     cfg.lockout.source_threshold = 0;
     cfg.max_sessions = 64;
     let peer = SocketAddr::from(([127, 0, 0, 1], 1));
-    let t0 = Instant::now();
+    let t0 = Now {
+        mono: Instant::now(),
+        wall_usec: 0,
+    };
     println!("suite  case                 RAKP1 median   RAKP3 median   ({rounds} rounds)");
     for suite in [CipherSuite::Suite17, CipherSuite::Suite3] {
         for (case, name, pw) in [
@@ -49,7 +52,7 @@ fn main() {
             let mut core = Core::new(cfg.clone(), users.clone(), OsRandom);
             let (mut t1, mut t3) = (Vec::new(), Vec::new());
             for i in 0..rounds {
-                let now = t0 + Duration::from_millis(i as u64);
+                let now = t0.after(Duration::from_millis(i as u64));
                 let mut c = Client::new(suite, name.as_bytes(), pw.as_bytes(), 0x14);
                 let r = core.on_datagram(now, peer, &c.open_session());
                 let Some(ipmi_lan::core::Action::Send { data, .. }) = r.first() else {
@@ -68,7 +71,7 @@ fn main() {
                 let t = Instant::now();
                 let _ = core.on_datagram(now, peer, &d);
                 t3.push(t.elapsed());
-                let _ = core.on_tick(now + Duration::from_secs(3600));
+                let _ = core.on_tick(now.after(Duration::from_secs(3600)));
             }
             println!(
                 "{:<6} {case:<20} {:>10.1} µs   {:>10.1} µs",

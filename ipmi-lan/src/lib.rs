@@ -4,7 +4,8 @@
 //! Split as every acpigate daemon is:
 //!
 //! * [`core`] — the session layer as a pure state machine (datagrams, execute replies and
-//!   ticks in with the monotonic time passed in; datagrams, execute calls and log notes out;
+//!   ticks in with the time passed in (`Now`, as in every core); datagrams, execute calls
+//!   and log notes out;
 //!   no I/O), by concern: before a session, the handshake, the established session, and the
 //!   building blocks (lockout, replay window, the user table);
 //! * `edge` (feature `daemon`) — the UDP socket, the D-Bus `execute` calls, the

@@ -7,8 +7,8 @@
 //!   every record is a plaintext IPMI message it seals and sends, so the fuzzer reaches the
 //!   in-session command paths behind integrity and encryption.
 //!
-//! Time advances 700 ms per record from a base `Instant` and the core is ticked; every
-//! `execute` is answered.
+//! Time advances 700 ms per record from a base `Now` and the core is ticked; every `execute`
+//! is answered.
 //! Checked: no panic, the session table stays bounded, and every reply parses.
 #![no_main]
 
@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use ipmi_lan::client::Client;
 use ipmi_lan::core::users::{Secret, User, UserDb};
-use ipmi_lan::core::{Action, Config, Core, ExecuteReply, Privilege, Random, RandomError};
+use ipmi_lan::core::{Action, Config, Core, ExecuteReply, Now, Privilege, Random, RandomError};
 use ipmi_lan::crypto::CipherSuite;
 use ipmi_lan::wire;
 use libfuzzer_sys::fuzz_target;
@@ -44,7 +44,7 @@ fn records(mut d: &[u8]) -> Vec<&[u8]> {
     v
 }
 
-fn run(core: &mut Core<Counter>, now: Instant, from: SocketAddr, d: &[u8]) -> Vec<Vec<u8>> {
+fn run(core: &mut Core<Counter>, now: Now, from: SocketAddr, d: &[u8]) -> Vec<Vec<u8>> {
     let mut sent = Vec::new();
     let mut queue = core.on_datagram(now, from, d);
     while let Some(a) = queue.pop() {
@@ -89,7 +89,10 @@ fuzz_target!(|data: &[u8]| {
         SocketAddr::from(([127, 0, 0, 1], 40000)),
         SocketAddr::from(([127, 0, 0, 2], 40001)),
     ];
-    let mut now = Instant::now();
+    let mut now = Now {
+        mono: Instant::now(),
+        wall_usec: 0,
+    };
     let mut client = None;
     if mode & 1 == 1 {
         let suite = if mode & 2 == 0 {
@@ -107,7 +110,7 @@ fuzz_target!(|data: &[u8]| {
         client = Some(c);
     }
     for (i, rec) in records(rest).into_iter().enumerate() {
-        now += Duration::from_millis(700);
+        now = now.after(Duration::from_millis(700));
         let _ = core.on_tick(now);
         match client.as_mut() {
             Some(c) => {

@@ -1,6 +1,8 @@
 //! The RMCP+ session layer as a pure state machine: datagrams, execute replies and clock
-//! ticks in (with the monotonic time passed in), datagrams to send, `execute` calls and log
-//! notes out. No I/O, no clock, no global state; randomness comes through [`Random`].
+//! ticks in (with the time passed in, [`Now`]), datagrams to send, `execute` calls and log
+//! notes out. No I/O, no clock, no global state; randomness comes through [`Random`]. Every
+//! timeout and lock is measured on the monotonic clock (`Now::mono`); nothing here needs
+//! the wall clock.
 //!
 //! This file holds the types the edge sees, the session table and the dispatch; the rules
 //! live by concern, each tested in `tests.rs`:
@@ -38,6 +40,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 pub use openbmc_vocab::ipmi::Privilege;
+pub use openbmc_vocab::time::Now;
 
 use crate::crypto::CipherSuite;
 use crate::wire::{self, Packet, RmcppPacket};
@@ -292,7 +295,8 @@ impl<R: Random> Core<R> {
     }
 
     /// A datagram arrived from `from` at `now`.
-    pub fn on_datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) -> Vec<Action> {
+    pub fn on_datagram(&mut self, now: Now, from: SocketAddr, data: &[u8]) -> Vec<Action> {
+        let now = now.mono;
         let mut out = Vec::new();
         match wire::parse(data) {
             Err(_) => drop_note(&mut out, from, "malformed RMCP packet"),
@@ -326,8 +330,9 @@ impl<R: Random> Core<R> {
         out
     }
 
-    /// When [`Core::on_tick`] next has something to expire, if anything: the edge sleeps
-    /// until then, so an idle channel (no sessions, no failures remembered) never wakes.
+    /// When [`Core::on_tick`] next has something to expire, if anything (monotonic): the
+    /// edge sleeps until then, so an idle channel (no sessions, no failures remembered) never
+    /// wakes.
     pub fn next_deadline(&self) -> Option<Instant> {
         let (idle, setup) = (self.cfg.idle_timeout, self.cfg.setup_timeout);
         let d = self.cfg.lockout.duration;
@@ -346,7 +351,8 @@ impl<R: Random> Core<R> {
     }
 
     /// Time passed: expire sessions and locks.
-    pub fn on_tick(&mut self, now: Instant) -> Vec<Action> {
+    pub fn on_tick(&mut self, now: Now) -> Vec<Action> {
+        let now = now.mono;
         let mut out = Vec::new();
         let (idle, setup) = (self.cfg.idle_timeout, self.cfg.setup_timeout);
         let mut expired = Vec::new();

@@ -1,4 +1,4 @@
-//! Core tests: the session layer driven with virtual time (a fixed base `Instant` plus
+//! Core tests: the session layer driven with virtual time (a fixed base [`Now`] moved on by
 //! offsets), a deterministic "random" stream and the independent remote console in
 //! [`crate::client`].
 
@@ -57,16 +57,19 @@ fn users() -> UserDb {
 
 struct Rig {
     core: Core<Counter>,
-    /// Time zero of the test: the core sees only `t0 + offset`.
-    t0: Instant,
-    now: Instant,
+    /// Time zero of the test: the core sees only `t0` moved on by an offset.
+    t0: Now,
+    now: Now,
 }
 
 impl Rig {
     fn new(tweak: impl FnOnce(&mut Config)) -> Self {
         let mut cfg = Config::defaults([0x42; 16]);
         tweak(&mut cfg);
-        let t0 = Instant::now();
+        let t0 = Now {
+            mono: Instant::now(),
+            wall_usec: 1_700_000_000_000_000,
+        };
         Rig {
             core: Core::new(cfg, users(), Counter(0)),
             t0,
@@ -75,8 +78,8 @@ impl Rig {
     }
 
     /// `d` after time zero.
-    fn at(&self, d: Duration) -> Instant {
-        self.t0 + d
+    fn at(&self, d: Duration) -> Now {
+        self.t0.after(d)
     }
 
     fn feed_from(&mut self, from: SocketAddr, d: &[u8]) -> Vec<Action> {
@@ -97,7 +100,7 @@ impl Rig {
     }
 
     fn advance(&mut self, d: Duration) -> Vec<Action> {
-        self.now += d;
+        self.now = self.now.after(d);
         self.core.on_tick(self.now)
     }
 
@@ -435,7 +438,7 @@ fn lockout_engages_per_user_and_releases() -> Result<(), ClientError> {
     for _ in 0..3 {
         let (_, r) = rig.handshake_to_rakp2(CipherSuite::Suite17, "admin", "wrong");
         assert_eq!(r, Err(ClientError::Rakp2Mismatch));
-        rig.now += S;
+        rig.now = rig.now.after(S);
     }
     // Locked: even the right password is refused, before any HMAC is handed out.
     let (_, r) = rig.handshake_to_rakp2(CipherSuite::Suite17, "admin", "0penBmc-secret");
@@ -717,7 +720,7 @@ fn the_core_wants_a_tick_only_while_something_can_expire() -> Result<(), ClientE
     let _c = rig.login(CipherSuite::Suite17, "admin", "0penBmc-secret")?;
     assert_eq!(
         rig.core.next_deadline(),
-        Some(rig.at(15 * S)),
+        Some(rig.at(15 * S).mono),
         "idle timeout"
     );
     rig.now = rig.at(7 * S);
@@ -725,18 +728,18 @@ fn the_core_wants_a_tick_only_while_something_can_expire() -> Result<(), ClientE
     assert_eq!(r, Err(ClientError::Rakp2Mismatch));
     assert_eq!(
         rig.core.next_deadline(),
-        Some(rig.at(10 * S)),
+        Some(rig.at(10 * S).mono),
         "setup timeout first"
     );
     // Ticking at each deadline, the way the edge does, empties the core and the timer stops.
     let mut closed = 0;
     while let Some(d) = rig.core.next_deadline() {
         assert!(
-            d > rig.now,
+            d > rig.now.mono,
             "a deadline that does not move would spin the edge"
         );
-        rig.now = d;
-        closed += notes(&rig.core.on_tick(d))
+        rig.now = rig.t0.after(d - rig.t0.mono);
+        closed += notes(&rig.core.on_tick(rig.now))
             .iter()
             .filter(|n| matches!(n, Note::SessionClosed { .. }))
             .count();

@@ -1,8 +1,9 @@
 //! The I/O edge (feature `daemon`): a UDP socket, the system bus (owning
 //! `xyz.openbmc_project.Ipmi.Channel.<channel>` so the command server knows which channel
 //! calls it), `execute` calls, a timer only while the core has something to expire
-//! ([`crate::core::Core::next_deadline`]), the monotonic clock the core is told, and logging
-//! of the core's notes. No policy decision is made here.
+//! ([`crate::core::Core::next_deadline`]), the clocks the core is told
+//! (`daemon_kit::time::now`), and logging of the core's notes. No policy decision is made
+//! here.
 //!
 //! * [`config`] — the configuration file, validated at start (`file:line: reason`);
 //! * [`users`] — the root-only users file: permission checks, then the core's rules;
@@ -13,7 +14,6 @@ mod execute;
 pub mod users;
 
 use std::path::PathBuf;
-use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use openbmc_vocab::names::bus;
@@ -130,7 +130,7 @@ async fn run(settings: Settings, users: UserDb) -> Result<()> {
         };
         let actions = tokio::select! {
             r = sock.recv_from(&mut buf) => match r {
-                Ok((n, from)) => core.on_datagram(Instant::now(), from, &buf[..n]),
+                Ok((n, from)) => core.on_datagram(daemon_kit::time::now(), from, &buf[..n]),
                 Err(e) => {
                     // ICMP errors from an earlier send surface here on Linux; not fatal.
                     log::debug!("recv: {e}");
@@ -138,7 +138,7 @@ async fn run(settings: Settings, users: UserDb) -> Result<()> {
                 }
             },
             Some((token, reply)) = rx.recv() => core.on_execute_reply(token, reply),
-            () = expiry => core.on_tick(Instant::now()),
+            () = expiry => core.on_tick(daemon_kit::time::now()),
             () = &mut watchdog => continue,
             sig = termination.wait() => {
                 log::info!("{sig}: stopping");

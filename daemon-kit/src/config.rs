@@ -169,6 +169,15 @@ impl<B> Millis<B> {
     }
 }
 
+impl<B: Bound> Millis<B> {
+    /// A default written in code; it must be within `B`'s range (checked in debug builds and
+    /// by the tests that parse an empty file).
+    pub fn from_const(d: Duration) -> Self {
+        debug_assert!((B::MIN..=B::MAX).contains(&(d.as_millis() as u64)));
+        Self(d, PhantomData)
+    }
+}
+
 impl<'de, B: Bound> Deserialize<'de> for Millis<B> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V<B>(PhantomData<B>);
@@ -271,49 +280,79 @@ where
     T: Deserialize<'de> + Keyed,
     D: Deserializer<'de>,
 {
-    struct List<T>(PhantomData<T>);
-    impl<'de, T: Deserialize<'de> + Keyed> Visitor<'de> for List<T> {
-        type Value = Vec<T>;
+    let mut out: Vec<T> = Vec::new();
+    each_entry(d, T::WHAT, |item: T| {
+        let key = item.key();
+        if out.iter().any(|o| o.key() == key) {
+            return Err(format!("{} `{key}` appears twice", T::WHAT));
+        }
+        out.push(item);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// A list of objects (`what`s), each handed to `accept` as soon as it is read, for rules that
+/// relate an entry to the ones before it: an error `accept` returns is placed at the end of
+/// the entry it refused.
+pub fn each_entry<'de, T, D, F>(d: D, what: &'static str, accept: F) -> Result<(), D::Error>
+where
+    T: Deserialize<'de>,
+    D: Deserializer<'de>,
+    F: FnMut(T) -> Result<(), String>,
+{
+    struct List<T, F> {
+        what: &'static str,
+        accept: F,
+        item: PhantomData<T>,
+    }
+    impl<'de, T: Deserialize<'de>, F: FnMut(T) -> Result<(), String>> Visitor<'de> for List<T, F> {
+        type Value = ();
         fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            write!(f, "a list of {}s", T::WHAT)
+            write!(f, "a list of {}s", self.what)
         }
-        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
-            let mut out: Vec<T> = Vec::new();
-            while let Some(item) = seq.next_element_seed(Entry { seen: &out })? {
-                out.push(item);
-            }
-            Ok(out)
+        fn visit_seq<A: de::SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
+            while seq
+                .next_element_seed(Entry {
+                    what: self.what,
+                    accept: &mut self.accept,
+                    item: PhantomData,
+                })?
+                .is_some()
+            {}
+            Ok(())
         }
     }
-    // The check runs inside the entry's own map visitor, where serde_json still knows where
+    // The rule runs inside the entry's own map visitor, where serde_json still knows where
     // the entry ends.
-    struct Entry<'a, T> {
-        seen: &'a [T],
+    struct Entry<'a, T, F> {
+        what: &'static str,
+        accept: &'a mut F,
+        item: PhantomData<T>,
     }
-    impl<'de, T: Deserialize<'de> + Keyed> de::DeserializeSeed<'de> for Entry<'_, T> {
-        type Value = T;
-        fn deserialize<D2: Deserializer<'de>>(self, d: D2) -> Result<T, D2::Error> {
+    impl<'de, T: Deserialize<'de>, F: FnMut(T) -> Result<(), String>> de::DeserializeSeed<'de>
+        for Entry<'_, T, F>
+    {
+        type Value = ();
+        fn deserialize<D2: Deserializer<'de>>(self, d: D2) -> Result<(), D2::Error> {
             d.deserialize_map(self)
         }
     }
-    impl<'de, T: Deserialize<'de> + Keyed> Visitor<'de> for Entry<'_, T> {
-        type Value = T;
+    impl<'de, T: Deserialize<'de>, F: FnMut(T) -> Result<(), String>> Visitor<'de> for Entry<'_, T, F> {
+        type Value = ();
         fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            write!(f, "a {} (an object)", T::WHAT)
+            write!(f, "a {} (an object)", self.what)
         }
-        fn visit_map<M: de::MapAccess<'de>>(self, map: M) -> Result<T, M::Error> {
+        fn visit_map<M: de::MapAccess<'de>>(self, map: M) -> Result<(), M::Error> {
             let item = T::deserialize(de::value::MapAccessDeserializer::new(map))?;
-            let key = item.key();
-            if self.seen.iter().any(|o| o.key() == key) {
-                return Err(de::Error::custom(format!(
-                    "{} `{key}` appears twice",
-                    T::WHAT
-                )));
-            }
-            Ok(item)
+            (self.accept)(item).map_err(de::Error::custom)
         }
     }
-    d.deserialize_seq(List(PhantomData))
+    d.deserialize_seq(List {
+        what,
+        accept,
+        item: PhantomData,
+    })
 }
 
 /// A decimal or `0x` hexadecimal integer, surrounding blanks allowed.

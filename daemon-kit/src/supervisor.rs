@@ -171,6 +171,29 @@ pub fn bus_probe(conn: zbus::Connection) -> Probe {
     })
 }
 
+/// What a daemon's loop receives from [`loop_and_bus_probe`]: it answers each probe
+/// (`let _ = done.send(())`) between pieces of work.
+pub type ProbeRequests = tokio::sync::mpsc::Receiver<tokio::sync::oneshot::Sender<()>>;
+
+/// A probe through the daemon's own loop, then through its bus connection: the watchdog is
+/// petted only while the loop takes each probe (so a loop stuck on an await, not just one
+/// that blocks the thread, stops the petting) and the bus answers.
+pub fn loop_and_bus_probe(conn: zbus::Connection) -> (Probe, ProbeRequests) {
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    let probe: Probe = Box::new(move || {
+        let tx = tx.clone();
+        let conn = conn.clone();
+        Box::pin(async move {
+            let (done, answered) = tokio::sync::oneshot::channel();
+            tx.try_send(done)
+                .map_err(|_| "the loop has not taken the last probe".to_owned())?;
+            answered.await.map_err(|_| "the loop is gone".to_owned())?;
+            bus_round_trip(&conn).await
+        })
+    });
+    (probe, rx)
+}
+
 /// The machine tier's way to stall a daemon's event loop, as a bug would, and see systemd's
 /// watchdog restart it: only with the command-line option `--test-stall-signal`, never by
 /// default. With it, SIGUSR2 makes [`StallSwitch::pulled`] resolve; the daemon's loop then

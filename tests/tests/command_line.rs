@@ -28,7 +28,18 @@ const APPLETS: &[(&str, &str, &str, usize)] = &[
         "{\n  \"sel_capacity\": 512,\n  \"call_timeout_ms\": 0\n}\n",
         3,
     ),
+    // `{dir}` is the test's directory, where a users file is written first.
+    (
+        "ipmi-lan",
+        "{\n  \"listen\": \"127.0.0.1:6230\",\n  \"users_file\": \"{dir}/users.json\"\n}\n",
+        "{\n  \"users_file\": \"{dir}/users.json\",\n  \"cipher_suites\": [0]\n}\n",
+        3,
+    ),
 ];
+
+/// A users file as ipmi-lan requires it: one user, mode 0600, owned by whoever runs the test.
+const USERS: &str =
+    r#"{ "users": [ { "name": "op", "password": "secret12", "id": 2, "privilege": "admin" } ] }"#;
 
 fn run(applet: &str, args: &[&str]) -> Result<Output> {
     Command::new(acpigate_bin()?)
@@ -81,9 +92,14 @@ fn check_passes_a_good_file_and_names_the_line_of_a_bad_one() -> Result<()> {
     let dir = std::env::temp_dir().join(format!("acpigate-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let result = (|| -> Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        let users = dir.join("users.json");
+        std::fs::write(&users, USERS)?;
+        std::fs::set_permissions(&users, std::fs::Permissions::from_mode(0o600))?;
+        let at_dir = |text: &str| text.replace("{dir}", &path(&dir));
         for (applet, good, bad, line) in APPLETS {
             let file = dir.join(format!("{applet}.json"));
-            std::fs::write(&file, good)?;
+            std::fs::write(&file, at_dir(good))?;
             let out = run(applet, &["--check", "--config", &path(&file)])?;
             let t = text(&out);
             ensure!(out.status.success(), "{applet} --check (good): {t}");
@@ -92,7 +108,7 @@ fn check_passes_a_good_file_and_names_the_line_of_a_bad_one() -> Result<()> {
                 "{applet}: {t}"
             );
 
-            std::fs::write(&file, bad)?;
+            std::fs::write(&file, at_dir(bad))?;
             let out = run(applet, &["--check", "--config", &path(&file)])?;
             let t = text(&out);
             ensure!(!out.status.success(), "{applet} --check passed a bad file");

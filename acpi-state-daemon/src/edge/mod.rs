@@ -17,7 +17,7 @@ pub mod side_effects;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
-use daemon_kit::supervisor::{Lifecycle, Probe, StallSwitch, bus_round_trip};
+use daemon_kit::supervisor::{Lifecycle, StallSwitch, loop_and_bus_probe};
 use openbmc_vocab::names::{bus, path};
 use tokio::sync::mpsc;
 
@@ -128,12 +128,13 @@ pub async fn run(cfg: config::Config, test_stall: bool) -> Result<()> {
         cfg.call_timeout,
     );
     let exec = executor::Executor::new(conn.clone(), effects);
-    let (probe_tx, probes) = mpsc::channel(1);
+    // Before each watchdog pet: a probe through the executor's queue (answered between
+    // batches, so a loop stuck on anything fails it) and a round trip through the bus.
+    let (probe, probes) = loop_and_bus_probe(conn.clone());
     let stall = StallSwitch::new(test_stall).context("cannot arm the test stall switch")?;
     let executor_task = tokio::spawn(exec.run(rx, probes, stall));
     // Signals caught and the watchdog supervised from here on, before the slow start.
-    let mut life = Lifecycle::start(watchdog_probe(probe_tx, conn.clone()))
-        .context("cannot install signal handlers")?;
+    let mut life = Lifecycle::start(probe).context("cannot install signal handlers")?;
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     let mut inputs_task = tokio::spawn(inputs::follow_all(conn.clone(), feeder, ready_tx));
 
@@ -172,25 +173,4 @@ pub async fn run(cfg: config::Config, test_stall: bool) -> Result<()> {
     drop(tx);
     executor_task.abort();
     Ok(())
-}
-
-/// Before each watchdog pet: a probe through the executor's queue (answered between batches,
-/// so a loop stuck on anything fails it) and a round trip through the bus connection.
-fn watchdog_probe(
-    tx: mpsc::Sender<tokio::sync::oneshot::Sender<()>>,
-    conn: zbus::Connection,
-) -> Probe {
-    Box::new(move || {
-        let tx = tx.clone();
-        let conn = conn.clone();
-        Box::pin(async move {
-            let (done, answered) = tokio::sync::oneshot::channel();
-            tx.try_send(done)
-                .map_err(|_| "the executor has not taken the last probe".to_owned())?;
-            answered
-                .await
-                .map_err(|_| "the executor is gone".to_owned())?;
-            bus_round_trip(&conn).await
-        })
-    })
 }

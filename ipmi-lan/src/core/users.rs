@@ -66,6 +66,91 @@ pub struct UserTableError {
     pub reason: String,
 }
 
+/// A user table being built entry by entry, so that a reader can report a broken rule at
+/// the entry that broke it (the users file's reader does, while it parses).
+#[derive(Default)]
+pub struct UserTable {
+    users: Vec<User>,
+}
+
+impl UserTable {
+    /// Take one entry, if it keeps the rules: a name of 1..=16 printable ASCII bytes without
+    /// spaces, not taken; a password of 1..=20 bytes; an ID 1..=63, not taken; privilege
+    /// user, operator or admin.
+    pub fn add(&mut self, e: UserSpec) -> Result<(), UserTableError> {
+        let bad = |field, user: &str, reason: String| UserTableError {
+            field,
+            user: user.to_owned(),
+            reason,
+        };
+        let n = e.name.as_str();
+        if e.name.is_empty() || e.name.len() > MAX_NAME {
+            return Err(bad(
+                UserField::Name,
+                n,
+                format!("user name must be 1..={MAX_NAME} bytes"),
+            ));
+        }
+        if !e.name.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(bad(
+                UserField::Name,
+                n,
+                "user name must be printable ASCII without spaces".into(),
+            ));
+        }
+        if e.password.is_empty() || e.password.len() > MAX_PASSWORD {
+            return Err(bad(
+                UserField::Password,
+                n,
+                format!("user {n}: password must be 1..={MAX_PASSWORD} bytes"),
+            ));
+        }
+        if !(1..=63).contains(&e.id) {
+            return Err(bad(
+                UserField::Id,
+                n,
+                format!("user {n}: id must be 1..=63"),
+            ));
+        }
+        if self.users.iter().any(|u| u.name == e.name.as_bytes()) {
+            return Err(bad(UserField::Name, n, "duplicate user name".into()));
+        }
+        if self.users.iter().any(|u| u.id == e.id) {
+            return Err(bad(
+                UserField::Id,
+                n,
+                format!("user {n}: duplicate id {}", e.id),
+            ));
+        }
+        if e.privilege < Privilege::User || e.privilege > Privilege::Admin {
+            return Err(bad(
+                UserField::Privilege,
+                n,
+                format!("user {n}: privilege must be user, operator or admin"),
+            ));
+        }
+        self.users.push(User {
+            name: e.name.into_bytes(),
+            password: Secret(e.password.into_bytes()),
+            id: e.id,
+            privilege: e.privilege,
+        });
+        Ok(())
+    }
+
+    /// The table, unless it is empty (a LAN channel that would accept nobody).
+    pub fn finish(self) -> Result<UserDb, UserTableError> {
+        if self.users.is_empty() {
+            return Err(UserTableError {
+                field: UserField::Users,
+                user: String::new(),
+                reason: "no users: the LAN channel would accept nobody".into(),
+            });
+        }
+        Ok(UserDb::new(self.users, None))
+    }
+}
+
 /// The user table and the optional BMC key K_G.
 #[derive(Clone, Debug, Default)]
 pub struct UserDb {
@@ -81,78 +166,14 @@ impl UserDb {
         }
     }
 
-    /// The table a users file describes, if it keeps the rules: at least one user; names of
-    /// 1..=16 printable ASCII bytes without spaces, unique; passwords of 1..=20 bytes; IDs
-    /// 1..=63, unique; privilege user, operator or admin. No K_G ([`UserDb::with_kg`]).
+    /// The table a users file describes, if it keeps the rules of [`UserTable::add`] and
+    /// [`UserTable::finish`]. No K_G ([`UserDb::with_kg`]).
     pub fn from_specs(specs: Vec<UserSpec>) -> Result<Self, UserTableError> {
-        let bad = |field, user: &str, reason: String| UserTableError {
-            field,
-            user: user.to_owned(),
-            reason,
-        };
-        if specs.is_empty() {
-            return Err(bad(
-                UserField::Users,
-                "",
-                "no users: the LAN channel would accept nobody".into(),
-            ));
-        }
-        let mut users: Vec<User> = Vec::new();
+        let mut t = UserTable::default();
         for e in specs {
-            let n = e.name.as_str();
-            if e.name.is_empty() || e.name.len() > MAX_NAME {
-                return Err(bad(
-                    UserField::Name,
-                    n,
-                    format!("user name must be 1..={MAX_NAME} bytes"),
-                ));
-            }
-            if !e.name.bytes().all(|b| b.is_ascii_graphic()) {
-                return Err(bad(
-                    UserField::Name,
-                    n,
-                    "user name must be printable ASCII without spaces".into(),
-                ));
-            }
-            if e.password.is_empty() || e.password.len() > MAX_PASSWORD {
-                return Err(bad(
-                    UserField::Password,
-                    n,
-                    format!("user {n}: password must be 1..={MAX_PASSWORD} bytes"),
-                ));
-            }
-            if !(1..=63).contains(&e.id) {
-                return Err(bad(
-                    UserField::Id,
-                    n,
-                    format!("user {n}: id must be 1..=63"),
-                ));
-            }
-            if users.iter().any(|u| u.name == e.name.as_bytes()) {
-                return Err(bad(UserField::Name, n, "duplicate user name".into()));
-            }
-            if users.iter().any(|u| u.id == e.id) {
-                return Err(bad(
-                    UserField::Id,
-                    n,
-                    format!("user {n}: duplicate id {}", e.id),
-                ));
-            }
-            if e.privilege < Privilege::User || e.privilege > Privilege::Admin {
-                return Err(bad(
-                    UserField::Privilege,
-                    n,
-                    format!("user {n}: privilege must be user, operator or admin"),
-                ));
-            }
-            users.push(User {
-                name: e.name.into_bytes(),
-                password: Secret(e.password.into_bytes()),
-                id: e.id,
-                privilege: e.privilege,
-            });
+            t.add(e)?;
         }
-        Ok(UserDb::new(users, None))
+        t.finish()
     }
 
     /// The table with the BMC key K_G (at most [`MAX_PASSWORD`] bytes). An all-zero key

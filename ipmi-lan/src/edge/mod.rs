@@ -13,9 +13,9 @@ pub mod config;
 mod execute;
 pub mod users;
 
-use std::path::PathBuf;
-
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
+use daemon_kit::startup::{Applet, Opt};
+use daemon_kit::supervisor::Lifecycle;
 use openbmc_vocab::names::bus;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
@@ -24,59 +24,41 @@ use crate::core::users::UserDb;
 use crate::core::{Action, Core, ExecuteReply, Note, OsRandom};
 use config::Settings;
 
-const USAGE: &str = "usage: ipmi-lan [--config FILE] [--listen ADDRESS:PORT]\n\
-  RMCP+ (IPMI 2.0 LAN) front end: answers ipmitool -I lanplus on UDP and forwards requests to\n\
-  xyz.openbmc_project.Ipmi.Server.execute on the system bus (DBUS_SYSTEM_BUS_ADDRESS is\n\
-  honoured). Default config: /etc/acpigate/ipmi-lan.json (built-in defaults if absent).\n\
-  Users come from a root-only file (default /etc/acpigate/ipmi-lan-users.json).";
-
-struct Args {
-    config: Option<PathBuf>,
-    listen: Option<String>,
-}
-
-fn parse_args(args: &[String]) -> Result<Args> {
-    let mut a = Args {
-        config: None,
-        listen: None,
-    };
-    let mut it = args.iter().skip(1);
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "--config" | "-c" => {
-                a.config = Some(PathBuf::from(it.next().context("--config needs a file")?));
-            }
-            "--listen" => {
-                a.listen = Some(it.next().context("--listen needs ADDRESS:PORT")?.clone())
-            }
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                std::process::exit(0);
-            }
-            other => bail!("unknown argument `{other}`\n{USAGE}"),
-        }
-    }
-    Ok(a)
-}
+/// What the shared start-up needs to know about this daemon.
+pub const APPLET: Applet = Applet {
+    name: "ipmi-lan",
+    about: "  RMCP+ (IPMI 2.0 LAN) front end: answers ipmitool -I lanplus on UDP and forwards\n  \
+            requests to xyz.openbmc_project.Ipmi.Server.execute on the system bus\n  \
+            (DBUS_SYSTEM_BUS_ADDRESS is honoured); built-in defaults if the default file is\n  \
+            absent. Users come from a root-only file (default /etc/acpigate/ipmi-lan-users.json).",
+    default_config: config::DEFAULT_CONFIG,
+    options: &[Opt {
+        name: "--listen",
+        value: Some("ADDRESS:PORT"),
+        help: "listen here instead of the configured address",
+    }],
+};
 
 /// The `ipmi-lan` applet.
 pub fn main_with_args(args: Vec<String>) -> Result<()> {
-    let a = parse_args(&args)?;
-    daemon_kit::logging::init("ipmi-lan");
-    let mut settings = config::load(a.config.as_deref())?;
-    if let Some(l) = a.listen {
-        settings.listen = l
-            .parse()
-            .with_context(|| format!("--listen `{l}`: want ADDRESS:PORT"))?;
-    }
-    let users = users::load(&settings.users_file)?;
-    // Fail now, not at the first login, if the OS cannot give us random numbers.
-    getrandom::u32().map_err(|e| anyhow::anyhow!("the OS random number generator fails: {e}"))?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot build the tokio runtime")?;
-    rt.block_on(run(settings, users))
+    APPLET.main(
+        &args,
+        |inv| {
+            let mut settings = config::load(inv.config.as_deref())?;
+            if let Some(l) = inv.value("--listen") {
+                settings.listen = l
+                    .parse()
+                    .with_context(|| format!("--listen `{l}`: want ADDRESS:PORT"))?;
+            }
+            let users = users::load(&settings.users_file)?;
+            // Fail now, not at the first login, if the OS cannot give us random numbers.
+            getrandom::u32()
+                .map_err(|e| anyhow::anyhow!("the OS random number generator fails: {e}"))?;
+            Ok((settings, users))
+        },
+        |(settings, users)| format!("{} users, listening on {}", users.len(), settings.listen),
+        |(settings, users), _| run(settings, users),
+    )
 }
 
 async fn run(settings: Settings, users: UserDb) -> Result<()> {
@@ -112,13 +94,10 @@ async fn run(settings: Settings, users: UserDb) -> Result<()> {
     let mut core = Core::new(core_cfg, users, OsRandom);
     let (tx, mut rx) = mpsc::unbounded_channel::<(u64, ExecuteReply)>();
     let mut buf = vec![0u8; 2048];
-    // Catch SIGTERM before READY: a stop right after READY must still shut down cleanly.
-    let mut termination =
-        daemon_kit::supervisor::Termination::install().context("cannot install signal handlers")?;
-    daemon_kit::supervisor::notify_ready(&termination);
-    let watchdog =
-        daemon_kit::supervisor::watchdog_task(daemon_kit::supervisor::bus_probe(conn.clone()));
-    tokio::pin!(watchdog);
+    // The watchdog is petted only while this loop takes its probes and the bus answers.
+    let (probe, mut probes) = daemon_kit::supervisor::loop_and_bus_probe(conn.clone());
+    let mut life = Lifecycle::start(probe).context("cannot install signal handlers")?;
+    life.ready();
     loop {
         // Sleep until the core has something to expire; with nothing to expire, no timer.
         let deadline = core.next_deadline();
@@ -139,10 +118,12 @@ async fn run(settings: Settings, users: UserDb) -> Result<()> {
             },
             Some((token, reply)) = rx.recv() => core.on_execute_reply(token, reply),
             () = expiry => core.on_tick(daemon_kit::time::now()),
-            () = &mut watchdog => continue,
-            sig = termination.wait() => {
-                log::info!("{sig}: stopping");
-                daemon_kit::supervisor::notify_stopping();
+            Some(done) = probes.recv() => {
+                let _ = done.send(());
+                continue;
+            }
+            sig = life.stop_requested() => {
+                life.stopping(sig);
                 return Ok(());
             }
         };
@@ -192,15 +173,4 @@ fn log_note(n: &Note) {
         Note::Dropped { peer, why } => log::debug!("dropped packet from {peer}: {why}"),
         Note::RandomFailed => log::error!("the OS random number generator failed"),
     }
-}
-
-/// Decode a hex string (even length, no separators): the GUID and K_G in the files.
-pub fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| s.get(i..i + 2).and_then(|p| u8::from_str_radix(p, 16).ok()))
-        .collect()
 }

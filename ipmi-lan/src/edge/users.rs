@@ -1,16 +1,15 @@
 //! The users file: reading it (only if it is a regular file owned by the daemon's uid with no
 //! group/other permission bits: it holds clear-text passwords) and turning its JSON into the
 //! core's user table. The rules a table must keep are the core's
-//! ([`crate::core::users::UserDb::from_specs`]); here they are tied to the file's lines.
+//! ([`crate::core::users::UserTable`]); here they run while the file is parsed, so each
+//! refusal carries the position of the entry that broke the rule.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use daemon_kit::config::invalid;
 use serde::Deserialize;
 
-use super::decode_hex;
-use crate::core::users::{MAX_PASSWORD, UserDb, UserField, UserSpec};
+use crate::core::users::{MAX_PASSWORD, UserDb, UserSpec, UserTable};
 
 /// Why the user file was refused.
 #[derive(Debug, thiserror::Error)]
@@ -38,10 +37,52 @@ pub enum UsersError {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct UsersFile {
-    users: Vec<UserSpec>,
+    users: Users,
     /// BMC key K_G as hex (optional; two-key login when set).
     #[serde(default)]
-    kg_hex: Option<String>,
+    kg_hex: Option<Kg>,
+}
+
+/// The user table, its rules (the core's [`UserTable`]) applied entry by entry as the file
+/// is parsed, so a refusal carries the position of the entry that broke the rule.
+struct Users(UserDb);
+
+impl<'de> Deserialize<'de> for Users {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut table = UserTable::default();
+        daemon_kit::config::each_entry(d, "user", |spec: UserSpec| {
+            table.add(spec).map_err(|e| e.reason)
+        })?;
+        table
+            .finish()
+            .map(Users)
+            .map_err(|e| serde::de::Error::custom(e.reason))
+    }
+}
+
+/// K_G: 1..=20 bytes as hex digits.
+struct Kg(Vec<u8>);
+
+impl<'de> Deserialize<'de> for Kg {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Kg;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("K_G as hex digits")
+            }
+            fn visit_str<E: serde::de::Error>(self, h: &str) -> Result<Kg, E> {
+                hex::decode(h)
+                    .ok()
+                    .filter(|k| !k.is_empty() && k.len() <= MAX_PASSWORD)
+                    .map(Kg)
+                    .ok_or_else(|| {
+                        E::custom(format!("kg_hex must be 1..={MAX_PASSWORD} bytes of hex"))
+                    })
+            }
+        }
+        d.deserialize_str(V)
+    }
 }
 
 /// Load and check the user file: a regular file, owned by the daemon's own uid (root in
@@ -73,48 +114,16 @@ pub fn load(path: &Path) -> Result<UserDb, UsersError> {
             me,
         });
     }
-    let (file, text) = daemon_kit::config::load::<UsersFile>(path)?;
-    table(path, &text, file)
+    Ok(table(daemon_kit::config::load::<UsersFile>(path)?.0))
 }
 
 /// Parse user-file text (tests; `load` adds the permission checks).
 pub fn parse(path: &Path, text: &str) -> Result<UserDb, UsersError> {
-    let file = daemon_kit::config::parse::<UsersFile>(path, text)?;
-    table(path, text, file)
+    Ok(table(daemon_kit::config::parse::<UsersFile>(path, text)?))
 }
 
-/// The core's table from the file, its refusals reported at the offending line (the users
-/// first, then K_G).
-fn table(path: &Path, text: &str, file: UsersFile) -> Result<UserDb, UsersError> {
-    let db = UserDb::from_specs(file.users).map_err(|e| {
-        let key = match e.field {
-            UserField::Users => "users",
-            UserField::Name => "name",
-            UserField::Password => "password",
-            UserField::Id => "id",
-            UserField::Privilege => "privilege",
-        };
-        // A name error is found by the name's own line; the others by the key.
-        let hint = (e.field == UserField::Name).then(|| format!("\"{}\"", e.user));
-        invalid(path, text, key, hint.as_deref(), e.reason)
-    })?;
-    let kg = match file.kg_hex {
-        None => None,
-        Some(h) => Some(
-            decode_hex(&h)
-                .filter(|k| !k.is_empty() && k.len() <= MAX_PASSWORD)
-                .ok_or_else(|| {
-                    invalid(
-                        path,
-                        text,
-                        "kg_hex",
-                        None,
-                        "kg_hex must be 1..=20 bytes of hex".into(),
-                    )
-                })?,
-        ),
-    };
-    Ok(db.with_kg(kg))
+fn table(file: UsersFile) -> UserDb {
+    file.users.0.with_kg(file.kg_hex.map(|k| k.0))
 }
 
 #[cfg(test)]
@@ -184,6 +193,18 @@ mod tests {
             assert!(msg.starts_with("/etc/u.json:"), "{msg}");
             assert!(msg.contains(want), "{text}: {msg}");
         }
+    }
+
+    #[test]
+    fn a_refusal_is_placed_at_the_entry_that_broke_the_rule() {
+        let text = "{ \"users\": [\n { \"name\": \"x\", \"password\": \"p\", \"id\": 2, \"privilege\": \"admin\" },\n { \"name\": \"y\", \"password\": \"q\", \"id\": 2, \"privilege\": \"admin\" },\n { \"name\": \"z\", \"password\": \"r\", \"id\": 4, \"privilege\": \"admin\" } ] }";
+        let msg = parse(Path::new("/etc/u.json"), text)
+            .map(|_| String::from("accepted"))
+            .unwrap_or_else(|e| e.to_string());
+        assert!(
+            msg.starts_with("/etc/u.json:3:") && msg.contains("user y: duplicate id 2"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -867,16 +867,7 @@ pub struct IpmiRequest {
 
 impl IpmiRequest {
     pub fn decode(m: &[u8]) -> Result<Self, MessageError> {
-        if m.len() < 7 {
-            return Err(MessageError::Truncated);
-        }
-        if checksum(&m[..2]) != m[2] {
-            return Err(MessageError::HeaderChecksum);
-        }
-        let last = m.len() - 1;
-        if checksum(&m[3..last]) != m[last] {
-            return Err(MessageError::DataChecksum);
-        }
+        check_frame(m, 7)?;
         let netfn = m[1] >> 2;
         if netfn & 1 != 0 {
             return Err(MessageError::NotARequest);
@@ -889,7 +880,7 @@ impl IpmiRequest {
             rq_seq: m[4] >> 2,
             rq_lun: m[4] & 3,
             cmd: m[5],
-            data: m[6..last].to_vec(),
+            data: m[6..m.len() - 1].to_vec(),
         })
     }
 
@@ -924,6 +915,22 @@ impl IpmiRequest {
     }
 }
 
+/// An IPMI message's frame: at least `min` bytes (a request has no completion code, a
+/// response one more byte), both checksums right.
+fn check_frame(m: &[u8], min: usize) -> Result<(), MessageError> {
+    if m.len() < min {
+        return Err(MessageError::Truncated);
+    }
+    if checksum(&m[..2]) != m[2] {
+        return Err(MessageError::HeaderChecksum);
+    }
+    let last = m.len() - 1;
+    if checksum(&m[3..last]) != m[last] {
+        return Err(MessageError::DataChecksum);
+    }
+    Ok(())
+}
+
 /// A decoded IPMI response (the remote console's side; tests).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IpmiResponse {
@@ -936,22 +943,13 @@ pub struct IpmiResponse {
 
 impl IpmiResponse {
     pub fn decode(m: &[u8]) -> Result<Self, MessageError> {
-        if m.len() < 8 {
-            return Err(MessageError::Truncated);
-        }
-        if checksum(&m[..2]) != m[2] {
-            return Err(MessageError::HeaderChecksum);
-        }
-        let last = m.len() - 1;
-        if checksum(&m[3..last]) != m[last] {
-            return Err(MessageError::DataChecksum);
-        }
+        check_frame(m, 8)?;
         Ok(IpmiResponse {
             netfn: m[1] >> 2,
             rq_seq: m[4] >> 2,
             cmd: m[5],
             cc: m[6],
-            data: m[7..last].to_vec(),
+            data: m[7..m.len() - 1].to_vec(),
         })
     }
 }

@@ -105,6 +105,14 @@ impl AcpiState {
         }
     }
 
+    /// The three event-data bytes of a "System ACPI Power State" (sensor type 0x22) record for
+    /// entering this state: byte 1 the offset (bits 7:4 = 0: bytes 2 and 3 unspecified),
+    /// bytes 2 and 3 0xFF. ipmi-handlers' own records and acpi-state-daemon's records through
+    /// phosphor-sel-logger both use it, so the two deployments log the same bytes.
+    pub fn sel_event_data(self) -> [u8; 3] {
+        [self.sel_offset(), 0xFF, 0xFF]
+    }
+
     /// The state a sensor-type-0x22 event offset stands for.
     pub fn from_sel_offset(offset: u8) -> Option<Self> {
         Self::ALL.iter().copied().find(|s| s.sel_offset() == offset)

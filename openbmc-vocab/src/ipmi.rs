@@ -131,6 +131,11 @@ impl Privilege {
     }
 }
 
+/// The SEL generator ID of records the BMC makes itself: byte 1 = 0x20, the BMC's IPMB slave
+/// address (address in bits 7:1, bit 0 = 0: a slave address, not a software ID), byte 2 = 0
+/// (channel 0, LUN 0). ipmi-handlers' own records carry the same.
+pub const GENERATOR_ID_BMC: u16 = 0x0020;
+
 /// The method of `xyz.openbmc_project.Ipmi.Server` that carries every request.
 pub const EXECUTE_METHOD: &str = "execute";
 

@@ -11,6 +11,14 @@ pub mod bus {
     pub const STATE_CHASSIS: &str = "xyz.openbmc_project.State.Chassis";
     /// x86-power-control's OperatingSystem.Status owner (same connection as the host object).
     pub const STATE_OPERATING_SYSTEM: &str = "xyz.openbmc_project.State.OperatingSystem";
+    /// Host 0's own name: phosphor-state-manager owns it beside [`STATE_HOST`], and
+    /// x86-power-control on the same connection as its host object. dbus-sensors reads
+    /// `OperatingSystemState` for its `PowerState: "BiosPost"` sensors from this name
+    /// (openbmc/dbus-sensors fc2953c5, `src/Utils.hpp` namespace `post`).
+    pub const STATE_HOST0: &str = "xyz.openbmc_project.State.Host0";
+    /// phosphor-sel-logger: `IpmiSelAdd` adds a system event record to the IPMI SEL
+    /// (openbmc/phosphor-sel-logger 9b3b0da9, `include/sel_logger.hpp`).
+    pub const LOGGING_IPMI: &str = "xyz.openbmc_project.Logging.IPMI";
     /// phosphor-host-postd.
     pub const STATE_BOOT_RAW: &str = "xyz.openbmc_project.State.Boot.Raw";
     /// phosphor-pid-control.
@@ -46,6 +54,8 @@ pub mod path {
     /// dbus-sensors PWM objects are `FANPWM_PREFIX` + name.
     pub const FANPWM_PREFIX: &str = "/xyz/openbmc_project/control/fanpwm/";
     pub const IPMI: &str = "/xyz/openbmc_project/Ipmi";
+    /// phosphor-sel-logger's object.
+    pub const LOGGING_IPMI: &str = "/xyz/openbmc_project/Logging/IPMI";
     pub const SYSTEMD: &str = "/org/freedesktop/systemd1";
     /// sensor-gate's gate status object.
     pub const ACPIGATE_GATE: &str = "/xyz/openbmc_project/acpigate/gate";
@@ -82,6 +92,8 @@ pub mod iface {
     pub const CONTROL_MODE: &str = "xyz.openbmc_project.Control.Mode";
     pub const FAN_PWM: &str = "xyz.openbmc_project.Control.FanPwm";
     pub const IPMI_SERVER: &str = "xyz.openbmc_project.Ipmi.Server";
+    /// phosphor-sel-logger's interface, with [`super::method::IPMI_SEL_ADD`].
+    pub const LOGGING_IPMI: &str = "xyz.openbmc_project.Logging.IPMI";
     pub const SYSTEMD_MANAGER: &str = "org.freedesktop.systemd1.Manager";
     pub const PROPERTIES: &str = "org.freedesktop.DBus.Properties";
     pub const OBJECT_MANAGER: &str = "org.freedesktop.DBus.ObjectManager";
@@ -124,10 +136,25 @@ pub mod prop {
     pub const CRITICAL_ALARM_LOW: &str = "CriticalAlarmLow";
 }
 
+/// Method names of other services that we call.
+pub mod method {
+    /// phosphor-sel-logger: `IpmiSelAdd(s message, s path, ay sel_data, b assert,
+    /// q generator_id) -> q record_id`. `path` is a string (`s`), not an object path: a call
+    /// that sends `o` is refused for its signature. At most 3 event-data bytes.
+    pub const IPMI_SEL_ADD: &str = "IpmiSelAdd";
+    /// Its argument signature, exactly as upstream declares it.
+    pub const IPMI_SEL_ADD_SIGNATURE: &str = "ssaybq";
+}
+
 /// D-Bus error names we return or recognise.
 pub mod error {
     /// phosphor-dbus-interfaces `Common.Error.NotAllowed`.
     pub const NOT_ALLOWED: &str = "xyz.openbmc_project.Common.Error.NotAllowed";
     /// phosphor-dbus-interfaces `Common.Error.InvalidArgument`.
     pub const INVALID_ARGUMENT: &str = "xyz.openbmc_project.Common.Error.InvalidArgument";
+    /// sd-bus (and so sdbusplus) refusing a `Set` of a property registered read-only, as
+    /// x86-power-control registers `OperatingSystemState`.
+    pub const PROPERTY_READ_ONLY: &str = "org.freedesktop.DBus.Error.PropertyReadOnly";
+    /// The bus or the service refusing a caller.
+    pub const ACCESS_DENIED: &str = "org.freedesktop.DBus.Error.AccessDenied";
 }

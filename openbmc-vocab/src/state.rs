@@ -65,6 +65,11 @@ impl ChassisPowerState {
     }
 }
 
+/// The short form of `Inactive` that dbus-sensors also accepts as "not in POST"
+/// (openbmc/dbus-sensors fc2953c5, `src/Utils.hpp` namespace `post`): a BiosPost sensor reads
+/// only while `OperatingSystemState` is neither this nor [`OsStatus::Inactive`]'s full string.
+pub const OS_STATUS_INACTIVE_SHORT: &str = "Inactive";
+
 impl OsStatus {
     /// Whether POST has completed (x86-power-control's POST_COMPLETE GPIO asserted, or a boot
     /// stage past POST reported by another implementation).

@@ -19,6 +19,9 @@
 //!   only where the inputs agree with it.
 //! * Targets start once per real transition; BootProgress is written only when it changes,
 //!   and not at all while the host service lacks it (until a host service appears again).
+//! * Where configured: `OperatingSystemState` is written on each phase change for dbus-sensors'
+//!   BiosPost sensors (`os_status`), and each transition after the first derivation becomes an
+//!   IPMI SEL record through phosphor-sel-logger.
 
 use std::fmt;
 
@@ -29,12 +32,15 @@ use openbmc_vocab::systemd::HostTarget;
 
 mod boot_progress;
 mod inputs;
+mod os_status;
 mod policy;
 mod timeline;
 mod transition;
 
 use boot_progress::BootProgress;
 pub use boot_progress::{ProgressNote, ProgressOutcome, ProgressWrite};
+use os_status::OsStatusWriter;
+pub use os_status::{OsStatusNote, OsStatusOutcome};
 pub use policy::Policy;
 use timeline::BootInProgress;
 pub use timeline::Timeline;
@@ -66,6 +72,8 @@ pub enum Input {
         host_epoch: u64,
         outcome: ProgressOutcome,
     },
+    /// An `OperatingSystemState` write the core asked for did not succeed.
+    OsStatusWrite(OsStatusOutcome),
     /// A write to our ACPI object (IPMI Set ACPI Power State lands here).
     AcpiWrite {
         sys: Option<AcpiState>,
@@ -93,6 +101,13 @@ pub enum Action {
     SetBootProgress(ProgressWrite),
     /// Tell the journal how `BootProgress` writes are going.
     BootProgressNote(ProgressNote),
+    /// Write `OperatingSystemState` on the host object (for BiosPost consumers).
+    SetOsStatus(OsStatus),
+    /// Tell the journal how `OperatingSystemState` writes are going.
+    OsStatusNote(OsStatusNote),
+    /// Add a "System ACPI Power State" record for entering this state to the IPMI SEL
+    /// (phosphor-sel-logger). Every one is a record: none may be dropped or reordered.
+    AddSelRecord(AcpiState),
     /// Save this record to the state file.
     Persist(Persisted),
     /// Log a state change.
@@ -214,6 +229,10 @@ pub struct AcpiCore {
     persisted: Option<Persisted>,
     last_target: Option<HostTarget>,
     progress: BootProgress,
+    os_writer: OsStatusWriter,
+    /// The first transition since start has happened: the state derived at start is a
+    /// baseline, not an event for the SEL (as ipmi-handlers takes its first read).
+    derived: bool,
     boot: Option<BootInProgress>,
     timeline: Timeline,
 }
@@ -238,6 +257,8 @@ impl AcpiCore {
             persisted,
             last_target: None,
             progress: BootProgress::default(),
+            os_writer: OsStatusWriter::default(),
+            derived: false,
             boot: None,
             timeline: Timeline::default(),
         }
@@ -290,6 +311,7 @@ impl AcpiCore {
                 host_epoch,
                 outcome,
             } => self.progress.outcome(host_epoch, outcome, &mut out),
+            Input::OsStatusWrite(outcome) => self.os_writer.outcome(outcome, &mut out),
             Input::AcpiWrite { sys, dev } => self.on_write(now, sys, dev, &mut out)?,
         }
         Ok(out)

@@ -18,6 +18,12 @@ pub struct Policy {
     pub firmware_init_stage: ProgressStage,
     /// POST-code ranges (inclusive) to stages, first match wins.
     pub post_code_stages: Vec<(u64, u64, ProgressStage)>,
+    /// Write `OperatingSystemState` on the host object for BiosPost consumers (off by default:
+    /// on x86-power-control platforms the GPIO already drives it).
+    pub write_os_status: bool,
+    /// Log every transition to the IPMI SEL through phosphor-sel-logger (off by default:
+    /// acpigate's ipmi-handlers records them itself when it is the IPMI server).
+    pub sel_records: bool,
 }
 
 impl Default for Policy {
@@ -28,6 +34,8 @@ impl Default for Policy {
             boot_progress: true,
             firmware_init_stage: ProgressStage::PrimaryProcInit,
             post_code_stages: Vec::new(),
+            write_os_status: false,
+            sel_records: false,
         }
     }
 }

@@ -63,7 +63,16 @@ impl AcpiCore {
             phase,
             generation: self.generation,
         });
+        // The state derived at start is a baseline: the transition into it happened while we
+        // were not watching, or was recorded before the restart.
+        if self.policy.sel_records && self.derived {
+            out.push(Action::AddSelRecord(to));
+        }
+        self.derived = true;
         if phase != old_phase {
+            if self.policy.write_os_status {
+                self.os_writer.phase_entered(phase, out);
+            }
             self.track_boot(now, old_phase, phase, out);
             match phase {
                 HostPhase::FirmwareInit => self.set_progress(self.policy.firmware_init_stage, out),

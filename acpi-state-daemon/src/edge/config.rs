@@ -15,10 +15,25 @@
 //!       { "first": "0x10", "last": "0x2f", "stage": "MemoryInit" },
 //!       { "first": 96, "last": 127, "stage": "PCIInit" }
 //!     ]
-//!   }
+//!   },
+//!   "write_os_status": false,
+//!   "sel_logger_records": false
 //! }
 //! ```
 //! Every key is optional. Unknown keys are errors (a typo must not silently change policy).
+//!
+//! * `write_os_status` (default `false`): write `OperatingSystemState` on the host object —
+//!   `Standby` in S0, `Inactive` in every other phase — so dbus-sensors' `PowerState:
+//!   "BiosPost"` sensors read on phosphor-state-manager platforms, where nothing else writes it
+//!   (see `core::os_status`). Leave it off where x86-power-control runs: it drives the property
+//!   from POST_COMPLETE. It needs `"post_complete_means_working": false`, stated in the file:
+//!   that option takes `OperatingSystemState` as the POST_COMPLETE input, and with both the
+//!   daemon would read back its own writes as the host's word (a restart would find its own
+//!   `Standby` and restore S0 from it). A file with both is refused, at the end of its object.
+//! * `sel_logger_records` (default `false`): add a "System ACPI Power State" record to the IPMI
+//!   SEL for every transition through phosphor-sel-logger's `IpmiSelAdd`, for images that run
+//!   upstream phosphor-host-ipmid rather than acpigate's ipmi-handlers (which records the
+//!   transitions itself: enabling both would record each twice).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -64,12 +79,34 @@ impl Default for Config {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct File {
+struct FileFields {
     state_file: Option<AbsolutePath>,
     call_timeout_ms: Option<Millis<CallTimeout>>,
     post_complete_means_working: Option<bool>,
     post_codes_mean_firmware_init: Option<bool>,
     boot_progress: Option<BootProgressFile>,
+    write_os_status: Option<bool>,
+    sel_logger_records: Option<bool>,
+}
+
+/// The file, with the one relation between its keys checked where the parser ends the object.
+#[derive(Deserialize)]
+#[serde(try_from = "FileFields")]
+struct File(FileFields);
+
+impl TryFrom<FileFields> for File {
+    type Error = String;
+    fn try_from(f: FileFields) -> Result<Self, String> {
+        if f.write_os_status == Some(true) && f.post_complete_means_working != Some(false) {
+            return Err("\"write_os_status\": true needs \"post_complete_means_working\": false \
+                 in the same file: the daemon would take the OperatingSystemState it writes \
+                 for the host's POST_COMPLETE and feed itself (a platform with a POST_COMPLETE \
+                 signal runs x86-power-control, which writes the property itself: leave \
+                 write_os_status off there)"
+                .to_owned());
+        }
+        Ok(Self(f))
+    }
 }
 
 #[derive(Deserialize)]
@@ -140,7 +177,7 @@ impl<'de> Deserialize<'de> for Stage {
 
 /// Parse a configuration file's text.
 pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
-    let f: File = config::parse(path, text)?;
+    let File(f) = config::parse(path, text)?;
     let mut cfg = Config::default();
     if let Some(p) = f.state_file {
         cfg.state_file = p.0;
@@ -153,6 +190,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     }
     if let Some(b) = f.post_codes_mean_firmware_init {
         cfg.policy.post_codes_mean_firmware_init = b;
+    }
+    if let Some(b) = f.write_os_status {
+        cfg.policy.write_os_status = b;
+    }
+    if let Some(b) = f.sel_logger_records {
+        cfg.policy.sel_records = b;
     }
     if let Some(bp) = f.boot_progress {
         if let Some(e) = bp.enabled {
@@ -255,6 +298,17 @@ mod tests {
             ("{\n\n \"call_timeout_ms\": 0\n}", 3, "out of range"),
             ("{\n \"call_timeout_ms\": 600000\n}", 2, "out of range"),
             ("{\n \"state_file\": \"/x\",\n", 3, "EOF"),
+            (
+                "{\n \"write_os_status\": true\n}",
+                3,
+                "needs \"post_complete_means_working\": false",
+            ),
+            (
+                "{\n \"write_os_status\": true,\n \"post_complete_means_working\": true\n}",
+                4,
+                "feed itself",
+            ),
+            ("{\n \"sel_logger_records\": \"yes\"\n}", 2, "invalid type"),
         ];
         for (text, line, reason) in cases {
             let msg = parse(p(), text).expect_err(text).to_string();
@@ -262,6 +316,23 @@ mod tests {
             assert!(msg.starts_with(&prefix), "{msg} (wanted line {line})");
             assert!(msg.contains(reason), "{msg} (wanted {reason})");
         }
+    }
+
+    #[test]
+    fn the_os_status_writer_and_sel_records_are_off_unless_asked_for() {
+        let c = parse(p(), "{}").expect("ok");
+        assert!(!c.policy.write_os_status && !c.policy.sel_records);
+        let c = parse(
+            p(),
+            r#"{ "write_os_status": true, "post_complete_means_working": false,
+                 "sel_logger_records": true }"#,
+        )
+        .expect("ok");
+        assert!(c.policy.write_os_status && c.policy.sel_records);
+        assert!(!c.policy.post_complete_means_working);
+        // Off, it needs nothing of the other option.
+        let c = parse(p(), r#"{ "write_os_status": false }"#).expect("ok");
+        assert!(!c.policy.write_os_status && c.policy.post_complete_means_working);
     }
 
     #[test]

@@ -22,7 +22,7 @@ use zbus::object_server::SignalEmitter;
 
 use super::dbus::Batch;
 use super::side_effects::SideEffects;
-use crate::core::{Action, ProgressNote, Timeline};
+use crate::core::{Action, OsStatusNote, OsStatusOutcome, ProgressNote, Timeline};
 
 /// How long an opening change waits for its state file to be written (renamed into place, not
 /// flushed) before it is announced anyway. A healthy flash takes microseconds; a stuck one
@@ -169,6 +169,9 @@ impl Executor {
             Action::StartTarget(t) => self.effects.start_target(t),
             Action::SetBootProgress(w) => self.effects.set_boot_progress(w),
             Action::BootProgressNote(note) => log_progress_note(note),
+            Action::SetOsStatus(v) => self.effects.set_os_status(v),
+            Action::OsStatusNote(note) => log_os_status_note(note),
+            Action::AddSelRecord(state) => self.effects.add_sel_record(state),
             Action::Persist(p) => {
                 self.effects.persist(p);
             }
@@ -229,6 +232,32 @@ fn log_progress_note(note: ProgressNote) {
             "{} appeared: writing BootProgress again{}",
             bus::STATE_HOST,
             stage.map_or(String::new(), |s| format!(" ({s})"))
+        ),
+    }
+}
+
+/// How the `OperatingSystemState` writes are going (the give-up is said once, by the core).
+fn log_os_status_note(note: OsStatusNote) {
+    match note {
+        OsStatusNote::GaveUp(OsStatusOutcome::PowerControl { owner }) => log::warn!(
+            "{} {} is x86-power-control's ({owner} also owns {}): it drives {} from \
+             POST_COMPLETE; not writing it (write_os_status is for platforms without a writer)",
+            bus::STATE_HOST0,
+            path::HOST0,
+            bus::STATE_OPERATING_SYSTEM,
+            prop::OPERATING_SYSTEM_STATE
+        ),
+        OsStatusNote::GaveUp(OsStatusOutcome::ReadOnly { error }) => log::warn!(
+            "{} on {} {} cannot be written ({error}): another daemon owns it; not writing it \
+             again (write_os_status is for platforms without a writer)",
+            prop::OPERATING_SYSTEM_STATE,
+            bus::STATE_HOST0,
+            path::HOST0
+        ),
+        OsStatusNote::GaveUp(OsStatusOutcome::Failed { value, error })
+        | OsStatusNote::Failed { value, error } => log::warn!(
+            "cannot set {} to {value}: {error}; the next phase change is written as usual",
+            prop::OPERATING_SYSTEM_STATE
         ),
     }
 }

@@ -1,24 +1,30 @@
 //! The slow side effects of a transition: starting the per-state target, writing BootProgress
-//! and saving the state file. Each runs in a task of its own, so nothing they wait on —
-//! systemd, the host state manager, the flash — can hold up the announcements that move the
-//! gate (the executor sends those itself, in order, without waiting on any of these).
+//! and `OperatingSystemState`, saving the state file, and adding SEL records. Each runs in a
+//! task of its own, so nothing they wait on — systemd, the host state manager, sel-logger, the
+//! flash — can hold up the announcements that move the gate (the executor sends those itself,
+//! in order, without waiting on any of these).
 //!
-//! Each effect keeps only its newest request (latest wins): when S5 arrives while S0's target
-//! is still waiting to be sent, S0's is dropped and S5's is the one sent. What is sent is sent
-//! in the order of the transitions, one call at a time, each with its own deadline.
+//! Each effect but one keeps only its newest request (latest wins): when S5 arrives while S0's
+//! target is still waiting to be sent, S0's is dropped and S5's is the one sent. What is sent
+//! is sent in the order of the transitions, one call at a time, each with its own deadline.
+//! The exception is the SEL: every transition is a record, so its requests wait in one
+//! ordered queue and none is dropped for a newer one.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use openbmc_vocab::DbusEnum;
-use openbmc_vocab::names::{bus, iface, path, prop};
+use openbmc_vocab::acpi::AcpiState;
+use openbmc_vocab::ipmi::GENERATOR_ID_BMC;
+use openbmc_vocab::names::{bus, error, iface, method, path, prop};
+use openbmc_vocab::state::OsStatus;
 use openbmc_vocab::systemd::{HostTarget, START_MODE_REPLACE};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use zbus::Connection;
 
 use super::Feeder;
-use crate::core::{Input, Persisted, ProgressOutcome, ProgressWrite};
+use crate::core::{Input, OsStatusOutcome, Persisted, ProgressOutcome, ProgressWrite};
 
 /// First wait before a failed target start is tried again; doubled up to [`RETRY_MAX`].
 const RETRY_FIRST: Duration = Duration::from_secs(1);
@@ -28,6 +34,9 @@ const RETRY_MAX: Duration = Duration::from_secs(30);
 pub struct SideEffects {
     target: watch::Sender<Option<HostTarget>>,
     progress: watch::Sender<Option<ProgressWrite>>,
+    os_status: watch::Sender<Option<OsStatus>>,
+    /// SEL records, in the order of the transitions; none is ever replaced.
+    sel: mpsc::UnboundedSender<AcpiState>,
     /// Save requests, numbered in the order they were made.
     persist: watch::Sender<Option<(u64, Persisted)>>,
     persist_seq: AtomicU64,
@@ -48,13 +57,24 @@ impl SideEffects {
         let (target, rx) = watch::channel(None);
         tokio::spawn(start_targets(conn.clone(), rx, deadline));
         let (progress, rx) = watch::channel(None);
-        tokio::spawn(write_boot_progress(conn, feeder, rx, deadline));
+        tokio::spawn(write_boot_progress(
+            conn.clone(),
+            feeder.clone(),
+            rx,
+            deadline,
+        ));
+        let (os_status, rx) = watch::channel(None);
+        tokio::spawn(write_os_status(conn.clone(), feeder, rx, deadline));
+        let (sel, rx) = mpsc::unbounded_channel();
+        tokio::spawn(add_sel_records(conn, rx, deadline));
         let (persist, rx) = watch::channel(None);
         let (saved_tx, saved) = watch::channel(0);
         tokio::spawn(save_state(state_file, rx, saved_tx, deadline));
         Self {
             target,
             progress,
+            os_status,
+            sel,
             persist,
             persist_seq: AtomicU64::new(0),
             saved,
@@ -67,6 +87,16 @@ impl SideEffects {
 
     pub fn set_boot_progress(&self, w: ProgressWrite) {
         self.progress.send_replace(Some(w));
+    }
+
+    pub fn set_os_status(&self, value: OsStatus) {
+        self.os_status.send_replace(Some(value));
+    }
+
+    /// Queue a SEL record for entering `state` (after every one queued before it).
+    pub fn add_sel_record(&self, state: AcpiState) {
+        // The task outlives the executor's use of us; a send error means we are stopping.
+        let _ = self.sel.send(state);
     }
 
     /// Ask for `p` to be saved; returns the request's number for [`SideEffects::saved`].
@@ -209,6 +239,144 @@ async fn write_boot_progress(
     }
 }
 
+/// `OperatingSystemState` on host 0, newest value only, written to the name dbus-sensors reads
+/// it from (`xyz.openbmc_project.State.Host0`). Before each write: whether that name's owner
+/// also owns `xyz.openbmc_project.State.OperatingSystem` — x86-power-control owns both on one
+/// connection and drives the property from POST_COMPLETE (942e92b4, `src/power_control.cpp`),
+/// so the platform has its writer and it is not us. What a failed write says goes back to the
+/// core (whether to keep writing is its rule).
+async fn write_os_status(
+    conn: Connection,
+    feeder: Feeder,
+    mut rx: watch::Receiver<Option<OsStatus>>,
+    deadline: Duration,
+) {
+    while let Some(value) = next(&mut rx).await {
+        let outcome = match os_status_writer(&conn, deadline).await {
+            Ok(()) => match set_prop(
+                &conn,
+                bus::STATE_HOST0,
+                iface::OS_STATUS,
+                prop::OPERATING_SYSTEM_STATE,
+                value.dbus_str().into(),
+                deadline,
+            )
+            .await
+            {
+                Ok(()) => {
+                    log::debug!("OperatingSystemState = {value}");
+                    continue;
+                }
+                Err(SetError::Call(e)) if is_read_only(&e) => OsStatusOutcome::ReadOnly {
+                    error: e.to_string(),
+                },
+                Err(e) => OsStatusOutcome::Failed {
+                    value,
+                    error: e.to_string(),
+                },
+            },
+            Err(Some(owner)) => OsStatusOutcome::PowerControl { owner },
+            Err(None) => continue,
+        };
+        feeder.feed(Input::OsStatusWrite(outcome));
+    }
+}
+
+/// `Ok` when host 0's owner is not x86-power-control's connection (or that cannot be told);
+/// `Err(Some(owner))` when it is.
+async fn os_status_writer(conn: &Connection, deadline: Duration) -> Result<(), Option<String>> {
+    let check = async {
+        let dbus = daemon_kit::bus::dbus_proxy(conn).await.ok()?;
+        let host = daemon_kit::bus::name_owner(&dbus, bus::STATE_HOST0.try_into().ok()?)
+            .await
+            .ok()?;
+        let os = daemon_kit::bus::name_owner(&dbus, bus::STATE_OPERATING_SYSTEM.try_into().ok()?)
+            .await
+            .ok()?;
+        (host == os).then(|| host.to_string())
+    };
+    // No answer in time, or no owner: the write itself will say what is wrong.
+    match tokio::time::timeout(deadline, check).await {
+        Ok(Some(owner)) => Err(Some(owner)),
+        _ => Ok(()),
+    }
+}
+
+/// A `Set` refused because the property is not ours to write (sd-bus's read-only error, as
+/// x86-power-control's read-only registration answers, or an access refusal).
+fn is_read_only(e: &zbus::Error) -> bool {
+    error_name(e).is_some_and(|n| read_only_by_name(&n))
+}
+
+fn read_only_by_name(name: &str) -> bool {
+    matches!(name, error::PROPERTY_READ_ONLY | error::ACCESS_DENIED)
+}
+
+/// One SEL record per transition through phosphor-sel-logger's `IpmiSelAdd`, in order, one
+/// call at a time, each with the deadline. A missing or slow sel-logger is logged once (until
+/// a record goes through again) and the queue moves on: a record that failed is not retried,
+/// since a late record would land out of order behind newer ones.
+async fn add_sel_records(
+    conn: Connection,
+    mut rx: mpsc::UnboundedReceiver<AcpiState>,
+    deadline: Duration,
+) {
+    let mut failing = false;
+    while let Some(state) = rx.recv().await {
+        let result = match tokio::time::timeout(deadline, ipmi_sel_add(&conn, state)).await {
+            Ok(Ok(id)) => Ok(id),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no answer within {} ms", deadline.as_millis())),
+        };
+        match result {
+            Ok(id) => {
+                if failing {
+                    log::info!("{} answers again: SEL records resume", bus::LOGGING_IPMI);
+                    failing = false;
+                }
+                log::debug!("SEL record {id}: ACPI state {state}");
+            }
+            Err(e) if !failing => {
+                failing = true;
+                log::warn!(
+                    "cannot add the SEL record for {state} through {} ({e}); transitions go on \
+                     without SEL records until it answers (said once)",
+                    bus::LOGGING_IPMI
+                );
+            }
+            Err(e) => log::debug!("SEL record for {state} not added: {e}"),
+        }
+    }
+}
+
+/// The sensor path given to sel-logger (its `IPMI_SEL_SENSOR_PATH` journal field): the object
+/// whose change the record is, our ACPI object. See the README on what ipmitool shows.
+pub const SEL_SENSOR_PATH: &str = path::ACPI_POWER_STATE;
+
+/// `IpmiSelAdd(s message, s path, ay sel_data, b assert, q generator_id) -> q record_id`
+/// (phosphor-sel-logger 9b3b0da9, `src/sel_logger.cpp`). `path` is sent as a string: sent as
+/// an object path (`o`) the call would not match upstream's signature and be refused.
+async fn ipmi_sel_add(conn: &Connection, state: AcpiState) -> zbus::Result<u16> {
+    let message = format!("Host ACPI power state: {}", state.short());
+    let args: (String, &str, Vec<u8>, bool, u16) = (
+        message,
+        SEL_SENSOR_PATH,
+        state.sel_event_data().to_vec(),
+        true,
+        GENERATOR_ID_BMC,
+    );
+    let reply = conn
+        .call_method(
+            Some(bus::LOGGING_IPMI),
+            path::LOGGING_IPMI,
+            Some(iface::LOGGING_IPMI),
+            method::IPMI_SEL_ADD,
+            &args,
+        )
+        .await?;
+    reply.body().deserialize::<u16>()
+}
+
 #[derive(Debug, thiserror::Error)]
 enum SetError {
     #[error("{0}")]
@@ -223,9 +391,29 @@ async fn set_host_prop(
     value: zbus::Variant<'static>,
     deadline: Duration,
 ) -> Result<(), SetError> {
-    let args = (iface::BOOT_PROGRESS, name, value);
+    set_prop(
+        conn,
+        bus::STATE_HOST,
+        iface::BOOT_PROGRESS,
+        name,
+        value,
+        deadline,
+    )
+    .await
+}
+
+/// `Set` of one property on host 0 through `service`, with the deadline.
+async fn set_prop(
+    conn: &Connection,
+    service: &'static str,
+    interface: &'static str,
+    name: &'static str,
+    value: zbus::Variant<'static>,
+    deadline: Duration,
+) -> Result<(), SetError> {
+    let args = (interface, name, value);
     let call = conn.call_method(
-        Some(bus::STATE_HOST),
+        Some(service),
         path::HOST0,
         Some(iface::PROPERTIES),
         "Set",
@@ -319,17 +507,21 @@ enum Refused {
     Other,
 }
 
-/// Sort a `Set` error by its D-Bus error name.
-fn classify(e: &zbus::Error) -> Refused {
-    let name = match e {
-        zbus::Error::MethodError(name, _, _) => name.as_str().to_owned(),
+/// The D-Bus error name of a failed call, if it has one.
+fn error_name(e: &zbus::Error) -> Option<String> {
+    match e {
+        zbus::Error::MethodError(name, _, _) => Some(name.as_str().to_owned()),
         zbus::Error::FDO(fdo) => {
             use zbus::DBusError;
-            fdo.name().as_str().to_owned()
+            Some(fdo.name().as_str().to_owned())
         }
-        _ => return Refused::Other,
-    };
-    refused_by_name(&name)
+        _ => None,
+    }
+}
+
+/// Sort a `Set` error by its D-Bus error name.
+fn classify(e: &zbus::Error) -> Refused {
+    error_name(e).map_or(Refused::Other, |name| refused_by_name(&name))
 }
 
 fn refused_by_name(name: &str) -> Refused {
@@ -349,7 +541,27 @@ fn refused_by_name(name: &str) -> Refused {
 
 #[cfg(test)]
 mod tests {
-    use super::{Refused, refused_by_name};
+    use super::{Refused, is_read_only, read_only_by_name, refused_by_name};
+
+    #[test]
+    fn a_read_only_or_refused_property_is_told_from_other_failures() {
+        assert!(read_only_by_name(
+            "org.freedesktop.DBus.Error.PropertyReadOnly"
+        ));
+        assert!(read_only_by_name("org.freedesktop.DBus.Error.AccessDenied"));
+        // zbus's own answer for a property it serves read-only.
+        assert!(is_read_only(&zbus::Error::FDO(Box::new(
+            zbus::fdo::Error::PropertyReadOnly("ro".into())
+        ))));
+        for other in [
+            "org.freedesktop.DBus.Error.ServiceUnknown",
+            "org.freedesktop.DBus.Error.InvalidArgs",
+            "org.freedesktop.DBus.Error.Failed",
+        ] {
+            assert!(!read_only_by_name(other), "{other}");
+        }
+        assert!(!is_read_only(&zbus::Error::InvalidReply));
+    }
 
     #[test]
     fn a_refused_value_is_not_a_missing_interface() {

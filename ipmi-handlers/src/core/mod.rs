@@ -713,7 +713,7 @@ impl Core {
             sensor_number: self.acpi_sensor_number(),
             event_dir_type: sdr::EVENT_TYPE_SENSOR_SPECIFIC,
             // Bytes 2 and 3 unspecified (0xFF), as data 1 bits 7:4 = 0 say.
-            data: [state.sel_offset(), 0xFF, 0xFF],
+            data: state.sel_event_data(),
         }
         .to_record()
     }

@@ -1645,3 +1645,201 @@ fn boot_progress_gives_up_once_per_appearance_of_the_service_that_refused() {
     // Every case's outcome at once: a broken rule usually shows in several.
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+// ------------------------------------------------------------ OperatingSystemState, SEL
+
+fn os_writes_of(actions: &[Action]) -> Vec<OsStatus> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::SetOsStatus(v) => Some(*v),
+            _ => None,
+        })
+        .collect()
+}
+
+fn os_notes_of(actions: &[Action]) -> Vec<OsStatusNote> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::OsStatusNote(n) => Some(n.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn sel_records_of(actions: &[Action]) -> Vec<AcpiState> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::AddSelRecord(s) => Some(*s),
+            _ => None,
+        })
+        .collect()
+}
+
+fn writer_policy() -> Policy {
+    Policy {
+        write_os_status: true,
+        post_complete_means_working: false,
+        ..Policy::default()
+    }
+}
+
+/// A BiosPost consumer's view: `Standby` only in settled S0, `Inactive` on entering every
+/// other phase (off, firmware init, warm reset, sleep), once per phase change.
+#[test]
+fn os_status_is_standby_in_working_and_inactive_on_entering_every_other_phase() {
+    use OsStatus::{Inactive, Standby};
+    let cases: &[(&str, Input, AcpiState, &[OsStatus])] = &[
+        ("off at start", off(), A::S5G2, &[Inactive]),
+        ("postd's baseline", postd_arrives(), A::S5G2, &[]),
+        ("power on: firmware init", on(), A::S2D2, &[Inactive]),
+        ("host's own S2: no phase change", write(A::S2D2), A::S2D2, &[]),
+        ("S0", write(A::S0G0D0), A::S0G0D0, &[Standby]),
+        ("S0 again", write(A::S0G0D0), A::S0G0D0, &[]),
+        (
+            "warm reset (POST code)",
+            Input::PostCode(0x19),
+            A::S2D2,
+            &[Inactive],
+        ),
+        ("S0 after the reset", write(A::S0G0D0), A::S0G0D0, &[Standby]),
+        ("sleep", write(A::S3D3), A::S3D3, &[Inactive]),
+        ("wake", write(A::S0G0D0), A::S0G0D0, &[Standby]),
+        ("power loss", off(), A::S5G2, &[Inactive]),
+        ("S5 to S2", on(), A::S2D2, &[Inactive]),
+    ];
+    let mut core = AcpiCore::new(writer_policy(), None);
+    let mut clock = Clock(0);
+    for (what, input, sys, want) in cases {
+        let actions = core.handle(clock.tick(), input.clone()).expect(what);
+        assert_eq!(core.sys(), *sys, "{what}");
+        assert_eq!(os_writes_of(&actions), *want, "{what}: {actions:?}");
+        // Never ahead of the announcements: the write is a side effect of the transition.
+        if let (Some(w), Some(p)) = (
+            actions
+                .iter()
+                .position(|a| matches!(a, Action::SetOsStatus(_))),
+            actions.iter().rposition(Action::is_announcement),
+        ) {
+            assert!(p < w, "{what}: written before announced: {actions:?}");
+        }
+    }
+}
+
+#[test]
+fn os_status_is_never_written_unless_configured() {
+    let mut core = AcpiCore::new(Policy::default(), None);
+    let mut clock = Clock(0);
+    for input in [off(), on(), write(A::S0G0D0), off()] {
+        let actions = core.handle(clock.tick(), input).expect("ok");
+        assert!(os_writes_of(&actions).is_empty(), "{actions:?}");
+    }
+}
+
+/// A read-only property or x86-power-control's object ends the writes for good, said once; a
+/// write that merely failed is said each time and the next phase is still written.
+#[test]
+fn os_status_gives_up_once_for_a_writer_that_is_not_us_and_never_for_a_failure() {
+    use OsStatus::{Inactive, Standby};
+    let failed = || {
+        Input::OsStatusWrite(OsStatusOutcome::Failed {
+            value: Inactive,
+            error: "no answer within 3000 ms".into(),
+        })
+    };
+    let read_only = || {
+        Input::OsStatusWrite(OsStatusOutcome::ReadOnly {
+            error: "org.freedesktop.DBus.Error.PropertyReadOnly".into(),
+        })
+    };
+    let x86 = || {
+        Input::OsStatusWrite(OsStatusOutcome::PowerControl {
+            owner: ":1.7".into(),
+        })
+    };
+    for (name, give_up) in [("read-only", read_only()), ("x86-power-control", x86())] {
+        // (input, writes, notes: "F" a failure, "G" the give-up)
+        let steps: Vec<(Input, &[OsStatus], &[&str])> = vec![
+            (off(), &[Inactive], &[]),
+            (failed(), &[], &["F"]),
+            (on(), &[Inactive], &[]),
+            (failed(), &[], &["F"]),
+            (write(A::S0G0D0), &[Standby], &[]),
+            (give_up.clone(), &[], &["G"]),
+            // The writes already queued answer the same: nothing more is said.
+            (give_up.clone(), &[], &[]),
+            (read_only(), &[], &[]),
+            (failed(), &[], &[]),
+            (off(), &[], &[]),
+            (on(), &[], &[]),
+            (write(A::S0G0D0), &[], &[]),
+        ];
+        let mut core = AcpiCore::new(writer_policy(), None);
+        let mut clock = Clock(0);
+        for (i, (input, writes, notes)) in steps.into_iter().enumerate() {
+            let actions = core.handle(clock.tick(), input).expect("ok");
+            assert_eq!(os_writes_of(&actions), writes, "{name} step {i}");
+            let got: Vec<&str> = os_notes_of(&actions)
+                .iter()
+                .map(|n| match n {
+                    OsStatusNote::Failed { .. } => "F",
+                    OsStatusNote::GaveUp(_) => "G",
+                })
+                .collect();
+            assert_eq!(got, notes, "{name} step {i}: {actions:?}");
+        }
+    }
+}
+
+/// Every transition after the state derived at start is one record, in order, with the state
+/// entered; the derived state itself is a baseline (as ipmi-handlers takes its first read).
+#[test]
+fn every_transition_after_the_start_is_one_sel_record() {
+    let policy = Policy {
+        sel_records: true,
+        ..Policy::default()
+    };
+    let cases: &[(&str, Input, &[AcpiState])] = &[
+        ("off at start: baseline", off(), &[]),
+        ("postd's baseline", postd_arrives(), &[]),
+        ("power on", on(), &[A::S2D2]),
+        ("S0", write(A::S0G0D0), &[A::S0G0D0]),
+        ("S0 again: no transition", write(A::S0G0D0), &[]),
+        ("warm reset", Input::PostCode(0x19), &[A::S2D2]),
+        ("S0", write(A::S0G0D0), &[A::S0G0D0]),
+        ("host says S5 while on", write(A::S5G2), &[A::S5G2]),
+        // Same phase, other state: still a transition of the system state.
+        ("then G3", write(A::G3), &[A::G3]),
+        ("power loss: already off", off(), &[]),
+        ("power on", on(), &[A::S2D2]),
+    ];
+    let mut core = AcpiCore::new(policy, None);
+    let mut clock = Clock(0);
+    for (what, input, want) in cases {
+        let actions = core.handle(clock.tick(), input.clone()).expect(what);
+        assert_eq!(sel_records_of(&actions), *want, "{what}: {actions:?}");
+    }
+
+    // A restart in S0: the restored state is the baseline too.
+    let mut core = AcpiCore::new(
+        Policy {
+            sel_records: true,
+            ..Policy::default()
+        },
+        saved(A::S0G0D0, 1_700_000_000_000_000),
+    );
+    let actions = core.handle(clock.tick(), on()).expect("ok");
+    assert_eq!(core.sys(), A::S0G0D0);
+    assert!(sel_records_of(&actions).is_empty(), "{actions:?}");
+    let actions = core.handle(clock.tick(), off()).expect("ok");
+    assert_eq!(sel_records_of(&actions), [A::S5G2]);
+
+    // Off by default.
+    let mut core = AcpiCore::new(Policy::default(), None);
+    for input in [off(), on(), write(A::S0G0D0)] {
+        let actions = core.handle(clock.tick(), input).expect("ok");
+        assert!(sel_records_of(&actions).is_empty());
+    }
+}

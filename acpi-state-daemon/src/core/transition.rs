@@ -70,15 +70,15 @@ impl AcpiCore {
         }
         self.derived = true;
         if phase != old_phase {
-            if self.policy.write_os_status {
-                self.os_writer.phase_entered(phase, out);
-            }
             self.track_boot(now, old_phase, phase, out);
             match phase {
                 HostPhase::FirmwareInit => self.set_progress(self.policy.firmware_init_stage, out),
                 HostPhase::Working => self.set_progress(ProgressStage::OsRunning, out),
                 HostPhase::Off => self.set_progress(ProgressStage::Unspecified, out),
                 HostPhase::Sleeping | HostPhase::Unknown => {}
+            }
+            if self.policy.write_os_status {
+                self.os_writer.phase_entered(phase, out);
             }
         }
         if let Some(t) = HostTarget::for_state(to)

@@ -89,24 +89,39 @@ struct FileFields {
     sel_logger_records: Option<bool>,
 }
 
-/// The file, with the one relation between its keys checked where the parser ends the object.
-#[derive(Deserialize)]
-#[serde(try_from = "FileFields")]
+/// The file, with the one relation between its keys checked where the parser ends the object
+/// (inside serde_json's visit of the object, so the error carries that line and column; a
+/// `try_from` on the top-level value would come back without a position).
 struct File(FileFields);
 
-impl TryFrom<FileFields> for File {
-    type Error = String;
-    fn try_from(f: FileFields) -> Result<Self, String> {
-        if f.write_os_status == Some(true) && f.post_complete_means_working != Some(false) {
-            return Err("\"write_os_status\": true needs \"post_complete_means_working\": false \
-                 in the same file: the daemon would take the OperatingSystemState it writes \
-                 for the host's POST_COMPLETE and feed itself (a platform with a POST_COMPLETE \
-                 signal runs x86-power-control, which writes the property itself: leave \
-                 write_os_status off there)"
-                .to_owned());
+impl<'de> Deserialize<'de> for File {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = File;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an acpi-state-daemon configuration object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<File, A::Error> {
+                let f = FileFields::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                check_relations(&f).map_err(serde::de::Error::custom)?;
+                Ok(File(f))
+            }
         }
-        Ok(Self(f))
+        d.deserialize_map(V)
     }
+}
+
+fn check_relations(f: &FileFields) -> Result<(), String> {
+    if f.write_os_status == Some(true) && f.post_complete_means_working != Some(false) {
+        return Err("\"write_os_status\": true needs \"post_complete_means_working\": false \
+             in the same file: the daemon would take the OperatingSystemState it writes for \
+             the host's POST_COMPLETE and feed itself (a platform with a POST_COMPLETE signal \
+             runs x86-power-control, which writes the property itself: leave write_os_status \
+             off there)"
+            .to_owned());
+    }
+    Ok(())
 }
 
 #[derive(Deserialize)]

@@ -12,7 +12,9 @@
 //!   systemd manager;
 //! * [`fans`] — phosphor-pid-control's zones and fail-safe rules, and the PWM objects of
 //!   dbus-sensors;
-//! * [`sensors`] — a third-party temperature sensor service shaped like dbus-sensors.
+//! * [`sensors`] — a third-party temperature sensor service shaped like dbus-sensors;
+//! * [`bios_post`] — a dbus-sensors `PowerState: "BiosPost"` sensor's view of the host;
+//! * [`sel_logger`] — phosphor-sel-logger's `IpmiSelAdd`.
 //!
 //! The rule: everything here stands for hardware or for somebody else's daemon, never for
 //! acpigate's own code. A test that needs our daemons runs the real `acpigate` binary
@@ -21,9 +23,11 @@
 
 use anyhow::{Context, Result};
 
+pub mod bios_post;
 pub mod fans;
 pub mod host_firmware;
 pub mod platform;
+pub mod sel_logger;
 pub mod sensors;
 pub mod smbus;
 

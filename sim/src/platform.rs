@@ -246,7 +246,9 @@ impl BootProgressIface {
     }
 }
 
-/// `xyz.openbmc_project.State.OperatingSystem.Status`.
+/// `xyz.openbmc_project.State.OperatingSystem.Status` as x86-power-control registers it:
+/// read-only, driven by the POST_COMPLETE GPIO (942e92b4, `src/power_control.cpp`). A `Set`
+/// is refused with `org.freedesktop.DBus.Error.PropertyReadOnly`, as sd-bus refuses it.
 pub struct OsIface {
     state: OsStatus,
 }
@@ -259,14 +261,42 @@ impl OsIface {
     }
 }
 
+/// `xyz.openbmc_project.State.OperatingSystem.Status` as phosphor-state-manager serves it on
+/// the host object (a518bd39, `host_state_manager.{hpp,cpp}`): writable by anyone, announced
+/// on change, `Inactive` until someone writes it and again when the host-off target completes.
+/// Every write is recorded for tests.
+pub struct OsWritableIface {
+    state: OsStatus,
+    writes: Arc<Mutex<Vec<OsStatus>>>,
+}
+
+#[interface(name = "xyz.openbmc_project.State.OperatingSystem.Status")]
+impl OsWritableIface {
+    #[zbus(property)]
+    fn operating_system_state(&self) -> OsStatus {
+        self.state
+    }
+    #[zbus(property)]
+    fn set_operating_system_state(&mut self, s: OsStatus) {
+        self.state = s;
+        if let Ok(mut w) = self.writes.lock() {
+            w.push(s);
+        }
+    }
+}
+
+/// x86-power-control's fourth name on its host connection (not one acpigate uses).
+const X86_OPERATING_SYSTEM0: &str = "xyz.openbmc_project.State.OperatingSystem0";
+
 /// Which upstream host daemon to imitate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HostFlavour {
-    /// phosphor-state-manager: State.Host + Boot.Progress + OperatingSystem.Status under
-    /// `xyz.openbmc_project.State.Host`.
+    /// phosphor-state-manager: State.Host + Boot.Progress + a writable OperatingSystem.Status
+    /// under `xyz.openbmc_project.State.Host` and `…State.Host0`.
     StateManager,
-    /// x86-power-control: State.Host under `…State.Host`, OperatingSystem.Status under
-    /// `…State.OperatingSystem` (same connection), no Boot.Progress.
+    /// x86-power-control: State.Host and a read-only OperatingSystem.Status on one connection
+    /// owning `…State.Host`, `…State.Host0`, `…State.OperatingSystem` and
+    /// `…State.OperatingSystem0`; no Boot.Progress.
     X86PowerControl,
     /// phosphor-state-manager hung in the middle of a write: a `BootProgress` write is never
     /// answered, nor is anything on Boot.Progress after it.
@@ -277,6 +307,7 @@ pub enum HostFlavour {
 pub struct Host {
     conn: Connection,
     writes: Arc<Mutex<Vec<ProgressStage>>>,
+    os_writes: Arc<Mutex<Vec<OsStatus>>>,
     flavour: HostFlavour,
 }
 
@@ -287,6 +318,7 @@ impl Host {
         state: HostState,
     ) -> Result<Self> {
         let writes = Arc::new(Mutex::new(Vec::new()));
+        let os_writes = Arc::new(Mutex::new(Vec::new()));
         let mut b = zbus::connection::Builder::address(bus.address())
             .serve_at(
                 path::HOST0,
@@ -295,27 +327,37 @@ impl Host {
                     requested: HostTransition::Off,
                 },
             )
-            .serve_at(
-                path::HOST0,
-                OsIface {
-                    state: OsStatus::Inactive,
-                },
-            )
-            .name(bus::STATE_HOST);
+            .name(bus::STATE_HOST)
+            .name(bus::STATE_HOST0);
         match flavour {
             HostFlavour::StateManager | HostFlavour::StateManagerHung => {
                 let mut bp = BootProgressIface::new(writes.clone());
                 bp.hung = flavour == HostFlavour::StateManagerHung;
-                b = b.serve_at(path::HOST0, bp);
+                b = b.serve_at(path::HOST0, bp).serve_at(
+                    path::HOST0,
+                    OsWritableIface {
+                        state: OsStatus::Inactive,
+                        writes: os_writes.clone(),
+                    },
+                );
             }
             HostFlavour::X86PowerControl => {
-                b = b.name(bus::STATE_OPERATING_SYSTEM);
+                b = b
+                    .serve_at(
+                        path::HOST0,
+                        OsIface {
+                            state: OsStatus::Inactive,
+                        },
+                    )
+                    .name(bus::STATE_OPERATING_SYSTEM)
+                    .name(X86_OPERATING_SYSTEM0);
             }
         }
         let conn = b.build().await.context("host service")?;
         Ok(Self {
             conn,
             writes,
+            os_writes,
             flavour,
         })
     }
@@ -329,6 +371,36 @@ impl Host {
         self.writes.lock().map(|w| w.clone()).unwrap_or_default()
     }
 
+    /// Every `OperatingSystemState` write a client made (phosphor-state-manager flavours).
+    pub fn os_status_writes(&self) -> Vec<OsStatus> {
+        self.os_writes.lock().map(|w| w.clone()).unwrap_or_default()
+    }
+
+    /// `OperatingSystemState` as it is now.
+    pub async fn os_status(&self) -> Result<OsStatus> {
+        let server = self.conn.object_server();
+        Ok(match self.flavour {
+            HostFlavour::X86PowerControl => {
+                server
+                    .interface::<_, OsIface>(path::HOST0)
+                    .await?
+                    .get()
+                    .await
+                    .state
+            }
+            _ => {
+                server
+                    .interface::<_, OsWritableIface>(path::HOST0)
+                    .await?
+                    .get()
+                    .await
+                    .state
+            }
+        })
+    }
+
+    /// The host state moves; on phosphor-state-manager, reaching `Off` (the host-off target
+    /// completing) also sets `OperatingSystemState` to `Inactive`, as upstream does.
     pub async fn set_state(&self, s: HostState) -> Result<()> {
         let r = self
             .conn
@@ -338,23 +410,41 @@ impl Host {
         let mut i = r.get_mut().await;
         i.state = s;
         i.current_host_state_changed(r.signal_emitter()).await?;
+        drop(i);
+        if s == HostState::Off && self.flavour != HostFlavour::X86PowerControl {
+            self.set_os_status(OsStatus::Inactive).await?;
+        }
         Ok(())
     }
 
     /// Assert (`Standby`) or deassert (`Inactive`) POST_COMPLETE, as x86-power-control does.
     pub async fn set_post_complete(&self, complete: bool) -> Result<()> {
-        let r = self
-            .conn
-            .object_server()
-            .interface::<_, OsIface>(path::HOST0)
-            .await?;
-        let mut i = r.get_mut().await;
-        i.state = if complete {
+        self.set_os_status(if complete {
             OsStatus::Standby
         } else {
             OsStatus::Inactive
-        };
-        i.operating_system_state_changed(r.signal_emitter()).await?;
+        })
+        .await
+    }
+
+    /// The service itself sets `OperatingSystemState` (announced on change).
+    async fn set_os_status(&self, s: OsStatus) -> Result<()> {
+        let server = self.conn.object_server();
+        if self.flavour == HostFlavour::X86PowerControl {
+            let r = server.interface::<_, OsIface>(path::HOST0).await?;
+            let mut i = r.get_mut().await;
+            if i.state != s {
+                i.state = s;
+                i.operating_system_state_changed(r.signal_emitter()).await?;
+            }
+        } else {
+            let r = server.interface::<_, OsWritableIface>(path::HOST0).await?;
+            let mut i = r.get_mut().await;
+            if i.state != s {
+                i.state = s;
+                i.operating_system_state_changed(r.signal_emitter()).await?;
+            }
+        }
         Ok(())
     }
 }

@@ -725,6 +725,10 @@ enum Neighbour {
     /// the state directory's temp file is a FIFO nobody reads: opening it blocks forever,
     /// as a write to a stuck flash does.
     StateFileHung,
+    /// SEL records through sel-logger configured, and no sel-logger on the bus.
+    SelLoggerAbsent,
+    /// The OperatingSystemState writer configured on x86-power-control's host object.
+    OsStatusOwnedByPowerControl,
 }
 
 /// HostPhase PropertiesChanged signals, as they arrive.
@@ -782,7 +786,14 @@ async fn boot_reset_and_power_loss_beside(
         Neighbour::SystemdHung => Answer::Never,
         _ => Answer::AtOnce,
     };
-    let mut rig = Rig::with_systemd(answer, "").await?;
+    let extra = match neighbour {
+        Neighbour::SelLoggerAbsent => r#", "sel_logger_records": true"#,
+        Neighbour::OsStatusOwnedByPowerControl => {
+            r#", "write_os_status": true, "post_complete_means_working": false"#
+        }
+        _ => "",
+    };
+    let mut rig = Rig::with_systemd(answer, extra).await?;
     if let Neighbour::StateFileHung = neighbour {
         let fifo = rig.bus.dir().join(format!(".{ACPI_STATE_FILE}.tmp"));
         let st = std::process::Command::new("mkfifo").arg(&fifo).status()?;
@@ -790,6 +801,7 @@ async fn boot_reset_and_power_loss_beside(
     }
     let flavour = match neighbour {
         Neighbour::BootProgressHung => HostFlavour::StateManagerHung,
+        Neighbour::OsStatusOwnedByPowerControl => HostFlavour::X86PowerControl,
         _ => HostFlavour::StateManager,
     };
     let mut chassis = Chassis::start(&rig.bus, ChassisPowerState::Off).await?;
@@ -932,6 +944,49 @@ async fn a_stuck_state_file_never_delays_the_phase() -> Result<()> {
     })
     .await?;
     assert!(rig.daemon().running());
+    Ok(())
+}
+
+/// No sel-logger on the bus while SEL records are configured: announcements on time, targets
+/// started, and one warning for all the records that could not be added.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_absent_sel_logger_never_delays_the_phase_and_is_said_once() -> Result<()> {
+    let (rig, took) = boot_reset_and_power_loss_beside(Neighbour::SelLoggerAbsent).await?;
+    assert_announced_within_bound(Neighbour::SelLoggerAbsent, &took);
+    rig.wait_started(&EVERY_TRANSITION).await?;
+    let daemon = rig.daemon.as_ref().context("launched")?;
+    let warning = "through xyz.openbmc_project.Logging.IPMI";
+    eventually(WAIT, "the missing sel-logger logged", || async {
+        daemon.log_text().contains(warning).then_some(())
+    })
+    .await?;
+    assert_eq!(
+        daemon.log_text().matches(warning).count(),
+        1,
+        "{}",
+        daemon.log_text()
+    );
+    Ok(())
+}
+
+/// The OperatingSystemState writer on x86-power-control's host object (its property is
+/// read-only, driven by POST_COMPLETE): announcements on time, the property left alone, and
+/// one warning, after which the daemon stops trying.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_os_status_writer_on_x86_power_control_says_so_once_and_stops() -> Result<()> {
+    let n = Neighbour::OsStatusOwnedByPowerControl;
+    let (rig, took) = boot_reset_and_power_loss_beside(n).await?;
+    assert_announced_within_bound(n, &took);
+    rig.wait_started(&EVERY_TRANSITION).await?;
+    let daemon = rig.daemon.as_ref().context("launched")?;
+    let warning = "is x86-power-control's";
+    eventually(WAIT, "the give-up logged", || async {
+        daemon.log_text().contains(warning).then_some(())
+    })
+    .await?;
+    let log = daemon.log_text();
+    assert_eq!(log.matches(warning).count(), 1, "{log}");
+    assert!(!log.contains("cannot set OperatingSystemState"), "{log}");
     Ok(())
 }
 

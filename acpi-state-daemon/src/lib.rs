@@ -8,8 +8,9 @@
 //!   ([`edge::config`]), the objects we serve ([`edge::dbus`]), following the chassis, host,
 //!   POST_COMPLETE and POST-code services ([`edge::inputs`]), and carrying out the core's
 //!   actions ([`edge::executor`]: the announcements at once, the slow rest handed to
-//!   [`edge::side_effects`] — systemd, BootProgress, the state file — in tasks of their own
-//!   with deadlines; how a BootProgress write ended goes back to the core as an input).
+//!   [`edge::side_effects`] — systemd, BootProgress, OperatingSystemState, the SEL through
+//!   sel-logger, the state file — in tasks of their own with deadlines; how a BootProgress or
+//!   OperatingSystemState write ended goes back to the core as an input).
 
 pub mod core;
 pub mod edge;

@@ -5,8 +5,8 @@
 //!   refusal is the D-Bus reply);
 //! * [`inputs`] — following the chassis, host, POST_COMPLETE and POST-code services;
 //! * [`executor`] — carrying out the core's actions in order: the announcements at once;
-//! * [`side_effects`] — the slow actions (target starts, BootProgress, the state file) in
-//!   tasks of their own, with deadlines.
+//! * [`side_effects`] — the slow actions (target starts, BootProgress, OperatingSystemState,
+//!   SEL records, the state file) in tasks of their own, with deadlines.
 
 pub mod config;
 pub mod dbus;

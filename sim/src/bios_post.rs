@@ -103,9 +103,9 @@ impl BiosPostSensor {
         let followed = view.clone();
         let task = tokio::spawn(async move {
             while let Some(Ok(msg)) = stream.next().await {
-                let Ok((interface, changed, _)) = msg
-                    .body()
-                    .deserialize::<(String, HashMap<String, OwnedVariant>, Vec<String>)>()
+                let Ok((interface, changed, _)) =
+                    msg.body()
+                        .deserialize::<(String, HashMap<String, OwnedVariant>, Vec<String>)>()
                 else {
                     continue;
                 };
@@ -142,8 +142,7 @@ impl BiosPostSensor {
     pub fn reads(&self) -> bool {
         self.view.lock().is_ok_and(|v| {
             v.post_done()
-                && v
-                    .running_since
+                && v.running_since
                     .is_some_and(|t| t.elapsed() >= self.power_on_delay)
         })
     }

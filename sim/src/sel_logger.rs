@@ -82,10 +82,7 @@ impl SelLogger {
             .build()
             .await
             .context("sel-logger service")?;
-        Ok(Self {
-            _conn: conn,
-            calls,
-        })
+        Ok(Self { _conn: conn, calls })
     }
 
     /// Every accepted call, in order.

@@ -101,16 +101,20 @@ impl Platform {
     }
 
     async fn reads_eventually(&self, when: &str) -> Result<()> {
-        eventually(WAIT, &format!("{when}: BiosPost sensor reading"), || async {
-            self.sensor.reads().then_some(())
-        })
+        eventually(
+            WAIT,
+            &format!("{when}: BiosPost sensor reading"),
+            || async { self.sensor.reads().then_some(()) },
+        )
         .await
     }
 
     async fn stops_reading(&self, when: &str) -> Result<()> {
-        eventually(WAIT, &format!("{when}: BiosPost sensor stopping"), || async {
-            (!self.sensor.reads()).then_some(())
-        })
+        eventually(
+            WAIT,
+            &format!("{when}: BiosPost sensor stopping"),
+            || async { (!self.sensor.reads()).then_some(()) },
+        )
         .await
     }
 }
@@ -254,7 +258,13 @@ async fn the_sel_logger_stand_in_refuses_an_object_path_for_path() -> Result<()>
             path::LOGGING_IPMI,
             Some(iface::LOGGING_IPMI),
             method::IPMI_SEL_ADD,
-            &("m", path::ACPI_POWER_STATE, vec![0u8, 0xFF, 0xFF], true, 0x20u16),
+            &(
+                "m",
+                path::ACPI_POWER_STATE,
+                vec![0u8, 0xFF, 0xFF],
+                true,
+                0x20u16,
+            ),
         )
         .await?;
     let id: u16 = as_string.body().deserialize()?;

@@ -1695,7 +1695,12 @@ fn os_status_is_standby_in_working_and_inactive_on_entering_every_other_phase() 
         ("off at start", off(), A::S5G2, &[Inactive]),
         ("postd's baseline", postd_arrives(), A::S5G2, &[]),
         ("power on: firmware init", on(), A::S2D2, &[Inactive]),
-        ("host's own S2: no phase change", write(A::S2D2), A::S2D2, &[]),
+        (
+            "host's own S2: no phase change",
+            write(A::S2D2),
+            A::S2D2,
+            &[],
+        ),
         ("S0", write(A::S0G0D0), A::S0G0D0, &[Standby]),
         ("S0 again", write(A::S0G0D0), A::S0G0D0, &[]),
         (
@@ -1704,7 +1709,12 @@ fn os_status_is_standby_in_working_and_inactive_on_entering_every_other_phase() 
             A::S2D2,
             &[Inactive],
         ),
-        ("S0 after the reset", write(A::S0G0D0), A::S0G0D0, &[Standby]),
+        (
+            "S0 after the reset",
+            write(A::S0G0D0),
+            A::S0G0D0,
+            &[Standby],
+        ),
         ("sleep", write(A::S3D3), A::S3D3, &[Inactive]),
         ("wake", write(A::S0G0D0), A::S0G0D0, &[Standby]),
         ("power loss", off(), A::S5G2, &[Inactive]),

@@ -114,12 +114,14 @@ impl<'de> Deserialize<'de> for File {
 
 fn check_relations(f: &FileFields) -> Result<(), String> {
     if f.write_os_status == Some(true) && f.post_complete_means_working != Some(false) {
-        return Err("\"write_os_status\": true needs \"post_complete_means_working\": false \
+        return Err(
+            "\"write_os_status\": true needs \"post_complete_means_working\": false \
              in the same file: the daemon would take the OperatingSystemState it writes for \
              the host's POST_COMPLETE and feed itself (a platform with a POST_COMPLETE signal \
              runs x86-power-control, which writes the property itself: leave write_os_status \
              off there)"
-            .to_owned());
+                .to_owned(),
+        );
     }
     Ok(())
 }

@@ -301,6 +301,17 @@ pub enum HostFlavour {
     /// phosphor-state-manager hung in the middle of a write: a `BootProgress` write is never
     /// answered, nor is anything on Boot.Progress after it.
     StateManagerHung,
+    /// A host service under phosphor-state-manager's names whose `OperatingSystemState` is
+    /// read-only (a build or fork that registers it so): a `Set` is refused with
+    /// `PropertyReadOnly`, and nothing owns `…State.OperatingSystem`.
+    StateManagerReadOnlyOs,
+}
+
+impl HostFlavour {
+    /// `OperatingSystemState` is served read-only.
+    fn os_read_only(self) -> bool {
+        matches!(self, Self::X86PowerControl | Self::StateManagerReadOnlyOs)
+    }
 }
 
 /// The simulated host-state service.
@@ -341,6 +352,16 @@ impl Host {
                     },
                 );
             }
+            HostFlavour::StateManagerReadOnlyOs => {
+                b = b
+                    .serve_at(path::HOST0, BootProgressIface::new(writes.clone()))
+                    .serve_at(
+                        path::HOST0,
+                        OsIface {
+                            state: OsStatus::Inactive,
+                        },
+                    );
+            }
             HostFlavour::X86PowerControl => {
                 b = b
                     .serve_at(
@@ -380,7 +401,7 @@ impl Host {
     pub async fn os_status(&self) -> Result<OsStatus> {
         let server = self.conn.object_server();
         Ok(match self.flavour {
-            HostFlavour::X86PowerControl => {
+            f if f.os_read_only() => {
                 server
                     .interface::<_, OsIface>(path::HOST0)
                     .await?
@@ -430,7 +451,7 @@ impl Host {
     /// The service itself sets `OperatingSystemState` (announced on change).
     async fn set_os_status(&self, s: OsStatus) -> Result<()> {
         let server = self.conn.object_server();
-        if self.flavour == HostFlavour::X86PowerControl {
+        if self.flavour.os_read_only() {
             let r = server.interface::<_, OsIface>(path::HOST0).await?;
             let mut i = r.get_mut().await;
             if i.state != s {

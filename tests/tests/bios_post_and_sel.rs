@@ -174,6 +174,40 @@ async fn without_the_writer_a_bios_post_sensor_never_reads() -> Result<()> {
     Ok(())
 }
 
+/// A host object whose `OperatingSystemState` is read-only (not x86-power-control's names, so
+/// only the write itself can tell): one warning, then no more tries, whatever follows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_os_status_is_said_once_and_left_alone() -> Result<()> {
+    let bus = PrivateBus::start()?;
+    let _systemd = Systemd::start(&bus).await?;
+    let mut chassis = Chassis::start(&bus, ChassisPowerState::Off).await?;
+    let host = Host::start(&bus, HostFlavour::StateManagerReadOnlyOs, HostState::Off).await?;
+    let config = acpi_state_config(&bus, "acpi.json", WRITER)?;
+    let daemon = Daemon::spawn_with_config(&bus, "acpi-state-daemon", &config)?;
+    let acpi = AcpiClient::new(bus.connect().await?);
+    acpi.wait_sys(AcpiState::S5G2).await?;
+    let warning = "cannot be written";
+    eventually(WAIT, "the read-only property logged", || async {
+        daemon.log_text().contains(warning).then_some(())
+    })
+    .await?;
+    for _ in 0..2 {
+        chassis.set_power(ChassisPowerState::On).await?;
+        acpi.wait_sys(AcpiState::S2D2).await?;
+        acpi.set_sys(AcpiState::S0G0D0).await?;
+        acpi.wait_sys(AcpiState::S0G0D0).await?;
+        chassis.set_power(ChassisPowerState::Off).await?;
+        acpi.wait_sys(AcpiState::S5G2).await?;
+    }
+    // A deliberate pause before a negative check: a second try would be logged within it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let log = daemon.log_text();
+    assert_eq!(log.matches(warning).count(), 1, "{log}");
+    assert!(log.contains("PropertyReadOnly"), "{log}");
+    assert_eq!(host.os_status().await?, OsStatus::Inactive);
+    Ok(())
+}
+
 // ---------------------------------------------------------------- SEL through sel-logger
 
 fn record(state: AcpiState) -> (Vec<u8>, String) {

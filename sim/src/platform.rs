@@ -259,6 +259,15 @@ impl OsIface {
     fn operating_system_state(&self) -> OsStatus {
         self.state
     }
+    /// zbus answers a `Set` of a property without a setter with `UnknownProperty`; sd-bus, for
+    /// a property registered read-only, with `PropertyReadOnly`. This setter gives sd-bus's
+    /// answer (at the cost of a "readwrite" in the introspection, which no client here reads).
+    #[zbus(property)]
+    fn set_operating_system_state(&mut self, _s: OsStatus) -> zbus::fdo::Result<()> {
+        Err(zbus::fdo::Error::PropertyReadOnly(
+            "OperatingSystemState is read-only".into(),
+        ))
+    }
 }
 
 /// `xyz.openbmc_project.State.OperatingSystem.Status` as phosphor-state-manager serves it on

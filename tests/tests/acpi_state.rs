@@ -520,6 +520,24 @@ fn bad_config_stops_the_daemon_with_file_line_and_reason() -> Result<()> {
     Ok(())
 }
 
+/// The OperatingSystemState writer beside the POST_COMPLETE input would feed itself: refused
+/// before the bus is touched, at the end of the object that holds both.
+#[test]
+fn os_status_writer_with_post_complete_input_is_refused_at_start() -> Result<()> {
+    let (cfg, out) =
+        run_config_without_bus("acpi-state-daemon", "{\n  \"write_os_status\": true\n}\n")?;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "{}:3:1: \"write_os_status\": true needs \"post_complete_means_working\": false",
+            cfg.display()
+        )),
+        "{err}"
+    );
+    Ok(())
+}
+
 /// What an operator types: `busctl` shows the upstream names and refuses a bad value.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn busctl_shows_upstream_names_and_refuses_bad_values() -> Result<()> {

@@ -35,7 +35,9 @@ pub struct SideEffects {
     target: watch::Sender<Option<HostTarget>>,
     progress: watch::Sender<Option<ProgressWrite>>,
     os_status: watch::Sender<Option<OsStatus>>,
-    /// SEL records, in the order of the transitions; none is ever replaced.
+    /// SEL records, in the order of the transitions; none is ever replaced. Unbounded: one
+    /// entry per ACPI transition, which hosts make a few times per boot, while a sel-logger
+    /// that never answers still takes one off per call deadline.
     sel: mpsc::UnboundedSender<AcpiState>,
     /// Save requests, numbered in the order they were made.
     persist: watch::Sender<Option<(u64, Persisted)>>,

@@ -254,8 +254,10 @@ async fn write_os_status(
     deadline: Duration,
 ) {
     while let Some(value) = next(&mut rx).await {
-        let outcome = match os_status_writer(&conn, deadline).await {
-            Ok(()) => match set_prop(
+        let outcome = if let Some(owner) = power_control_owner(&conn, deadline).await {
+            OsStatusOutcome::PowerControl { owner }
+        } else {
+            match set_prop(
                 &conn,
                 bus::STATE_HOST0,
                 iface::OS_STATUS,
@@ -276,17 +278,15 @@ async fn write_os_status(
                     value,
                     error: e.to_string(),
                 },
-            },
-            Err(Some(owner)) => OsStatusOutcome::PowerControl { owner },
-            Err(None) => continue,
+            }
         };
         feeder.feed(Input::OsStatusWrite(outcome));
     }
 }
 
-/// `Ok` when host 0's owner is not x86-power-control's connection (or that cannot be told);
-/// `Err(Some(owner))` when it is.
-async fn os_status_writer(conn: &Connection, deadline: Duration) -> Result<(), Option<String>> {
+/// Host 0's owner, when it is x86-power-control's connection (it also owns
+/// `xyz.openbmc_project.State.OperatingSystem`); `None` when it is not, or that cannot be told.
+async fn power_control_owner(conn: &Connection, deadline: Duration) -> Option<String> {
     let check = async {
         let dbus = daemon_kit::bus::dbus_proxy(conn).await.ok()?;
         let host = daemon_kit::bus::name_owner(&dbus, bus::STATE_HOST0.try_into().ok()?)
@@ -298,10 +298,7 @@ async fn os_status_writer(conn: &Connection, deadline: Duration) -> Result<(), O
         (host == os).then(|| host.to_string())
     };
     // No answer in time, or no owner: the write itself will say what is wrong.
-    match tokio::time::timeout(deadline, check).await {
-        Ok(Some(owner)) => Err(Some(owner)),
-        _ => Ok(()),
-    }
+    tokio::time::timeout(deadline, check).await.ok().flatten()
 }
 
 /// A `Set` refused because the property is not ours to write (sd-bus's read-only error, as

@@ -29,12 +29,14 @@ pub struct SelAdd {
 struct LoggingIpmi {
     calls: Arc<Mutex<Vec<SelAdd>>>,
     next_id: u16,
+    /// Never answer (a sel-logger stuck on its journal or on phosphor-logging).
+    hung: bool,
 }
 
 #[interface(name = "xyz.openbmc_project.Logging.IPMI")]
 impl LoggingIpmi {
     #[zbus(name = "IpmiSelAdd")]
-    fn ipmi_sel_add(
+    async fn ipmi_sel_add(
         &mut self,
         message: String,
         path: String,
@@ -42,6 +44,9 @@ impl LoggingIpmi {
         assert: bool,
         generator_id: u16,
     ) -> zbus::fdo::Result<u16> {
+        if self.hung {
+            return std::future::pending().await;
+        }
         if sel_data.len() > 3 {
             return Err(zbus::fdo::Error::InvalidArgs("Event data too large".into()));
         }
@@ -69,6 +74,15 @@ pub struct SelLogger {
 
 impl SelLogger {
     pub async fn start(bus: &impl BusAddress) -> Result<Self> {
+        Self::start_as(bus, false).await
+    }
+
+    /// One that takes the name and every call, and answers none.
+    pub async fn start_hung(bus: &impl BusAddress) -> Result<Self> {
+        Self::start_as(bus, true).await
+    }
+
+    async fn start_as(bus: &impl BusAddress, hung: bool) -> Result<Self> {
         let calls = Arc::new(Mutex::new(Vec::new()));
         let conn = zbus::connection::Builder::address(bus.address())
             .serve_at(
@@ -76,6 +90,7 @@ impl SelLogger {
                 LoggingIpmi {
                     calls: calls.clone(),
                     next_id: 0,
+                    hung,
                 },
             )
             .name(bus::LOGGING_IPMI)

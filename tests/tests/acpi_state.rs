@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use acpigate_sim::platform::{Answer, Chassis, Host, HostFlavour, PostCodes, Systemd, epoch_ms};
+use acpigate_sim::sel_logger::SelLogger;
 use acpigate_tests::acpi_client::AcpiClient;
 use acpigate_tests::harness::{
     ACPI_STATE_FILE, Daemon, PrivateBus, acpi_state_config, eventually, run_config_without_bus,
@@ -28,6 +29,8 @@ struct Rig {
     acpi: AcpiClient,
     config: PathBuf,
     daemon: Option<Daemon>,
+    /// A sel-logger kept for the rig's life, where a test has one.
+    sel_logger: Option<SelLogger>,
 }
 
 impl Rig {
@@ -50,6 +53,7 @@ impl Rig {
             bus,
             systemd,
             daemon: None,
+            sel_logger: None,
         })
     }
 
@@ -745,6 +749,8 @@ enum Neighbour {
     StateFileHung,
     /// SEL records through sel-logger configured, and no sel-logger on the bus.
     SelLoggerAbsent,
+    /// SEL records through sel-logger configured, and a sel-logger that never answers.
+    SelLoggerHung,
     /// The OperatingSystemState writer configured on x86-power-control's host object.
     OsStatusOwnedByPowerControl,
 }
@@ -805,13 +811,16 @@ async fn boot_reset_and_power_loss_beside(
         _ => Answer::AtOnce,
     };
     let extra = match neighbour {
-        Neighbour::SelLoggerAbsent => r#", "sel_logger_records": true"#,
+        Neighbour::SelLoggerAbsent | Neighbour::SelLoggerHung => r#", "sel_logger_records": true"#,
         Neighbour::OsStatusOwnedByPowerControl => {
             r#", "write_os_status": true, "post_complete_means_working": false"#
         }
         _ => "",
     };
     let mut rig = Rig::with_systemd(answer, extra).await?;
+    if let Neighbour::SelLoggerHung = neighbour {
+        rig.sel_logger = Some(SelLogger::start_hung(&rig.bus).await?);
+    }
     if let Neighbour::StateFileHung = neighbour {
         let fifo = rig.bus.dir().join(format!(".{ACPI_STATE_FILE}.tmp"));
         let st = std::process::Command::new("mkfifo").arg(&fifo).status()?;
@@ -962,6 +971,34 @@ async fn a_stuck_state_file_never_delays_the_phase() -> Result<()> {
     })
     .await?;
     assert!(rig.daemon().running());
+    Ok(())
+}
+
+/// A sel-logger that takes every call and answers none: the announcements are on time, the
+/// targets start, and the first record's missed deadline is logged, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_sel_logger_never_delays_the_phase_and_is_said_once() -> Result<()> {
+    let (rig, took) = boot_reset_and_power_loss_beside(Neighbour::SelLoggerHung).await?;
+    assert_announced_within_bound(Neighbour::SelLoggerHung, &took);
+    rig.wait_started(&EVERY_TRANSITION).await?;
+    let daemon = rig.daemon.as_ref().context("launched")?;
+    let warning = "no answer within 3000 ms); transitions go on without SEL records";
+    eventually(WAIT, "the hung sel-logger logged", || async {
+        daemon.log_text().contains(warning).then_some(())
+    })
+    .await?;
+    // A deliberate pause before a negative check: a second warning would need another
+    // deadline to pass (there is no event to wait on for a line that must not come).
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    assert_eq!(
+        daemon
+            .log_text()
+            .matches("cannot add the SEL record")
+            .count(),
+        1,
+        "{}",
+        daemon.log_text()
+    );
     Ok(())
 }
 

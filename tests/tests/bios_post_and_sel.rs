@@ -37,7 +37,11 @@ struct Platform {
 
 impl Platform {
     async fn start(extra: &str) -> Result<Self> {
-        let bus = PrivateBus::start()?;
+        Self::start_on(PrivateBus::start()?, extra).await
+    }
+
+    /// The platform on `bus`, where a test may have started other services first.
+    async fn start_on(bus: PrivateBus, extra: &str) -> Result<Self> {
         let systemd = Systemd::start(&bus).await?;
         let chassis = Chassis::start(&bus, ChassisPowerState::Off).await?;
         let host = Host::start(&bus, HostFlavour::StateManager, HostState::Off).await?;
@@ -229,32 +233,7 @@ fn record(state: AcpiState) -> (Vec<u8>, String) {
 async fn every_transition_is_one_ipmi_sel_add_in_order() -> Result<()> {
     let bus = PrivateBus::start()?;
     let sel = SelLogger::start(&bus).await?;
-    let mut p = {
-        // The platform on the same bus as the sel-logger.
-        let systemd = Systemd::start(&bus).await?;
-        let chassis = Chassis::start(&bus, ChassisPowerState::Off).await?;
-        let host = Host::start(&bus, HostFlavour::StateManager, HostState::Off).await?;
-        let postd = PostCodes::start(&bus).await?;
-        let sensor = BiosPostSensor::start(&bus, POWER_ON_DELAY).await?;
-        let config = acpi_state_config(&bus, "acpi.json", r#", "sel_logger_records": true"#)?;
-        let daemon = Daemon::spawn_with_config(&bus, "acpi-state-daemon", &config)?;
-        let acpi = AcpiClient::new(bus.connect().await?);
-        acpi.wait_sys(AcpiState::S5G2).await?;
-        eventually(WAIT, "postd's code read", || async {
-            (postd.reads() > 0).then_some(())
-        })
-        .await?;
-        Platform {
-            _bus_keep: bus,
-            _systemd: systemd,
-            chassis,
-            host,
-            postd,
-            acpi,
-            sensor,
-            daemon,
-        }
-    };
+    let mut p = Platform::start_on(bus, r#", "sel_logger_records": true"#).await?;
     p.power_on().await?;
     p.s0().await?;
     p.warm_reset().await?;

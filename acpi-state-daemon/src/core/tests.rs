@@ -1648,34 +1648,30 @@ fn boot_progress_gives_up_once_per_appearance_of_the_service_that_refused() {
 
 // ------------------------------------------------------------ OperatingSystemState, SEL
 
+/// What `pick` takes from each action that has it, in order.
+fn picked<T>(actions: &[Action], pick: impl Fn(&Action) -> Option<T>) -> Vec<T> {
+    actions.iter().filter_map(pick).collect()
+}
+
 fn os_writes_of(actions: &[Action]) -> Vec<OsStatus> {
-    actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::SetOsStatus(v) => Some(*v),
-            _ => None,
-        })
-        .collect()
+    picked(actions, |a| match a {
+        Action::SetOsStatus(v) => Some(*v),
+        _ => None,
+    })
 }
 
 fn os_notes_of(actions: &[Action]) -> Vec<OsStatusNote> {
-    actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::OsStatusNote(n) => Some(n.clone()),
-            _ => None,
-        })
-        .collect()
+    picked(actions, |a| match a {
+        Action::OsStatusNote(n) => Some(n.clone()),
+        _ => None,
+    })
 }
 
 fn sel_records_of(actions: &[Action]) -> Vec<AcpiState> {
-    actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::AddSelRecord(s) => Some(*s),
-            _ => None,
-        })
-        .collect()
+    picked(actions, |a| match a {
+        Action::AddSelRecord(s) => Some(*s),
+        _ => None,
+    })
 }
 
 fn writer_policy() -> Policy {

@@ -48,8 +48,10 @@ pub struct SideEffects {
 }
 
 impl SideEffects {
-    /// Start the three tasks on the current runtime. How a BootProgress write failed goes
-    /// back to the core through `feeder` (whether to keep writing is the core's rule).
+    /// Start the five tasks on the current runtime (targets, BootProgress,
+    /// OperatingSystemState, SEL records, the state file). How a BootProgress or
+    /// OperatingSystemState write failed goes back to the core through `feeder` (whether to
+    /// keep writing is the core's rule).
     pub fn spawn(
         conn: Connection,
         feeder: Feeder,
@@ -156,12 +158,12 @@ async fn start_targets(
                 "StartUnit",
                 &args,
             );
-            match tokio::time::timeout(deadline, call).await {
-                Ok(Ok(_)) => {
+            match within(deadline, call).await {
+                Ok(_) => {
                     log::info!(target_unit = t.unit(); "started {}", t.unit());
                     break;
                 }
-                Err(_) => {
+                Err(CallError::Timeout(_)) => {
                     log::warn!(
                         target_unit = t.unit();
                         "StartUnit({}) not answered within {} ms; left queued at systemd, \
@@ -169,7 +171,7 @@ async fn start_targets(
                     );
                     break;
                 }
-                Ok(Err(e)) => log::error!(
+                Err(CallError::Call(e)) => log::error!(
                     target_unit = t.unit();
                     "cannot start {}: {e}; trying again in {} s unless the state changes first",
                     t.unit(), pause.as_secs()
@@ -220,11 +222,11 @@ async fn write_boot_progress(
                 }
                 continue;
             }
-            Err(SetError::Timeout(ms)) => ProgressOutcome::Failed {
+            Err(CallError::Timeout(ms)) => ProgressOutcome::Failed {
                 stage,
                 error: format!("no answer within {ms} ms"),
             },
-            Err(SetError::Call(e)) => {
+            Err(CallError::Call(e)) => {
                 let error = e.to_string();
                 match classify(&e) {
                     Refused::Value => ProgressOutcome::Rejected { stage, error },
@@ -271,7 +273,7 @@ async fn write_os_status(
                     log::debug!("OperatingSystemState = {value}");
                     continue;
                 }
-                Err(SetError::Call(e)) if is_read_only(&e) => OsStatusOutcome::ReadOnly {
+                Err(CallError::Call(e)) if is_read_only(&e) => OsStatusOutcome::ReadOnly {
                     error: e.to_string(),
                 },
                 Err(e) => OsStatusOutcome::Failed {
@@ -322,12 +324,7 @@ async fn add_sel_records(
 ) {
     let mut failing = false;
     while let Some(state) = rx.recv().await {
-        let result = match tokio::time::timeout(deadline, ipmi_sel_add(&conn, state)).await {
-            Ok(Ok(id)) => Ok(id),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err(format!("no answer within {} ms", deadline.as_millis())),
-        };
-        match result {
+        match within(deadline, ipmi_sel_add(&conn, state)).await {
             Ok(id) => {
                 if failing {
                     log::info!("{} answers again: SEL records resume", bus::LOGGING_IPMI);
@@ -377,7 +374,7 @@ async fn ipmi_sel_add(conn: &Connection, state: AcpiState) -> zbus::Result<u16> 
 }
 
 #[derive(Debug, thiserror::Error)]
-enum SetError {
+enum CallError {
     #[error("{0}")]
     Call(zbus::Error),
     #[error("no answer within {0} ms")]
@@ -389,7 +386,7 @@ async fn set_host_prop(
     name: &'static str,
     value: zbus::Variant<'static>,
     deadline: Duration,
-) -> Result<(), SetError> {
+) -> Result<(), CallError> {
     set_prop(
         conn,
         bus::STATE_HOST,
@@ -409,7 +406,7 @@ async fn set_prop(
     name: &'static str,
     value: zbus::Variant<'static>,
     deadline: Duration,
-) -> Result<(), SetError> {
+) -> Result<(), CallError> {
     let args = (interface, name, value);
     let call = conn.call_method(
         Some(service),
@@ -418,10 +415,18 @@ async fn set_prop(
         "Set",
         &args,
     );
+    within(deadline, call).await.map(drop)
+}
+
+/// An outgoing call given up at `deadline`: its answer, its error, or the timeout.
+async fn within<T>(
+    deadline: Duration,
+    call: impl std::future::Future<Output = zbus::Result<T>>,
+) -> Result<T, CallError> {
     match tokio::time::timeout(deadline, call).await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(SetError::Call(e)),
-        Err(_) => Err(SetError::Timeout(deadline.as_millis())),
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(CallError::Call(e)),
+        Err(_) => Err(CallError::Timeout(deadline.as_millis())),
     }
 }
 

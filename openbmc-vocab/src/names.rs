@@ -49,6 +49,9 @@ pub mod path {
     /// Where every Sensor.Value service must serve its ObjectManager.
     pub const SENSORS: &str = "/xyz/openbmc_project/sensors";
     pub const TEMPERATURE_SENSORS: &str = "/xyz/openbmc_project/sensors/temperature";
+    /// Where phosphor-pid-control serves its ObjectManager (`main.cpp` `modeRoot`, ca3d666e):
+    /// each zone it builds is announced with InterfacesAdded from here.
+    pub const FANCTRL: &str = "/xyz/openbmc_project/settings/fanctrl";
     /// pid-control zones are `FANCTRL_ZONE_PREFIX` + zone number.
     pub const FANCTRL_ZONE_PREFIX: &str = "/xyz/openbmc_project/settings/fanctrl/zone";
     /// dbus-sensors PWM objects are `FANPWM_PREFIX` + name.
@@ -69,6 +72,16 @@ pub mod path {
     /// `/xyz/openbmc_project/settings/fanctrl/zone<n>`.
     pub fn fanctrl_zone(n: u32) -> String {
         format!("{FANCTRL_ZONE_PREFIX}{n}")
+    }
+    /// The zone number of a `/xyz/openbmc_project/settings/fanctrl/zone<n>` path (none for any
+    /// other path, e.g. a PID's `…/zone<n>/<pid>` object).
+    pub fn fanctrl_zone_number(p: &str) -> Option<u32> {
+        let n = p.strip_prefix(FANCTRL_ZONE_PREFIX)?;
+        // Digits only: `u32::from_str` would also take a leading `+`.
+        if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        n.parse().ok()
     }
     /// `/xyz/openbmc_project/control/fanpwm/<name>`.
     pub fn fanpwm(name: &str) -> String {
@@ -146,6 +159,12 @@ pub mod method {
     pub const IPMI_SEL_ADD_SIGNATURE: &str = "ssaybq";
 }
 
+/// Signal names we follow (standard D-Bus ones that carry no proxy of their own here).
+pub mod signal {
+    /// `org.freedesktop.DBus.ObjectManager.InterfacesAdded(o path, a{sa{sv}} interfaces)`.
+    pub const INTERFACES_ADDED: &str = "InterfacesAdded";
+}
+
 /// D-Bus error names we return or recognise.
 pub mod error {
     /// phosphor-dbus-interfaces `Common.Error.NotAllowed`.
@@ -157,4 +176,26 @@ pub mod error {
     pub const PROPERTY_READ_ONLY: &str = "org.freedesktop.DBus.Error.PropertyReadOnly";
     /// The bus or the service refusing a caller.
     pub const ACCESS_DENIED: &str = "org.freedesktop.DBus.Error.AccessDenied";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::path;
+
+    #[test]
+    fn fanctrl_zone_numbers_round_trip_and_nothing_else_is_a_zone() {
+        for n in [0, 1, 17, u32::MAX] {
+            assert_eq!(path::fanctrl_zone_number(&path::fanctrl_zone(n)), Some(n));
+        }
+        for p in [
+            path::FANCTRL,
+            "/xyz/openbmc_project/settings/fanctrl/zone",
+            "/xyz/openbmc_project/settings/fanctrl/zone1/fleeting0",
+            "/xyz/openbmc_project/settings/fanctrl/zone+1",
+            "/xyz/openbmc_project/settings/fanctrl/zone99999999999",
+            "/xyz/openbmc_project/sensors/temperature/zone1",
+        ] {
+            assert_eq!(path::fanctrl_zone_number(p), None, "{p}");
+        }
+    }
 }

@@ -200,7 +200,7 @@ impl PwmIface {
 /// The simulated fan controller and PWM objects.
 pub struct FanSim {
     shared: Arc<Mutex<Shared>>,
-    _ctrl: zbus::Connection,
+    ctrl: zbus::Connection,
     _pwm: zbus::Connection,
 }
 
@@ -253,6 +253,11 @@ impl FanSim {
                 .collect();
         }
         let ctrl = crate::connect(bus).await?;
+        // pid-control's ObjectManager (`main.cpp` `modeRoot`): zones added below it are
+        // announced with InterfacesAdded, removed ones with InterfacesRemoved.
+        ctrl.object_server()
+            .at(path::FANCTRL, zbus::fdo::ObjectManager)
+            .await?;
         for (i, z) in zones.iter().enumerate() {
             ctrl.object_server()
                 .at(
@@ -322,7 +327,7 @@ impl FanSim {
         });
         Ok(Self {
             shared,
-            _ctrl: ctrl,
+            ctrl,
             _pwm: pwm,
         })
     }
@@ -351,6 +356,53 @@ impl FanSim {
             .get(name)
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// Restart the control loops as pid-control does 2 s after a sensor object is added or
+    /// removed (ca3d666e, `main.cpp` `restartControlLoops`, `pid/builder.cpp`): every zone
+    /// object is removed (InterfacesRemoved) and built anew in automatic mode with every input
+    /// missing, i.e. in fail-safe, and announced (InterfacesAdded); its inputs are then read
+    /// again and the zone evaluated, as its first loop cycles would.
+    pub async fn restart_control_loops(&self) -> Result<()> {
+        let zones: Vec<u32> = self.zones().iter().map(|z| z.config.zone).collect();
+        for &z in &zones {
+            self.ctrl
+                .object_server()
+                .remove::<ZoneIface, _>(path::fanctrl_zone(z))
+                .await?;
+        }
+        let inputs: Vec<String> = {
+            let mut s = lock(&self.shared);
+            for z in &mut s.zones {
+                z.manual = false;
+                if !z.failsafe {
+                    z.failsafe = true;
+                    z.failsafe_entries += 1;
+                    let cause = "control loops restarted: every input missing".to_owned();
+                    z.entries.push((Instant::now(), cause.clone()));
+                    z.last_cause = Some(cause);
+                }
+            }
+            s.inputs.keys().cloned().collect()
+        };
+        for (index, &z) in zones.iter().enumerate() {
+            self.ctrl
+                .object_server()
+                .at(
+                    path::fanctrl_zone(z),
+                    ZoneIface {
+                        shared: self.shared.clone(),
+                        index,
+                    },
+                )
+                .await?;
+        }
+        for n in inputs {
+            let state = read_input(&self.ctrl, &n).await;
+            lock(&self.shared).inputs.insert(n, state);
+        }
+        lock(&self.shared).evaluate();
+        Ok(())
     }
 
     /// Leave the start-up fail-safe the way pid-control does once it has good readings of

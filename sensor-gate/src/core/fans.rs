@@ -168,6 +168,45 @@ impl Core {
         }
     }
 
+    /// The fan controller (re)created `zone`'s mode object. phosphor-pid-control clears and
+    /// rebuilds every zone, `Manual=false`, when it starts and when it restarts its control
+    /// loops (ca3d666e: `main.cpp` `restartControlLoops`, `pid/builder.cpp` `buildZones`,
+    /// `pid/zone.hpp` `_manualMode`), and it does the latter 2 s after any sensor object under
+    /// `/xyz/openbmc_project/sensors` is added or removed. A zone we hold would then run its
+    /// loop on inputs that are unavailable by design, so it is held again: `Manual=true` and
+    /// the zone's PWM targets, whatever their earlier writes' state. A zone we do not hold is
+    /// left alone: rebuilt automatic is what we want of it.
+    pub(super) fn on_zone_appeared(&mut self, zone: u32, out: &mut Vec<Action>) {
+        if !self.holding {
+            return;
+        }
+        let Some(index) = self.zones.iter().position(|z| z.zone == zone) else {
+            return;
+        };
+        out.push(Action::Log {
+            warn: true,
+            message: format!(
+                "the fan controller re-created zone {zone} in automatic mode during the hold: \
+                 holding it again"
+            ),
+        });
+        // Slots: one per zone, then one per PWM in zone order.
+        let first_pwm = self.zones.len()
+            + self.zones[..index]
+                .iter()
+                .map(|z| z.pwms.len())
+                .sum::<usize>();
+        let slots =
+            std::iter::once(index).chain(first_pwm..first_pwm + self.zones[index].pwms.len());
+        for slot in slots {
+            let f = &mut self.fans[slot];
+            if let Some(c) = f.wanted.clone() {
+                f.state = FanState::InFlight;
+                out.push(Action::Fan(c));
+            }
+        }
+    }
+
     /// The earliest retry of a failed fan write.
     pub(super) fn fan_retry_deadline(&self) -> Option<Instant> {
         self.fans

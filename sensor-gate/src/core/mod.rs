@@ -42,7 +42,9 @@
 //!   and through `Unknown` (a phase source lost mid-boot), and ends when the gate opens
 //!   (`Manual=false`) or the phase becomes one that is not held.
 //!   Fan writes never delay the gate; a failed write is retried every `fan_retry` while still
-//!   wanted.
+//!   wanted. A held zone that the fan controller re-creates (pid-control rebuilds its zones
+//!   in automatic mode when it restarts its control loops) is held again at once: its
+//!   `Manual=true` and PWM targets are written anew.
 
 pub mod decode;
 mod fans;
@@ -119,6 +121,11 @@ pub enum Event {
     FanDone {
         command: FanCommand,
         ok: bool,
+    },
+    /// The fan controller (re)created a zone's mode object: pid-control builds every zone
+    /// anew, in automatic mode, when it starts and whenever it restarts its control loops.
+    FanZoneAppeared {
+        zone: u32,
     },
 }
 
@@ -300,6 +307,7 @@ impl Core {
             Event::Tick => self.on_tick(now, &mut out),
             Event::ReadDone { sensor, result } => self.on_read(now, sensor, result, &mut out),
             Event::FanDone { command, ok } => self.on_fan_done(now, command, ok, &mut out),
+            Event::FanZoneAppeared { zone } => self.on_zone_appeared(zone, &mut out),
         }
         self.after(now, &mut out);
         out

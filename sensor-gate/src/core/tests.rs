@@ -62,22 +62,29 @@ const W25: u16 = 0x9001;
 impl Rig {
     /// A DDR4 sensor on bus 0 and a DDR5 one on bus 1, the zones of [`zones`].
     fn new(policy: Policy) -> Self {
-        Self::with_sensors(
-            policy,
-            vec![
-                sensor("DIMM_A0", DeviceKind::Jc42, 0x18),
-                sensor("DIMM_B0", DeviceKind::Spd5118, 0x50),
-            ],
-        )
+        Self::with_zones(policy, zones())
     }
 
     fn with_sensors(policy: Policy, sensors: Vec<SensorSpec>) -> Self {
+        Self::with(policy, sensors, zones())
+    }
+
+    /// The two sensors of [`Rig::new`] and the given zones.
+    fn with_zones(policy: Policy, zones: Vec<ZoneSpec>) -> Self {
+        let sensors = vec![
+            sensor("DIMM_A0", DeviceKind::Jc42, 0x18),
+            sensor("DIMM_B0", DeviceKind::Spd5118, 0x50),
+        ];
+        Self::with(policy, sensors, zones)
+    }
+
+    fn with(policy: Policy, sensors: Vec<SensorSpec>, zones: Vec<ZoneSpec>) -> Self {
         let base = Instant::now();
         let now = Now {
             mono: base,
             wall_usec: T0_WALL,
         };
-        let mut core = Core::new(policy, sensors, zones(), now);
+        let mut core = Core::new(policy, sensors, zones, now);
         let first = core.start(now);
         let mut r = Self {
             core,
@@ -595,6 +602,74 @@ fn fans_held_in_firmware_init_until_the_gate_opens() {
     assert!(fans(&acts).is_empty(), "{acts:?}");
     let acts = r.advance(500);
     assert_eq!(fans(&acts), handed_back());
+}
+
+fn pwm(name: &str, target: u8) -> FanCommand {
+    FanCommand::PwmTarget {
+        pwm: name.to_owned(),
+        target,
+    }
+}
+
+/// pid-control rebuilds its zones in automatic mode (at its start and on every control-loop
+/// restart): a zone re-created during the hold is held again, Manual and its own PWMs only,
+/// whatever the state of the earlier writes; outside the hold a re-created zone is left alone.
+#[test]
+fn a_zone_the_fan_controller_re_creates_during_the_hold_is_held_again() {
+    let zones = vec![
+        ZoneSpec {
+            zone: 3,
+            pwms: vec![("Pwm_A".to_owned(), 100)],
+        },
+        ZoneSpec {
+            zone: 5,
+            pwms: vec![("Pwm_B".to_owned(), 120), ("Pwm_C".to_owned(), 140)],
+        },
+    ];
+    let mut r = Rig::with_zones(policy(), zones);
+    let appeared = |zone| Event::FanZoneAppeared { zone };
+    // Not holding (phase unknown at start, then off): nothing.
+    assert!(fans(&r.ev(appeared(3))).is_empty());
+    r.phase(Off);
+    assert!(fans(&r.ev(appeared(5))).is_empty());
+
+    let acts = r.phase(FirmwareInit);
+    for c in fans(&acts) {
+        r.ev(Event::FanDone {
+            command: c,
+            ok: true,
+        });
+    }
+    let acts = r.ev(appeared(5));
+    assert_eq!(
+        fans(&acts),
+        vec![manual(5, true), pwm("Pwm_B", 120), pwm("Pwm_C", 140)]
+    );
+    assert!(acts.iter().any(|a| matches!(a,
+        Action::Log { warn: true, message } if message.contains("re-created zone 5"))));
+    // Re-created again before those writes are answered: written again all the same.
+    assert_eq!(
+        fans(&r.ev(appeared(5))),
+        vec![manual(5, true), pwm("Pwm_B", 120), pwm("Pwm_C", 140)]
+    );
+    assert_eq!(
+        fans(&r.ev(appeared(3))),
+        vec![manual(3, true), pwm("Pwm_A", 100)]
+    );
+    // A zone we were not told to hold, or a failed write's answer: nothing new.
+    assert!(fans(&r.ev(appeared(4))).is_empty());
+    // The re-sent writes are tracked like the first ones: a failure is retried.
+    r.ev(Event::FanDone {
+        command: manual(3, true),
+        ok: false,
+    });
+    let acts = r.advance(1_000);
+    assert_eq!(fans(&acts), vec![manual(3, true)]);
+    // The gate opens: every zone handed back, and a rebuild after that is left alone.
+    r.phase(Working);
+    let acts = r.advance(500);
+    assert_eq!(fans(&acts), vec![manual(3, false), manual(5, false)]);
+    assert!(fans(&r.ev(appeared(5))).is_empty());
 }
 
 #[test]

@@ -4,6 +4,7 @@
 //!
 //! * [`config`] — the configuration file, validated at start (`file:line: reason`);
 //! * `phase` — following acpi-state-daemon's `org.acpigate.HostPhase` as core events;
+//! * `fan_zones` — the fan controller (re)creating its zones, as core events;
 //! * `executor` — carrying out the core's actions: reads, sensor and gate properties, fan
 //!   writes, log lines;
 //! * [`dbus`] — the sensor and gate objects served;
@@ -12,6 +13,7 @@
 pub mod config;
 pub mod dbus;
 mod executor;
+mod fan_zones;
 mod phase;
 pub mod smbus;
 
@@ -120,6 +122,9 @@ pub async fn run(cfg: Config) -> Result<()> {
         tx.clone(),
         cfg.call_timeout,
     ));
+    if !cfg.zones.is_empty() {
+        tokio::spawn(fan_zones::follow_fan_zones(conn.clone(), tx.clone()));
+    }
     // Signals caught and the watchdog supervised from here on.
     let mut life = Lifecycle::start(daemon_kit::supervisor::bus_probe(conn.clone()))
         .context("cannot install signal handlers")?;

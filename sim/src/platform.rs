@@ -279,6 +279,16 @@ pub struct OsWritableIface {
     writes: Arc<Mutex<Vec<OsStatus>>>,
 }
 
+impl OsWritableIface {
+    /// `Inactive`, as phosphor-state-manager starts it; every write is pushed to `writes`.
+    pub fn new(writes: Arc<Mutex<Vec<OsStatus>>>) -> Self {
+        Self {
+            state: OsStatus::Inactive,
+            writes,
+        }
+    }
+}
+
 #[interface(name = "xyz.openbmc_project.State.OperatingSystem.Status")]
 impl OsWritableIface {
     #[zbus(property)]
@@ -353,13 +363,9 @@ impl Host {
             HostFlavour::StateManager | HostFlavour::StateManagerHung => {
                 let mut bp = BootProgressIface::new(writes.clone());
                 bp.hung = flavour == HostFlavour::StateManagerHung;
-                b = b.serve_at(path::HOST0, bp).serve_at(
-                    path::HOST0,
-                    OsWritableIface {
-                        state: OsStatus::Inactive,
-                        writes: os_writes.clone(),
-                    },
-                );
+                b = b
+                    .serve_at(path::HOST0, bp)
+                    .serve_at(path::HOST0, OsWritableIface::new(os_writes.clone()));
             }
             HostFlavour::StateManagerReadOnlyOs => {
                 b = b

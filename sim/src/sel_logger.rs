@@ -31,6 +31,9 @@ struct LoggingIpmi {
     next_id: u16,
     /// Never answer (a sel-logger stuck on its journal or on phosphor-logging).
     hung: bool,
+    /// Also write each accepted call to stderr as one line (the machine tier reads them from
+    /// the journal, where upstream's records go too).
+    echo: bool,
 }
 
 #[interface(name = "xyz.openbmc_project.Logging.IPMI")]
@@ -52,6 +55,14 @@ impl LoggingIpmi {
         }
         self.next_id = self.next_id.wrapping_add(1);
         let record_id = self.next_id;
+        if self.echo {
+            let data: Vec<String> = sel_data.iter().map(|b| format!("{b:#04x}")).collect();
+            eprintln!(
+                "IpmiSelAdd record {record_id}: message={message:?} path={path:?} \
+                 sel_data=[{}] assert={assert} generator_id={generator_id:#06x}",
+                data.join(",")
+            );
+        }
         if let Ok(mut c) = self.calls.lock() {
             c.push(SelAdd {
                 message,
@@ -74,23 +85,44 @@ pub struct SelLogger {
 
 impl SelLogger {
     pub async fn start(bus: &impl BusAddress) -> Result<Self> {
-        Self::start_as(bus, false).await
+        Self::start_as(
+            zbus::connection::Builder::address(bus.address()),
+            false,
+            false,
+        )
+        .await
     }
 
     /// One that takes the name and every call, and answers none.
     pub async fn start_hung(bus: &impl BusAddress) -> Result<Self> {
-        Self::start_as(bus, true).await
+        Self::start_as(
+            zbus::connection::Builder::address(bus.address()),
+            true,
+            false,
+        )
+        .await
     }
 
-    async fn start_as(bus: &impl BusAddress, hung: bool) -> Result<Self> {
+    /// On the system bus, each accepted call also written to stderr as one line (the machine
+    /// tier's stand-in for phosphor-sel-logger, run as a systemd service).
+    pub async fn start_on_system_bus() -> Result<Self> {
+        Self::start_as(zbus::connection::Builder::system(), false, true).await
+    }
+
+    async fn start_as(
+        builder: zbus::connection::Builder<'_>,
+        hung: bool,
+        echo: bool,
+    ) -> Result<Self> {
         let calls = Arc::new(Mutex::new(Vec::new()));
-        let conn = zbus::connection::Builder::address(bus.address())
+        let conn = builder
             .serve_at(
                 path::LOGGING_IPMI,
                 LoggingIpmi {
                     calls: calls.clone(),
                     next_id: 0,
                     hung,
+                    echo,
                 },
             )
             .name(bus::LOGGING_IPMI)

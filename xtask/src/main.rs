@@ -26,7 +26,7 @@ fn usage() -> ! {
          \n\
          commands:\n\
          \x20 demo [--keep]           the main job: real daemons, simulated platform, private bus\n\
-         \x20 soak [--boots N] [--seed S] [--gate-off]  many boots of the simulated server\n\
+         \x20 soak [--boots N] [--seed S] [--gate-off] [--ipmi]  many boots of the simulated server\n\
          \x20 test [--list] [STEP…]   every test tier (installs what it needs when run as root)\n\
          \x20 setup                   install the host packages the tests need (root)\n\
          \x20 clean [--all]           remove this clone's build outputs and prune the cache;\n\

@@ -321,6 +321,73 @@ grep -E 'i2ctrace-mark|smbus_(read|write)|i2c_(read|write)' /sys/kernel/tracing/
 awk '/i2ctrace-mark/ { print; n = 0; next } { n++; if (n <= 3) print; else if (n == 4) print "   …" }' $OUT/trace.txt
 i2ctrace off
 
+# ---------------------------------------------------------------------------------------
+head_ "beside upstream ipmid on a phosphor-state-manager platform: OperatingSystemState and IpmiSelAdd"
+# The second deployment the README describes: upstream phosphor-host-ipmid is the IPMI server
+# (acpigate's ipmi-handlers and ipmi-lan stop: with both, each transition would be recorded
+# twice), the host object is phosphor-state-manager's (a writable OperatingSystemState that
+# nobody else writes), and the SEL is phosphor-sel-logger's. acpi-state-daemon then writes
+# OperatingSystemState (write_os_status) and adds the ACPI records through IpmiSelAdd
+# (sel_logger_records), over the real system bus with the installed policy.
+HOST0_SVC=xyz.openbmc_project.State.Host0
+OS_IF=xyz.openbmc_project.State.OperatingSystem.Status
+OS_ENUM=$OS_IF.OSStatus
+SEL=machine-sel-logger.service
+oss() { getp $HOST0_SVC $HOST_OBJ $OS_IF OperatingSystemState; }
+is_oss() { [ "$(oss)" = "$OS_ENUM.$1" ]; }
+# expect_oss VALUE WHEN: OperatingSystemState on host0 becomes VALUE (10 s)
+expect_oss() {
+  wait_for 10 "is_oss $1"
+  check "OperatingSystemState on $HOST0_SVC $HOST_OBJ = $(oss) $2 (want $OS_ENUM.$1)" is_oss "$1"
+}
+sel_lines() { journalctl -b -u $SEL --no-pager -o cat | grep '^IpmiSelAdd record'; }
+systemctl stop ipmi-lan.service $IPMI 2>/dev/null
+mkdir -p /run/systemd/system/machine-platform.service.d
+printf '[Service]\nExecStart=\nExecStart=/usr/local/bin/machine-platform --power off --os-status\n' \
+  > /run/systemd/system/machine-platform.service.d/state-manager.conf
+CONF=/etc/acpigate/acpi-state-daemon.json
+printf '{\n  "post_complete_means_working": false,\n  "write_os_status": true,\n  "sel_logger_records": true\n}\n' > $CONF
+r=$(/usr/libexec/acpigate/acpi-state-daemon --check 2>&1); say "acpi-state-daemon --check -> $r"
+check "the installed applet accepts this platform's configuration ($CONF)" [ "${r%% (*}" = "$CONF: ok" ]
+systemctl daemon-reload
+systemctl restart machine-platform.service
+systemctl start $SEL
+systemctl restart $DAEMON
+wait_for 20 '[ "$(systemctl is-active $DAEMON)" = active ] && [ "$(systemctl is-active $SEL)" = active ]'
+check "$DAEMON restarted with $CONF, $SEL (the sel-logger stand-in) is $(systemctl is-active $SEL)" \
+  [ "$(systemctl is-active $DAEMON)" = active ]
+expect S5_G2 "s0=inactive s2=inactive s5=active" inactive
+expect_oss Inactive "after the start in S5"
+check "no SEL record for the state found at start (the baseline, not a transition): $(sel_lines | wc -l) line(s)" \
+  [ "$(sel_lines | wc -l)" = 0 ]
+
+chassis On
+wait_for 20 '[ "$(phase)" = org.acpigate.HostPhase.Phase.FirmwareInit ]'
+say "Phase = $(phase)"
+expect_oss Inactive "in firmware init"
+# upstream ipmid answers the host's Set ACPI Power State by writing the ACPI object
+set_acpi S2_D2
+expect S2_D2 "s0=inactive s2=active s5=inactive" inactive
+expect_oss Inactive "in S2"
+set_acpi S0_G0_D0
+expect S0_G0_D0 "s0=active s2=inactive s5=inactive" active
+expect_oss Standby "in settled S0 (a BiosPost sensor reads from now on)"
+chassis Off
+expect S5_G2 "s0=inactive s2=inactive s5=active" inactive
+expect_oss Inactive "at once in S5"
+
+wait_for 10 '[ "$(sel_lines | wc -l)" -ge 3 ]'
+sel_lines | sed 's/^/  /'
+ACPI_PATH=$ACPI_OBJ
+want=$(printf 'IpmiSelAdd record %s: message="Host ACPI power state: %s" path="%s" sel_data=[%s,0xff,0xff] assert=true generator_id=0x0020\n' \
+  1 S2_D2 $ACPI_PATH 0x02 2 S0_G0_D0 $ACPI_PATH 0x00 3 S5_G2 $ACPI_PATH 0x05)
+check "one IpmiSelAdd per transition, in order (S2 0x02, S0 0x00, S5 0x05), generator 0x0020 (BMC), path = the ACPI object" \
+  [ "$(sel_lines)" = "$want" ]
+[ "$(sel_lines)" = "$want" ] || { say "wanted:"; echo "$want" | sed 's/^/  /'; }
+inv=$(unit_prop $DAEMON InvocationID)
+check "no warning from $DAEMON (this invocation) about the host object or the SEL" \
+  sh -c "! journalctl _SYSTEMD_INVOCATION_ID=$inv --no-pager -o cat -p warning | grep -qiE 'OperatingSystemState|IpmiSelAdd|sel-logger'"
+
 head_ "systemd-analyze security (exposure; at most 2.0 per unit)"
 units=$(cd /usr/lib/systemd/system && grep -l '^ExecStart=.*/usr/libexec/acpigate/' *.service 2>/dev/null)
 check "units running an acpigate applet: $(echo $units)" [ -n "$units" ]
@@ -337,7 +404,8 @@ journalctl -b --no-pager -o short-monotonic -p warning -u $DAEMON -u $SG | grep 
 
 if [ $FAILS -ne 0 ]; then
   head_ "journal of the suite (failures above)"
-  journalctl -b --no-pager -o short-monotonic -u $DAEMON -u $SG -u machine-platform -u $HOOK | tail -80
+  journalctl -b --no-pager -o short-monotonic -u $DAEMON -u $SG -u $IPMI -u ipmi-lan.service \
+    -u machine-platform -u $SEL -u $HOOK | tail -120
 fi
 head_ "$CHECKS checks, $FAILS failed"
 exit $FAILS

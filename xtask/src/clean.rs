@@ -25,6 +25,8 @@ pub const OUTPUTS: &[&str] = &[
     "ipmi-lan/fuzz/corpus",
     "ipmi-lan/fuzz/artifacts",
     "ipmi-lan/fuzz/coverage",
+    // ... and its lock (xtask keeps the fuzz lock in the cache: see fuzz.rs for why)
+    "ipmi-lan/fuzz/Cargo.lock",
 ];
 
 /// Prefixes of the scratch directories tests and xtask make under `$TMPDIR`; each is removed

@@ -34,6 +34,7 @@ pub fn run(args: &[String]) -> Result<()> {
         }
     }
     let root = sh::root();
+    expected_locks_only(&root)?;
     let want = generate(&root, PN)?;
     let path = inc_path();
     if check {
@@ -58,6 +59,32 @@ pub fn run(args: &[String]) -> Result<()> {
             path.display(),
             want.matches("crate://").count()
         );
+    }
+    Ok(())
+}
+
+/// The lock files the source tree is meant to have, relative to its root.
+///
+/// oe-core's class turns every Cargo.lock below `${S}` into crates to fetch and cannot leave
+/// one out, so any other lock (e.g. one that `cargo fuzz` writes into `ipmi-lan/fuzz/` when
+/// run by hand) would put crates the binary never uses into every BMC build. `generate`
+/// mirrors the class and would copy such a lock into the crates file faithfully; this stops
+/// that first. A lock that really belongs to the recipe's build goes in this list.
+const EXPECTED_LOCKS: &[&str] = &["Cargo.lock"];
+
+fn expected_locks_only(src: &Path) -> Result<()> {
+    for lock in find_locks(src)? {
+        let rel = lock.strip_prefix(src).unwrap_or(&lock);
+        if !EXPECTED_LOCKS.iter().any(|e| Path::new(e) == rel) {
+            bail!(
+                "{} is a Cargo.lock that `bitbake -c update_crates` would also read, making every \
+                 BMC build fetch its crates: delete it (`cargo xtask clean` removes a stray \
+                 ipmi-lan/fuzz/Cargo.lock; the fuzz crate's lock lives in the xtask cache, see \
+                 xtask/src/fuzz.rs), or, if the recipe really builds it, add it to \
+                 EXPECTED_LOCKS in xtask/src/crates.rs",
+                lock.display()
+            );
+        }
     }
     Ok(())
 }

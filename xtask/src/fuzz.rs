@@ -1,16 +1,17 @@
 //! `cargo xtask fuzz [--secs N] [TARGET…]` and the `fuzz` test step: the ipmi-lan cargo-fuzz
 //! targets (RMCP/RMCP+ packet parser, IPMI message decoder, stateful session layer), each for
-//! a bounded time, starting from the committed seeds (captured ipmitool traffic).
+//! a bounded time, starting from the committed seeds (captured ipmitool traffic). The fuzz
+//! crate's Cargo.lock is kept in the shared cache, not in the tree (see [`lock_file`]).
 //!
 //! Cost in CI: installing cargo-fuzz (~1 min, once), building the targets with ASan (~2–4 min
 //! on 2 cores) and `ACPIGATE_FUZZ_SECS` (default 60) seconds per target.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::sh;
+use crate::{cache, sh};
 
 /// The targets, in the order they run.
 pub const TARGETS: &[&str] = &["packet", "ipmi_message", "session"];
@@ -25,7 +26,20 @@ fn work_dir(target: &str) -> PathBuf {
     sh::target_dir().join("fuzz-corpus").join(target)
 }
 
-fn nightly() -> Command {
+/// Where the fuzz crate's Cargo.lock lives: in the shared cache, outside the source tree.
+///
+/// Not in `ipmi-lan/fuzz/`: oe-core's `bitbake -c update_crates` turns every file named
+/// Cargo.lock below the recipe's source tree into SRC_URI entries, with no way to exclude
+/// one, so a lock there would make every BMC build fetch libfuzzer-sys and friends for
+/// nothing (and the recipe builds a developer's checkout in place, so even an untracked lock
+/// would count). Not in `target/` either, which sits inside that checkout. The fuzz crate is
+/// nightly-only and its dependencies are not shipped, so an unpinned resolution, made once and
+/// kept in the cache, is enough.
+fn lock_file() -> Result<PathBuf> {
+    Ok(cache::entry("fuzz-lock")?.join("Cargo.lock"))
+}
+
+fn nightly(lock: &Path) -> Command {
     let mut c = Command::new("cargo");
     c.arg("+nightly").current_dir(fuzz_dir());
     // The fuzz crate is its own workspace; keep its (sanitizer) build out of the main target
@@ -33,7 +47,42 @@ fn nightly() -> Command {
     if std::env::var_os("CARGO_TARGET_DIR").is_none() {
         c.env("CARGO_TARGET_DIR", sh::root().join("target/fuzz"));
     }
+    // cargo's `resolver.lockfile-path` (stable config from 1.97; before that behind
+    // -Zlockfile-path, which the CARGO_UNSTABLE_ variable turns on silently). Environment
+    // variables, because cargo-fuzz runs its own cargo commands, which inherit them.
+    c.env("CARGO_RESOLVER_LOCKFILE_PATH", lock)
+        .env("CARGO_UNSTABLE_LOCKFILE_PATH", "true");
     c
+}
+
+/// Resolve (and download) the fuzz crate's dependencies into [`lock_file`], and make sure
+/// the nightly honoured the setting: an older one writes `ipmi-lan/fuzz/Cargo.lock`, which
+/// is then removed again.
+fn prepare_lock(lock: &Path) -> Result<()> {
+    let in_tree = fuzz_dir().join("Cargo.lock");
+    let stray = in_tree.exists();
+    if stray {
+        eprintln!(
+            "xtask fuzz: warning: {} exists (from a `cargo fuzz` run by hand?); it is not \
+             used, and `cargo xtask crates` refuses to run until it is deleted \
+             (`cargo xtask clean` does that)",
+            in_tree.display()
+        );
+    }
+    sh::run(nightly(lock).arg("fetch"))?;
+    if !stray && in_tree.exists() {
+        std::fs::remove_file(&in_tree)
+            .with_context(|| format!("cannot remove {}", in_tree.display()))?;
+        bail!(
+            "this nightly ignores cargo's resolver.lockfile-path and wrote {} (removed again): \
+             `rustup update nightly`",
+            in_tree.display()
+        );
+    }
+    if !lock.is_file() {
+        bail!("cargo +nightly fetch wrote no {}", lock.display());
+    }
+    Ok(())
 }
 
 /// Make sure nightly and cargo-fuzz are there (installing them if we can).
@@ -75,14 +124,16 @@ pub fn fuzz(secs: u64, targets: &[String]) -> Result<()> {
             bail!("no fuzz target `{t}` (targets: {})", TARGETS.join(" "));
         }
     }
-    sh::run(nightly().args(["fuzz", "build", "-O"]))?;
+    let lock = lock_file()?;
+    prepare_lock(&lock)?;
+    sh::run(nightly(&lock).args(["fuzz", "build", "-O"]))?;
     for t in targets {
         let work = work_dir(t);
         std::fs::create_dir_all(&work).with_context(|| format!("mkdir {}", work.display()))?;
         let seeds = fuzz_dir().join("seeds").join(t);
         eprintln!("xtask fuzz: {t} for {secs} s (corpus {})", work.display());
         sh::run(
-            nightly()
+            nightly(&lock)
                 .args(["fuzz", "run", "-O", t])
                 .arg(&work)
                 .arg(&seeds)

@@ -261,7 +261,7 @@ fn parse_string(v: &str) -> Result<String> {
     Ok(out)
 }
 
-fn first_difference(have: &str, want: &str) -> String {
+pub fn first_difference(have: &str, want: &str) -> String {
     let mut h = have.lines();
     let mut w = want.lines();
     let mut n = 1;

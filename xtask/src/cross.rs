@@ -7,7 +7,8 @@
 //!   cross-built daemon on a private bus under qemu-arm and asks it over D-Bus.
 //! * `cargo xtask test cross` — all of that for the CI (x86_64 is built for the size only: its
 //!   tests already ran natively in the `unit` step).
-//! * `cargo xtask test oelint` — the crates file is current, the recipe's applet list matches
+//! * `cargo xtask test oelint` — the crates file and the recipe's LICENSE / LIC_FILES_CHKSUM
+//!   are current (`cargo xtask licences --check`), the recipe's applet list matches
 //!   the acpigate crate's features and each applet builds alone (what a trimmed
 //!   PACKAGECONFIG builds), and oelint-adv (pinned) is clean on the layer.
 //!
@@ -25,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::{cache, crates, setup, sh};
+use crate::{cache, crates, licences, setup, sh};
 
 /// A build target and how to build, strip and run for it.
 pub struct Target {
@@ -643,10 +644,11 @@ mod openbmc_name {
     pub const ACPI_IFACE: &str = "xyz.openbmc_project.Control.Power.ACPIPowerState";
 }
 
-/// CI step `oelint`: crates file current, recipe applets = crate features, each applet builds
-/// alone, oelint-adv clean.
+/// CI step `oelint`: crates file and recipe licences current, recipe applets = crate
+/// features, each applet builds alone, oelint-adv clean.
 pub fn oelint() -> Result<()> {
     crates::run(&["--check".to_string()])?;
+    licences::run(&["--check".to_string()])?;
     check_recipe_applets()?;
     // The recipe builds `--no-default-features` plus one feature per applet in
     // ACPIGATE_APPLETS: every applet must build alone. (After the clippy step the
@@ -728,18 +730,13 @@ fn collect_recipe_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-/// The layer's `ACPIGATE_APPLETS_ALL` must name exactly the applet features of the acpigate
-/// crate, and the recipe must map each to its Cargo feature and its units: a new daemon
-/// without a package (or a package for a dropped one) fails here, not on a BMC team's build.
-fn check_recipe_applets() -> Result<()> {
-    let dir = sh::root().join("yocto/meta-acpigate/recipes-phosphor/acpigate");
-    let inc = dir.join("acpigate-applets.inc");
-    let recipe = dir.join("acpigate_git.bb");
-    let inc_text =
+/// The layer's `ACPIGATE_APPLETS_ALL` (`acpigate-applets.inc`): every applet the recipe can
+/// build, in the order written.
+pub fn recipe_applets_all() -> Result<Vec<String>> {
+    let inc = sh::root().join("yocto/meta-acpigate/recipes-phosphor/acpigate/acpigate-applets.inc");
+    let text =
         fs::read_to_string(&inc).with_context(|| format!("cannot read {}", inc.display()))?;
-    let recipe_text =
-        fs::read_to_string(&recipe).with_context(|| format!("cannot read {}", recipe.display()))?;
-    let Some(value) = inc_text
+    let Some(value) = text
         .lines()
         .find_map(|l| l.strip_prefix("ACPIGATE_APPLETS_ALL = \""))
         .and_then(|v| v.strip_suffix('"'))
@@ -749,7 +746,24 @@ fn check_recipe_applets() -> Result<()> {
             inc.display()
         );
     };
-    let mut layer: Vec<&str> = value.split_whitespace().collect();
+    let applets: Vec<String> = value.split_whitespace().map(str::to_string).collect();
+    if applets.is_empty() {
+        bail!("{}: ACPIGATE_APPLETS_ALL is empty", inc.display());
+    }
+    Ok(applets)
+}
+
+/// The layer's `ACPIGATE_APPLETS_ALL` must name exactly the applet features of the acpigate
+/// crate, and the recipe must map each to its Cargo feature and its units: a new daemon
+/// without a package (or a package for a dropped one) fails here, not on a BMC team's build.
+fn check_recipe_applets() -> Result<()> {
+    let dir = sh::root().join("yocto/meta-acpigate/recipes-phosphor/acpigate");
+    let inc = dir.join("acpigate-applets.inc");
+    let recipe = dir.join("acpigate_git.bb");
+    let recipe_text =
+        fs::read_to_string(&recipe).with_context(|| format!("cannot read {}", recipe.display()))?;
+    let mut layer = recipe_applets_all()?;
+    let value = layer.join(" ");
     layer.sort_unstable();
     let mut features = applet_features()?;
     features.sort();

@@ -10,6 +10,7 @@ mod crates;
 mod cross;
 mod demo;
 mod fuzz;
+mod licences;
 mod resources;
 mod setup;
 mod sh;
@@ -32,6 +33,8 @@ fn usage() -> ! {
          \x20 clean [--all]           remove this clone's build outputs and prune the cache;\n\
          \x20                         --all: the cache and stale test scratch dirs too\n\
          \x20 crates [--check]        write (or check) the Yocto crates file from Cargo.lock\n\
+         \x20 licences [--check]      write (or check) the recipe's LICENSE / LIC_FILES_CHKSUM\n\
+         \x20                         from the licences of the crates the binary links\n\
          \x20 cross [--test] [--daemon] [--record] [TARGET…]\n\
          \x20                         cross-build for the AST2500/AST2600, print sizes\n\
          \x20                         (--record: into BENCHMARKS.md)\n\
@@ -56,6 +59,8 @@ fn main() -> Result<()> {
         "setup" => setup::host_packages(setup::BASE_PACKAGES),
         "clean" => clean::run(rest),
         "crates" => crates::run(rest),
+        // The American spelling too: typing either should just work.
+        "licences" | "licenses" => licences::run(rest),
         "cross" => cross::run(rest),
         "vm" => vm::run(rest),
         "fuzz" => fuzz::run(rest),

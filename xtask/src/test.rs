@@ -59,7 +59,7 @@ pub fn steps() -> Vec<Step> {
         },
         Step {
             name: "oelint",
-            what: "Yocto layer: crates file current, applets = features and build alone, oelint-adv",
+            what: "Yocto layer: crates file and licences current, applets = features and build alone, oelint-adv",
             needs: Needs::new(512, 1024),
             run: crate::cross::oelint,
         },

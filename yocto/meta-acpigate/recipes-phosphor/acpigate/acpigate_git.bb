@@ -6,9 +6,28 @@ DESCRIPTION = "Rust daemons that track the host's ACPI power state, start per-st
 HOMEPAGE = "https://github.com/acpigate/acpigate"
 BUGTRACKER = "https://github.com/acpigate/acpigate/issues"
 SECTION = "bmc"
-LICENSE = "Apache-2.0"
-# The licence text at the top of the source tree (Cargo.toml: license = "Apache-2.0").
-LIC_FILES_CHKSUM = "file://LICENSE;md5=3b83ef96387f14655fc854ddc3c6bd57"
+# --- begin: written by `cargo xtask licences`; CI checks it. Do not edit. ---
+# The binary is our code (Apache-2.0, the tree's LICENSE) statically linked with the
+# crates.io crates it depends on: each crate's licence expression (SPDX from its
+# Cargo.toml, here in BitBake syntax) is one term. Build-dependencies and proc-macro
+# crates only run on the build host while compiling, so they are not listed.
+LICENSE = "Apache-2.0 & \
+           ((Apache-2.0 | MIT) & Unicode-3.0) & \
+           (Apache-2.0 | Apache-2.0-with-LLVM-exception | MIT) & \
+           (Apache-2.0 | MIT) & \
+           (MIT | Unlicense) & \
+           BSD-3-Clause & \
+           MIT"
+# Our LICENSE file, then oe-core's text of each licence named above (the crates' own
+# copies are in their crate archives).
+LIC_FILES_CHKSUM = "file://LICENSE;md5=3b83ef96387f14655fc854ddc3c6bd57 \
+                    file://${COMMON_LICENSE_DIR}/Apache-2.0;md5=89aea4e17d99a7cacdbeed46a0096b10 \
+                    file://${COMMON_LICENSE_DIR}/Apache-2.0-with-LLVM-exception;md5=0bcd48c3bdfef0c9d9fd17726e4b7dab \
+                    file://${COMMON_LICENSE_DIR}/BSD-3-Clause;md5=550794465ba0ec5312d6919e203a55f9 \
+                    file://${COMMON_LICENSE_DIR}/MIT;md5=0835ade698e0bcf8506ecda2f7b4f302 \
+                    file://${COMMON_LICENSE_DIR}/Unicode-3.0;md5=548c7e11b6a9486e064814cf1c708e5b \
+                    file://${COMMON_LICENSE_DIR}/Unlicense;md5=7246f848faa4e9c9fc0ea91122d6e680"
+# --- end: written by `cargo xtask licences` ---
 
 CVE_PRODUCT = "acpigate"
 

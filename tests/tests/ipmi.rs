@@ -1098,3 +1098,142 @@ async fn get_acpi_answers_from_the_followed_state() -> Result<()> {
     }
     Ok(())
 }
+
+/// About a thousand value changes a second of sensor `name`, far more than a zbus signal
+/// stream's 64 places, until the task is aborted; started and flowing when this returns.
+async fn flood_sensor_values(bus: &PrivateBus, name: &str) -> Result<tokio::task::JoinHandle<()>> {
+    use openbmc_vocab::names::{iface, path};
+    let conn = bus.connect().await?;
+    let obj = path::temperature_sensor(name);
+    let flood = tokio::spawn(async move {
+        loop {
+            let changed = std::collections::HashMap::from([("Value", zbus::Variant::from(31.0))]);
+            let sent = conn
+                .emit_signal(
+                    None::<&str>,
+                    obj.as_str(),
+                    iface::PROPERTIES,
+                    "PropertiesChanged",
+                    &(iface::SENSOR_VALUE, changed, Vec::<&str>::new()),
+                )
+                .await;
+            if sent.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    Ok(flood)
+}
+
+/// A busy sensor service flooding PropertiesChanged, and a neighbour that takes a well-known
+/// name and never answers a method call (a zbus connection without an object server, a
+/// service stuck in its start-up): ipmi-handlers asks the neighbour for its sensors, and
+/// that question must hold up no IPMI request, nor keep a sensor service that appears
+/// meanwhile out of the SDR.
+///
+/// zbus stops reading a connection while one of its signal streams is full; a follower that
+/// awaited the scan with its streams undrained stopped the whole daemon's connection for
+/// the call deadline (here 10 s, so a stall cannot pass for scheduling noise): requests
+/// waited, and every scan during the flood timed out, the new service's too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_neighbour_during_a_signal_flood_holds_up_no_request() -> Result<()> {
+    let mut rig = Rig::new().await?;
+    let busy = TempSensors::start(&rig.bus, "xyz.openbmc_project.HwmonTempSensor").await?;
+    busy.add("Busy_Temp", 30.0, 85.0).await?;
+    let config = ipmi_handlers_config(
+        &rig.bus,
+        "ipmi.json",
+        "state",
+        ", \"sel_capacity\": 64, \"call_timeout_ms\": 10000",
+    )?;
+    rig.ipmi = Some(Daemon::spawn_with_config(
+        &rig.bus,
+        "ipmi-handlers",
+        &config,
+    )?);
+    let kcs = rig.kcs().await?;
+    assert!(kcs.sensor_numbers().await?.contains_key("Busy_Temp"));
+
+    let flood = flood_sensor_values(&rig.bus, "Busy_Temp").await?;
+
+    // Never started, so zbus answers no method call on it.
+    let silent = rig.bus.connect().await?;
+    silent.request_name("org.example.Silent").await?;
+    let mut slowest = Duration::ZERO;
+    for _ in 0..15 {
+        let start = std::time::Instant::now();
+        assert_eq!(kcs.ok(APP, 0x01, &[]).await?.len(), 15);
+        slowest = slowest.max(start.elapsed());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Milliseconds when nothing waits; a stall is the whole 10 s deadline.
+    assert!(
+        slowest < Duration::from_secs(2),
+        "Get Device ID took {slowest:?} while the neighbour was being asked"
+    );
+
+    // A service appearing during the flood, while the neighbour's scan is still unanswered.
+    let late = TempSensors::start(&rig.bus, "xyz.openbmc_project.LateTempSensor").await?;
+    late.add("Late_Temp", 25.0, 85.0).await?;
+    eventually(Duration::from_secs(5), "Late_Temp in the SDR", || async {
+        kcs.sensor_numbers()
+            .await
+            .ok()?
+            .contains_key("Late_Temp")
+            .then_some(())
+    })
+    .await?;
+    flood.abort();
+    drop(silent);
+    Ok(())
+}
+
+/// The soak's failure (`Set ACPI Power State` answered 0xFF): a Set whose write to
+/// acpi-state-daemon is under way when ipmi-handlers starts asking a silent neighbour for its
+/// sensors during a flood. Its answer then sat unread behind the full signal stream until the
+/// call deadline (3 s, as the soak runs it), and the host was told the write failed ("nothing
+/// was written"), although acpi-state-daemon had taken it. Neighbours keep appearing while the
+/// host keeps setting: every Set must succeed, and none may wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_acpi_is_neither_refused_nor_held_up_while_a_neighbour_is_asked() -> Result<()> {
+    let (rig, _chassis, _acpi, kcs) =
+        acpi_then_ipmi(ChassisPowerState::On, AcpiState::S2D2).await?;
+    let busy = TempSensors::start(&rig.bus, "xyz.openbmc_project.HwmonTempSensor").await?;
+    busy.add("Busy_Temp", 30.0, 85.0).await?;
+    let flood = flood_sensor_values(&rig.bus, "Busy_Temp").await?;
+
+    let mut neighbours = Vec::new();
+    let mut answers = Vec::new();
+    let mut next_neighbour = std::time::Instant::now();
+    let start = std::time::Instant::now();
+    let mut s0 = true;
+    while start.elapsed() < Duration::from_secs(4) {
+        // A new silent neighbour every 500 ms, while the Sets go on.
+        if std::time::Instant::now() >= next_neighbour {
+            let c = rig.bus.connect().await?;
+            c.request_name(format!("org.example.Silent{}", neighbours.len()).as_str())
+                .await?;
+            neighbours.push(c);
+            next_neighbour += Duration::from_millis(500);
+        }
+        let system = if s0 { 0x80 } else { 0x82 };
+        s0 = !s0;
+        let t = std::time::Instant::now();
+        let (cc, _) = kcs.cc_data(APP, SET_ACPI, &[system, 0x00]).await?;
+        answers.push((cc, t.elapsed()));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    flood.abort();
+    let bad: Vec<_> = answers
+        .iter()
+        .filter(|(cc, took)| *cc != 0 || *took > Duration::from_secs(2))
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "of {} Sets, refused or held up: {bad:02x?}",
+        answers.len()
+    );
+    Ok(())
+}

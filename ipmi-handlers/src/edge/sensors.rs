@@ -8,10 +8,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use openbmc_vocab::names::{bus, iface, path, prop};
-use zbus::fdo::ObjectManagerProxy;
-use zbus::message::Type as MsgType;
-use zbus::{Connection, MatchRule, OwnedVariant, Variant};
+use zbus::message::{Sequence, Type as MsgType};
+use zbus::{Connection, MatchRule, OwnedObjectPath, OwnedVariant, Variant};
 
 use super::bus::call_deadline;
 use crate::core::platform::SensorSnapshot;
@@ -143,42 +143,48 @@ fn is_temperature(obj: &str) -> bool {
         .is_some_and(|name| !name.is_empty() && !name.contains('/'))
 }
 
+/// What one connection serves under `/xyz/openbmc_project/sensors`, as GetManagedObjects
+/// answers it.
+type ManagedObjects = HashMap<OwnedObjectPath, HashMap<String, HashMap<String, OwnedVariant>>>;
+
+/// One connection's temperature sensors, and where the answer came in among the messages this
+/// connection received (so it can be ordered against that connection's signals).
+type Scanned = (Vec<SensorSnapshot>, Sequence);
+
 /// Ask one connection for its temperature sensors; `None` if it has no sensor tree (or does
 /// not answer in time).
-async fn scan_owner(conn: &Connection, owner: &str) -> Option<Vec<SensorSnapshot>> {
-    let om = ObjectManagerProxy::builder(conn)
-        .destination(owner.to_owned())
-        .path(path::SENSORS)
-        .build()
-        .await
-        .ok()?;
-    let objects = tokio::time::timeout(call_deadline(), om.get_managed_objects())
+async fn scan_owner(conn: &Connection, owner: &str) -> Option<Scanned> {
+    let call = conn.call_method(
+        Some(owner),
+        path::SENSORS,
+        Some(iface::OBJECT_MANAGER),
+        "GetManagedObjects",
+        &(),
+    );
+    let reply = tokio::time::timeout(call_deadline(), call)
         .await
         .ok()?
         .ok()?;
+    let objects: ManagedObjects = reply.body().deserialize().ok()?;
     let mut out = Vec::new();
     for (obj, ifaces) in objects {
         let obj = obj.as_str();
         if !is_temperature(obj) {
             continue;
         }
-        let Some(value) = ifaces
-            .iter()
-            .find(|(i, _)| i.as_str() == iface::SENSOR_VALUE)
-            .map(|(_, p)| p)
-        else {
+        let Some(value) = ifaces.get(iface::SENSOR_VALUE) else {
             continue;
         };
         let mut s = SensorSnapshot::new(obj, f64::NAN);
         apply(&mut s, iface::SENSOR_VALUE, value);
         for (i, p) in &ifaces {
-            if i.as_str() != iface::SENSOR_VALUE {
-                apply(&mut s, i.as_str(), p);
+            if i != iface::SENSOR_VALUE {
+                apply(&mut s, i, p);
             }
         }
         out.push(s);
     }
-    Some(out)
+    Some((out, reply.recv_position()))
 }
 
 /// Everyone on the bus worth asking: the owners of well-known names, once each.
@@ -216,7 +222,7 @@ pub async fn full_scan(
     let found: Vec<(String, Option<Vec<SensorSnapshot>>)> =
         futures_util::stream::iter(owners(conn, ignored, &own).await?)
             .map(|o| async move {
-                let list = scan_owner(conn, &o).await;
+                let list = scan_owner(conn, &o).await.map(|(list, _)| list);
                 (o, list)
             })
             .buffer_unordered(SCAN_CONCURRENCY)
@@ -233,7 +239,72 @@ pub async fn full_scan(
     Ok(())
 }
 
+/// A PropertiesChanged of a connection whose scan is under way, kept to be applied again over
+/// that scan's answer if it came in after the answer was sent.
+struct Held {
+    at: Sequence,
+    obj: String,
+    iface: String,
+    changed: HashMap<String, OwnedVariant>,
+}
+
+/// A connection being scanned (at most one scan of it at a time).
+#[derive(Default)]
+struct Scanning {
+    /// Asked to scan again while this scan was under way (InterfacesAdded and the like): its
+    /// answer may predate the change, so one more scan follows it.
+    again: bool,
+    held: Vec<Held>,
+}
+
+/// What the follower waits for besides signals.
+enum Work {
+    /// The owners of well-known names when the follower started.
+    Listed(zbus::Result<Vec<String>>),
+    /// A connection's scan: `None` if it has no sensor tree or did not answer in time.
+    Scanned(String, Option<Scanned>),
+}
+
+type WorkFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Work> + Send>>;
+
+fn scan(conn: &Connection, owner: String) -> WorkFuture {
+    let conn = conn.clone();
+    Box::pin(async move {
+        let found = scan_owner(&conn, &owner).await;
+        Work::Scanned(owner, found)
+    })
+}
+
+/// The scans under way, by the unique name of the connection scanned.
+#[derive(Default)]
+struct Scans {
+    by_owner: HashMap<String, Scanning>,
+}
+
+impl Scans {
+    /// Scan `owner`, unless a scan of it is under way (then once more after that one).
+    fn want(&mut self, conn: &Connection, owner: String, work: &FuturesUnordered<WorkFuture>) {
+        if let Some(s) = self.by_owner.get_mut(&owner) {
+            s.again = true;
+            return;
+        }
+        self.by_owner.insert(owner.clone(), Scanning::default());
+        work.push(scan(conn, owner));
+    }
+}
+
 /// Follow the bus forever, calling `membership_changed` whenever sensors come or go.
+///
+/// Signals are taken the whole time, also while a service is being asked for its sensors:
+/// zbus stops reading the connection while one of its signal streams is full, so a loop that
+/// awaited a scan with a busy sensor service flooding PropertiesChanged would stop the answer
+/// it waits for from being read (every scan then times out, and the sensors of a service that
+/// appeared are never seen), and with it every IPMI request to this daemon. A service that
+/// does not answer at all would hold up the whole IPMI server for the call deadline, once per
+/// name it takes. So scans run beside the signals, and each scan's answer is ordered against
+/// the signals by where it came in: changes newer than the answer are applied again over it,
+/// changes older than it and taken after it are dropped, and so is an answer from a
+/// connection that has left meanwhile.
 pub async fn follow(
     conn: Connection,
     cache: SharedCache,
@@ -267,69 +338,119 @@ pub async fn follow(
             OrderedStreamExt::map(owner_changes, SensorSignal::Owner),
         )
     };
-    // Subscribed first, scanned second: nothing between the two is missed.
-    full_scan(&conn, &cache, &ignored).await?;
-    membership_changed();
     let own = conn
         .unique_name()
         .map(|n| n.to_string())
         .unwrap_or_default();
-    while let Some(signal) = signals.next().await {
-        match signal {
-            SensorSignal::Objects(m) => {
-                let Ok(m) = m else { continue };
-                let Some(sender) = m.header().sender().map(|s| s.to_string()) else {
-                    continue;
-                };
-                if sender == own {
-                    continue;
-                }
-                if let Some(list) = scan_owner(&conn, &sender).await
-                    && lock(&cache).replace_owner(&sender, list)
-                {
-                    membership_changed();
-                }
-            }
-            SensorSignal::Properties(m) => {
-                let Ok(m) = m else { continue };
-                let hdr = m.header();
-                let (Some(sender), Some(obj)) = (hdr.sender(), hdr.path()) else {
-                    continue;
-                };
-                let Ok((ifc, changed, _)) =
-                    m.body()
-                        .deserialize::<(String, HashMap<String, OwnedVariant>, Vec<String>)>()
-                else {
-                    continue;
-                };
-                lock(&cache).update(sender.as_str(), obj.as_str(), &ifc, &changed);
-            }
-            SensorSignal::Owner(s) => {
-                let Ok(args) = s.args() else { continue };
-                let name = args.name().to_string();
-                match args.new_owner().as_ref() {
-                    // A connection left: everything it served is gone.
-                    None if name.starts_with(':')
-                        && lock(&cache).replace_owner(&name, Vec::new()) =>
-                    {
-                        membership_changed();
+    // Subscribed first, listed and scanned second: nothing between the two is missed. The
+    // listing, too, runs beside the signals.
+    let mut work: FuturesUnordered<WorkFuture> = FuturesUnordered::new();
+    {
+        let (conn, ignored, own) = (conn.clone(), ignored.clone(), own.clone());
+        work.push(Box::pin(async move {
+            Work::Listed(owners(&conn, &ignored, &own).await)
+        }));
+    }
+    let mut scans = Scans::default();
+    // Per connection, where the answer of its last applied scan came in.
+    let mut scanned_at: HashMap<String, Sequence> = HashMap::new();
+    loop {
+        tokio::select! {
+            signal = signals.next() => {
+                let Some(signal) = signal else { break };
+                match signal {
+                    SensorSignal::Objects(m) => {
+                        let Ok(m) = m else { continue };
+                        let Some(sender) = m.header().sender().map(|s| s.to_string()) else {
+                            continue;
+                        };
+                        if sender != own {
+                            scans.want(&conn, sender, &work);
+                        }
                     }
-                    Some(new)
-                        if !name.starts_with(':')
-                            && !ignored.contains(&name)
-                            && name != bus::DBUS =>
-                    {
-                        let new = new.to_string();
-                        if new != own
-                            && let Some(list) = scan_owner(&conn, &new).await
-                            && lock(&cache).replace_owner(&new, list)
-                        {
+                    SensorSignal::Properties(m) => {
+                        let Ok(m) = m else { continue };
+                        let hdr = m.header();
+                        let (Some(sender), Some(obj)) = (hdr.sender(), hdr.path()) else {
+                            continue;
+                        };
+                        let Ok((ifc, changed, _)) = m
+                            .body()
+                            .deserialize::<(String, HashMap<String, OwnedVariant>, Vec<String>)>()
+                        else {
+                            continue;
+                        };
+                        let at = m.recv_position();
+                        // Older than the answer already applied: that answer said more.
+                        if scanned_at.get(sender.as_str()).is_some_and(|p| at < *p) {
+                            continue;
+                        }
+                        lock(&cache).update(sender.as_str(), obj.as_str(), &ifc, &changed);
+                        if let Some(s) = scans.by_owner.get_mut(sender.as_str()) {
+                            s.held.push(Held {
+                                at,
+                                obj: obj.to_string(),
+                                iface: ifc,
+                                changed,
+                            });
+                        }
+                    }
+                    SensorSignal::Owner(s) => {
+                        let Ok(args) = s.args() else { continue };
+                        let name = args.name().to_string();
+                        match args.new_owner().as_ref() {
+                            // A connection left: everything it served is gone, and a scan
+                            // of it still under way answers for nobody.
+                            None if name.starts_with(':') => {
+                                scans.by_owner.remove(&name);
+                                scanned_at.remove(&name);
+                                if lock(&cache).replace_owner(&name, Vec::new()) {
+                                    membership_changed();
+                                }
+                            }
+                            Some(new)
+                                if !name.starts_with(':')
+                                    && !ignored.contains(&name)
+                                    && name != bus::DBUS =>
+                            {
+                                let new = new.to_string();
+                                if new != own {
+                                    scans.want(&conn, new, &work);
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+            }
+            Some(done) = work.next(), if !work.is_empty() => match done {
+                Work::Listed(found) => {
+                    for o in found? {
+                        scans.want(&conn, o, &work);
+                    }
+                }
+                Work::Scanned(owner, found) => {
+                    // Gone: it left while being scanned.
+                    let Some(s) = scans.by_owner.remove(&owner) else { continue };
+                    if let Some((list, at)) = found {
+                        let mut c = lock(&cache);
+                        let changed = c.replace_owner(&owner, list);
+                        // The changes it announced after it answered (they are in the cache
+                        // already, and the answer has just overwritten them).
+                        for h in s.held.iter().filter(|h| h.at > at) {
+                            c.update(&owner, &h.obj, &h.iface, &h.changed);
+                        }
+                        drop(c);
+                        scanned_at.insert(owner.clone(), at);
+                        if changed {
                             membership_changed();
                         }
                     }
-                    _ => {}
+                    if s.again {
+                        scans.want(&conn, owner, &work);
+                    }
                 }
-            }
+            },
         }
     }
     Ok(())

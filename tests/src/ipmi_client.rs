@@ -28,6 +28,11 @@ impl IpmiCaller {
     /// `ipmi_kcs3`), or no channel name at all (`None`, as busctl).
     pub async fn new(bus_: &PrivateBus, channel: Option<&str>) -> Result<Self> {
         let conn = bus_.connect().await?;
+        // kcsbridge (sd-bus) answers every method call, with an error for objects it does not
+        // serve; a zbus connection answers none until its object server is started. A caller
+        // that owns a well-known name and never answers is asked by ipmi-handlers for its
+        // sensors like anyone else, and each such question waits out the call deadline.
+        conn.object_server();
         if let Some(ch) = channel {
             let name = format!("{}{ch}", bus::IPMI_CHANNEL_PREFIX);
             conn.request_name(name.as_str())

@@ -412,6 +412,20 @@ impl Daemon {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// The last `n` lines of [`Daemon::log_text`], headed with the applet's name.
+    pub fn log_tail(&self, n: usize) -> String {
+        let text = self.log_text();
+        let lines: Vec<&str> = text.lines().collect();
+        let from = lines.len().saturating_sub(n);
+        format!(
+            "--- last {} of {} lines of acpigate {} ---\n{}",
+            lines.len() - from,
+            lines.len(),
+            self.applet,
+            lines[from..].join("\n")
+        )
+    }
+
     /// Whether the process is still running.
     pub fn running(&mut self) -> bool {
         self.child

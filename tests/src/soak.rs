@@ -171,12 +171,12 @@ fn print_incidents(w: &World, incidents: &[(Instant, String)]) {
     }
 }
 
-/// Run the soak.
-pub async fn run(opts: &SoakOptions) -> Result<SoakSummary> {
-    let started = Instant::now();
+/// How many lines of each daemon's log a failed step shows.
+const LOG_TAIL_LINES: usize = 40;
+
+/// The boots, on `w`, counted into `s`.
+async fn boots(w: &mut World, opts: &SoakOptions, s: &mut SoakSummary) -> Result<()> {
     let mut rng = Rng::new(opts.seed);
-    let mut w = World::start(opts.world.clone()).await?;
-    let mut s = SoakSummary::default();
     w.wait_phase(HostPhase::Off).await?;
     let mut boot_no = 0u64;
     while boot_no < opts.boots {
@@ -220,11 +220,11 @@ pub async fn run(opts: &SoakOptions) -> Result<SoakSummary> {
         }
         let at = (kill_acpi_at, kill_gate_at, restart_bus_at);
 
-        maybe_kill(&mut w, 0, &mut s, at).await?;
+        maybe_kill(w, 0, s, at).await?;
         let mut reports = vec![w.cold_boot(&timing).await?];
         boot_no += 1;
         check_state(
-            &w,
+            w,
             AcpiState::S0G0D0,
             "host-s0-state.target",
             &mut s.state_errors,
@@ -236,13 +236,13 @@ pub async fn run(opts: &SoakOptions) -> Result<SoakSummary> {
             opts.world.settle_ms + rng.range(10, 40),
         ))
         .await;
-        maybe_kill(&mut w, 1, &mut s, at).await?;
+        maybe_kill(w, 1, s, at).await?;
         if boot_no < opts.boots && rng.chance(0.3) {
             reports.push(w.warm_reset(&timing).await?);
             boot_no += 1;
             s.warm_resets += 1;
             check_state(
-                &w,
+                w,
                 AcpiState::S0G0D0,
                 "host-s0-state.target",
                 &mut s.state_errors,
@@ -254,7 +254,7 @@ pub async fn run(opts: &SoakOptions) -> Result<SoakSummary> {
             ))
             .await;
         }
-        maybe_kill(&mut w, 2, &mut s, at).await?;
+        maybe_kill(w, 2, s, at).await?;
         if rng.chance(0.4) {
             w.power_loss().await?;
             s.power_losses += 1;
@@ -263,7 +263,7 @@ pub async fn run(opts: &SoakOptions) -> Result<SoakSummary> {
             s.shutdowns += 1;
         }
         check_state(
-            &w,
+            w,
             AcpiState::S5G2,
             "host-s5-state.target",
             &mut s.state_errors,
@@ -331,6 +331,21 @@ pub async fn run(opts: &SoakOptions) -> Result<SoakSummary> {
         if !opts.world.gate && s.boots >= opts.boots {
             break;
         }
+    }
+    Ok(())
+}
+
+/// Run the soak.
+pub async fn run(opts: &SoakOptions) -> Result<SoakSummary> {
+    let started = Instant::now();
+    let mut w = World::start(opts.world.clone()).await?;
+    let mut s = SoakSummary::default();
+    if let Err(e) = boots(&mut w, opts, &mut s).await {
+        // The daemons' logs live in the bus directory, which goes with the world: say what
+        // they said now, or a failed step of a long soak cannot be explained afterwards.
+        eprintln!("soak: step failed after {} boots: {e:#}", s.boots);
+        eprintln!("{}", w.log_tails(LOG_TAIL_LINES));
+        return Err(e);
     }
     // Let the last signals settle, then count what the bus and the fan controller saw.
     tokio::time::sleep(Duration::from_millis(50)).await;

@@ -392,6 +392,13 @@ impl World {
         self.record_signals().await
     }
 
+    /// The last `n` lines of each daemon's log, for a step that failed.
+    pub fn log_tails(&self, n: usize) -> String {
+        let mut out = vec![self.acpi_daemon.log_tail(n), self.gate_daemon.log_tail(n)];
+        out.extend(self.ipmi_daemon.as_ref().map(|d| d.log_tail(n)));
+        out.join("\n")
+    }
+
     fn zone_config(&self) -> Vec<ZoneConfig> {
         vec![ZoneConfig {
             zone: 0,

@@ -34,13 +34,7 @@ pub const OUTPUTS: &[&str] = &[
 const TEMP_PREFIXES: &[&str] = &["ag-", "acpigate-", "xtask-"];
 
 pub fn run(args: &[String]) -> Result<()> {
-    let mut all = false;
-    for a in args {
-        match a.as_str() {
-            "--all" => all = true,
-            other => bail!("usage: cargo xtask clean [--all]   (unknown argument `{other}`)"),
-        }
-    }
+    let all = sh::only_flag(args, "--all", "cargo xtask clean [--all]")?;
     outputs()?;
     if all {
         let d = cache::dir()?;

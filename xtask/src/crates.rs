@@ -26,13 +26,7 @@ pub fn inc_path() -> PathBuf {
 }
 
 pub fn run(args: &[String]) -> Result<()> {
-    let mut check = false;
-    for a in args {
-        match a.as_str() {
-            "--check" => check = true,
-            other => bail!("usage: cargo xtask crates [--check] (unknown argument `{other}`)"),
-        }
-    }
+    let check = sh::only_flag(args, "--check", "cargo xtask crates [--check]")?;
     let root = sh::root();
     expected_locks_only(&root)?;
     let want = generate(&root, PN)?;

@@ -76,13 +76,7 @@ fn recipe_path() -> PathBuf {
 }
 
 pub fn run(args: &[String]) -> Result<()> {
-    let mut check = false;
-    for a in args {
-        match a.as_str() {
-            "--check" => check = true,
-            other => bail!("usage: cargo xtask licences [--check] (unknown argument `{other}`)"),
-        }
-    }
+    let check = sh::only_flag(args, "--check", "cargo xtask licences [--check]")?;
     let applets = cross::recipe_applets_all()?;
     let meta = metadata(&applets)?;
     let linked = linked_crates(&meta, PACKAGE)?;

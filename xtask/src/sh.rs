@@ -94,3 +94,17 @@ pub fn run_harness_bin(release: bool, bin: &str, args: &[String]) -> Result<()> 
         .arg("--")
         .args(args))
 }
+
+/// Whether `args` is empty (false) or exactly `flag` (true); anything else is an error that
+/// shows `usage` (the `cargo xtask <cmd> [--flag]` commands share this).
+pub fn only_flag(args: &[String], flag: &str, usage: &str) -> anyhow::Result<bool> {
+    let mut on = false;
+    for a in args {
+        if a == flag {
+            on = true;
+        } else {
+            anyhow::bail!("usage: {usage} (unknown argument `{a}`)");
+        }
+    }
+    Ok(on)
+}

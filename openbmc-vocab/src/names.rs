@@ -27,6 +27,10 @@ pub mod bus {
     pub const FAN_SENSOR: &str = "xyz.openbmc_project.FanSensor";
     /// The IPMI command server (phosphor-host-ipmid, or ours).
     pub const IPMI_HOST: &str = "xyz.openbmc_project.Ipmi.Host";
+    /// ipmid's host command queue (`Control.Host.Execute`, e.g. SoftOff), which
+    /// phosphor-ipmi-host's SoftPowerOff calls; ipmid owns it beside [`IPMI_HOST`]
+    /// (openbmc/phosphor-host-ipmid e6899a55, `systemintfcmds.cpp`). acpigate never owns it.
+    pub const CONTROL_HOST: &str = "xyz.openbmc_project.Control.Host";
     /// Prefix of the names IPMI channel front ends own (`…Channel.ipmi_kcs3`).
     pub const IPMI_CHANNEL_PREFIX: &str = "xyz.openbmc_project.Ipmi.Channel.";
     /// sensor-gate, our DIMM temperature service.

@@ -10,7 +10,8 @@
 //! * `cargo xtask test oelint` — the crates file and the recipe's LICENSE / LIC_FILES_CHKSUM
 //!   are current (`cargo xtask licences --check`), the recipe's applet list matches
 //!   the acpigate crate's features and each applet builds alone (what a trimmed
-//!   PACKAGECONFIG builds), and oelint-adv (pinned) is clean on the layer.
+//!   PACKAGECONFIG builds), the example images have no runtime clash (`images`), and
+//!   oelint-adv (pinned) is clean on the layer.
 //!
 //! The toolchain is Debian's rustc-web (`/usr/bin/cargo`, `/usr/bin/rustc`), installed by
 //! `scripts/cross/cross-setup.sh` with the ARMv7 std from Debian's armhf package. ARMv6
@@ -26,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::{cache, crates, licences, setup, sh};
+use crate::{cache, crates, images, licences, setup, sh};
 
 /// A build target and how to build, strip and run for it.
 pub struct Target {
@@ -650,6 +651,7 @@ pub fn oelint() -> Result<()> {
     crates::run(&["--check".to_string()])?;
     licences::run(&["--check".to_string()])?;
     check_recipe_applets()?;
+    images::check()?;
     // The recipe builds `--no-default-features` plus one feature per applet in
     // ACPIGATE_APPLETS: every applet must build alone. (After the clippy step the
     // dependencies are already checked, so this costs seconds.)
@@ -817,8 +819,20 @@ fn check_recipe_applets() -> Result<()> {
         }
     }
     // Every unit and policy file must reach a package, or the image silently lacks it.
+    let mut names = Vec::new();
     for e in fs::read_dir(&units).with_context(|| format!("cannot list {}", units.display()))? {
-        let name = e?.file_name().to_string_lossy().into_owned();
+        let e = e?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        if e.path().is_dir() {
+            // <unit>.d/: drop-ins for an upstream unit, named with their directory.
+            for f in fs::read_dir(e.path())? {
+                names.push(format!("{name}/{}", f?.file_name().to_string_lossy()));
+            }
+        } else {
+            names.push(name);
+        }
+    }
+    for name in names {
         let shipped = [".service", ".target", ".socket", ".timer", ".path", ".conf"]
             .iter()
             .any(|x| name.ends_with(x));

@@ -10,6 +10,7 @@ mod crates;
 mod cross;
 mod demo;
 mod fuzz;
+mod images;
 mod licences;
 mod resources;
 mod setup;

@@ -62,9 +62,19 @@ pub fn main_with_args(args: Vec<String>) -> Result<()> {
 }
 
 async fn run(settings: Settings, users: UserDb) -> Result<()> {
-    let sock = UdpSocket::bind(settings.listen)
-        .await
-        .with_context(|| format!("cannot listen on UDP {}", settings.listen))?;
+    let sock = match UdpSocket::bind(settings.listen).await {
+        Ok(s) => s,
+        // The usual cause on a BMC: upstream netipmid holds the port on some interface.
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => anyhow::bail!(
+            "cannot listen on UDP {}: the port is taken; on OpenBMC usually by netipmid \
+             (see `systemctl list-units 'phosphor-ipmi-net@*'`), which the drop-ins installed \
+             with ipmi-lan keep from starting unless it was started by hand",
+            settings.listen
+        ),
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot listen on UDP {}", settings.listen));
+        }
+    };
     let channel_bus_name = format!("{}{}", bus::IPMI_CHANNEL_PREFIX, settings.channel_name);
     let conn =
         daemon_kit::bus::build(zbus::connection::Builder::system().name(channel_bus_name.as_str()))

@@ -135,6 +135,34 @@ if [ -n "$HAVE_IPMI" ] && systemctl cat ipmi-lan.service >/dev/null 2>&1; then
 else
   bad "ipmi-lan.service is not installed (recipe ACPIGATE_UNITS[ipmi-lan]); the LAN checks cannot run"
 fi
+# Upstream's IPMI units, installed and enabled as their packages do (stand-ins with the same
+# names, /usr/lib/systemd/system/): the drop-ins acpigate's packages ship must keep ipmid,
+# SoftPowerOff and every netipmid instance from starting, on the real systemd, while a unit
+# that Wants= ipmid (the KCS bridge) still starts.
+if [ -n "$HAVE_IPMI" ]; then
+  head_ "beside upstream ipmid, SoftPowerOff, netipmid and a KCS bridge (drop-ins)"
+  skipped() {  # skipped UNIT: not running, and its start condition (not a failure) said no
+    [ "$(unit_prop "$1" ActiveState)" != active ] && [ "$(unit_prop "$1" ConditionResult)" = no ] &&
+      [ "$(unit_prop "$1" Result)" = success ]
+  }
+  for u in phosphor-ipmi-host.service phosphor-ipmi-net@lo.socket; do
+    check "$u (enabled) was skipped at boot: $(unit_prop $u ActiveState), ConditionResult=$(unit_prop $u ConditionResult)" skipped $u
+  done
+  systemctl status --no-pager phosphor-ipmi-host.service 2>&1 | grep -F 'ConditionPathExists' | sed 's/^ */  /'
+  check "the KCS bridge stand-in that Wants= ipmid is $(systemctl is-active machine-kcsbridge.service)" \
+    [ "$(systemctl is-active machine-kcsbridge.service)" = active ]
+  owner=$(busctl status $IPMI_SVC 2>/dev/null | sed -n 's/^Unit=//p')
+  check "xyz.openbmc_project.Ipmi.Host is owned by ${owner:-nobody} (want ipmi-handlers.service)" [ "$owner" = $IPMI ]
+  # /proc/net/udp{,6}: local address column "ADDR:PORT" in hex, 623 = 0x026F
+  udp=$(cat /proc/net/udp /proc/net/udp6 2>/dev/null | awk '$2 ~ /:026F$/' | wc -l)
+  check "exactly one UDP 623 listener ($udp), and it is ipmi-lan's (ipmi-lan.service $(systemctl is-active ipmi-lan.service))" \
+    sh -c "[ $udp = 1 ] && [ \"\$(systemctl is-active ipmi-lan.service)\" = active ]"
+  SPO=xyz.openbmc_project.Ipmi.Internal.SoftPowerOff.service
+  systemctl start $SPO; rc=$?
+  check "starting SoftPowerOff (as host shutdown does) succeeds without running it: rc=$rc, ConditionResult=$(unit_prop $SPO ConditionResult)" \
+    sh -c "[ $rc = 0 ] && [ \"\$(systemctl show -p ConditionResult --value $SPO)\" = no ]"
+fi
+
 # lan ARGS…: the real ipmitool over RMCP+ (cipher suite 17) to the sandboxed LAN front end
 lan() { timeout 60 ipmitool -I lanplus -H 127.0.0.1 -U admin -P machine-tier-pw -C 17 "$@"; }
 # ipmi NETFN CMD [DATA BYTES…]: xyz.openbmc_project.Ipmi.Server.execute as the KCS bridge

@@ -42,7 +42,9 @@ cp -a "$HERE/../image/." "$R/"
 chown root:root "$R/etc/acpigate/ipmi-lan-users.json"; chmod 0600 "$R/etc/acpigate/ipmi-lan-users.json"
 install -D -m 0755 "$PLAT" "$R/usr/local/bin/machine-platform"
 strip "$R/usr/local/bin/machine-platform" 2>/dev/null || true
-systemctl --root="$R" enable machine-platform.service operator-s0-hook.service 2>&1 | sed 's/^/image: /' >&2
+# The upstream IPMI units acpigate takes over from, enabled as their packages enable them.
+systemctl --root="$R" enable machine-platform.service operator-s0-hook.service \
+  phosphor-ipmi-host.service machine-kcsbridge.service phosphor-ipmi-net@lo.socket 2>&1 | sed 's/^/image: /' >&2
 
 # mkfs.ext4 -d writes every file of the tree into the (sparse) image: check that the disk
 # holding the image has room for the tree plus ext4's metadata now, so a full disk is named

@@ -3,7 +3,8 @@
 # recipe (yocto/meta-acpigate) installs it on a BMC:
 #   /usr/bin/acpigate                         the multi-call binary
 #   /usr/libexec/acpigate/<applet>            symlinks to it, one per applet in this build
-#   /usr/lib/systemd/system/                  the applet's units (*.service, *.target)
+#   /usr/lib/systemd/system/                  the applet's units (*.service, *.target) and
+#                                             drop-ins for upstream units (<unit>.d/*.conf)
 #   /usr/share/dbus-1/system.d/               the applet's D-Bus policy (*.conf)
 # taking the lists per applet from the recipe (ACPIGATE_UNITS[applet], ACPIGATE_DBUS_POLICY
 # [applet]) for the applets the binary contains, files from units/, and enabling the services
@@ -45,7 +46,8 @@ for a in $applets; do
   [ -n "$u" ] || log "WARNING: the recipe lists no ACPIGATE_UNITS[$a]: applet $a installed without units"
   for f in $u; do
     [ -f "$UNITS/$f" ] || die "the recipe lists $f for $a, but $UNITS/$f does not exist"
-    install -m 0644 "$UNITS/$f" "$ROOT/usr/lib/systemd/system/"; units+=("$f")
+    # A name with a directory (<unit>.d/<file>) is a drop-in for an upstream unit.
+    install -D -m 0644 "$UNITS/$f" "$ROOT/usr/lib/systemd/system/$f"; units+=("$f")
   done
   for f in $p; do
     [ -f "$UNITS/$f" ] || die "the recipe lists $f for $a, but $UNITS/$f does not exist"

@@ -1,8 +1,6 @@
 SUMMARY = "acpigate daemons for an OpenBMC image"
 DESCRIPTION = "Every acpigate applet in ACPIGATE_APPLETS, with its systemd units and \
                D-Bus policy. Add it with OBMC_IMAGE_EXTRA_INSTALL:append = \" packagegroup-acpigate\"."
-HOMEPAGE = "https://github.com/acpigate/acpigate"
-BUGTRACKER = "https://github.com/acpigate/acpigate/issues"
 SECTION = "bmc"
 LICENSE = "Apache-2.0"
 

@@ -764,6 +764,7 @@ fn check_recipe_applets() -> Result<()> {
     let recipe = dir.join("acpigate_git.bb");
     let recipe_text =
         fs::read_to_string(&recipe).with_context(|| format!("cannot read {}", recipe.display()))?;
+    src_uri_before_crates(&recipe_text).with_context(|| format!("{}", recipe.display()))?;
     let mut layer = recipe_applets_all()?;
     let value = layer.join(" ");
     layer.sort_unstable();
@@ -845,4 +846,48 @@ fn check_recipe_applets() -> Result<()> {
     }
     eprintln!("xtask oelint: layer applets match the crate features ({value})");
     Ok(())
+}
+
+/// The crates file adds every crate with `SRC_URI +=`: a plain assignment to `SRC_URI`
+/// after it is required would silently drop them all, and the build would fail far from
+/// the cause (cargo cannot find a crate, offline).
+fn src_uri_before_crates(recipe: &str) -> Result<()> {
+    let Some(require) = recipe
+        .lines()
+        .position(|l| l.trim() == "require ${BPN}-crates.inc")
+    else {
+        bail!("no `require ${{BPN}}-crates.inc`");
+    };
+    for (n, l) in recipe.lines().enumerate().skip(require + 1) {
+        let l = l.trim_start();
+        if let Some(rest) = l.strip_prefix("SRC_URI") {
+            let op = rest.trim_start();
+            if op.starts_with("= ") || op.starts_with(":= ") || op.starts_with("=\"") {
+                bail!(
+                    "line {}: `SRC_URI =` after `require ${{BPN}}-crates.inc` (line {}) drops every crate; assign it before",
+                    n + 1,
+                    require + 1
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_src_uri_assignment_after_the_crates_file_is_refused() {
+        let ok = "SRC_URI = \"git://x;branch=main\"\nrequire ${BPN}-crates.inc\nSRC_URI += \"file://a\"\n";
+        assert!(src_uri_before_crates(ok).is_ok());
+        let bad = "require ${BPN}-crates.inc\n\nSRC_URI = \"${ACPIGATE_GIT_URI}\"\n";
+        let e = src_uri_before_crates(bad)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.starts_with("line 3: `SRC_URI =` after"), "{e}");
+        assert!(src_uri_before_crates("SRC_URI = \"x\"\n").is_err());
+    }
 }

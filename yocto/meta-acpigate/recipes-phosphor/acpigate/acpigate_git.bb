@@ -32,11 +32,6 @@ CVE_PRODUCT = "acpigate"
 # A "+" in PV makes the fetcher append the git revision.
 PV = "0.1.0+git"
 
-require acpigate-applets.inc
-require ${BPN}-crates.inc
-
-inherit cargo cargo-update-recipe-crates systemd
-
 # Where the source comes from (README.md, "Where the source comes from").
 #
 # ACPIGATE_GIT_URI: the acpigate git repository your team builds from, as a BitBake git URL
@@ -44,7 +39,13 @@ inherit cargo cargo-update-recipe-crates systemd
 # Set it in your distro, machine or local.conf; there is no default, so nothing is fetched
 # from a place you did not choose. Without it the recipe is skipped with a message saying so.
 ACPIGATE_GIT_URI ??= ""
+# Assigned before the crates file is required: it adds every crate with +=.
 SRC_URI = "${ACPIGATE_GIT_URI}"
+
+require acpigate-applets.inc
+require ${BPN}-crates.inc
+
+inherit cargo cargo-update-recipe-crates systemd
 
 # SRCREV: by default the commit this layer is checked out at. The crates file next to this
 # recipe lists the crates of that commit's Cargo.lock, so recipe, crates and source always

@@ -106,7 +106,7 @@ PACKAGECONFIG[sensor-gate] = "--features sensor-gate,,"
 PACKAGECONFIG[ipmi-handlers] = "--features ipmi-handlers,,"
 PACKAGECONFIG[ipmi-lan] = "--features ipmi-lan,,"
 # The applets this build compiles and packages: those in PACKAGECONFIG. So
-# PACKAGECONFIG:pn-acpigate:remove = "<applet>" drops the Cargo feature, the link, the units
+# PACKAGECONFIG:remove:pn-acpigate = "<applet>" drops the Cargo feature, the link, the units
 # and the package alike (ACPIGATE_APPLETS:remove does the same and also drops it from
 # packagegroup-acpigate).
 ACPIGATE_BUILT = "${@' '.join(a for a in d.getVar('ACPIGATE_APPLETS_ALL').split() if bb.utils.contains('PACKAGECONFIG', a, True, False, d))}"

@@ -356,26 +356,11 @@ async fn refuses_to_start_without_a_private_users_file() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_taken_port_stops_the_daemon_naming_netipmid() -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
     let bus = PrivateBus::start()?;
     // Someone else (netipmid, on a BMC) holds the port.
     let holder = std::net::UdpSocket::bind("127.0.0.1:0")?;
     let port = holder.local_addr()?.port();
-    let users = bus.dir().join("users.json");
-    std::fs::write(
-        &users,
-        format!(
-            r#"{{ "users": [ {{ "name": "{ADMIN}", "password": "{ADMIN_PW}", "id": 2, "privilege": "admin" }} ] }}"#
-        ),
-    )?;
-    std::fs::set_permissions(&users, std::fs::Permissions::from_mode(0o600))?;
-    let config = bus.write_config(
-        "lan.json",
-        &format!(
-            r#"{{ "listen": "127.0.0.1:{port}", "users_file": "{}" }}"#,
-            users.display()
-        ),
-    )?;
+    let config = write_lan_config(&bus, port, "", true)?;
     let err = Daemon::spawn_with_config(&bus, "ipmi-lan", &config)
         .err()
         .map(|e| format!("{e:#}"))

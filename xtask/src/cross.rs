@@ -800,13 +800,8 @@ fn check_recipe_applets() -> Result<()> {
             bail!("{}: missing the line `{pc}`", recipe.display());
         }
         for flag in ["ACPIGATE_UNITS", "ACPIGATE_DBUS_POLICY"] {
-            let prefix = format!("{flag}[{a}] = \"");
-            let Some(files) = recipe_text
-                .lines()
-                .find_map(|l| l.strip_prefix(prefix.as_str()))
-                .and_then(|v| v.strip_suffix('"'))
-            else {
-                bail!("{}: missing `{prefix}…\"` for applet {a}", recipe.display());
+            let Some(files) = recipe_var(&recipe_text, &format!("{flag}[{a}]")) else {
+                bail!("{}: missing `{flag}[{a}] = \"…\"`", recipe.display());
             };
             for f in files.split_whitespace() {
                 if !units.join(f).is_file() {
@@ -846,6 +841,17 @@ fn check_recipe_applets() -> Result<()> {
     }
     eprintln!("xtask oelint: layer applets match the crate features ({value})");
     Ok(())
+}
+
+/// The value of a one-line `KEY = "value"` in a recipe (KEY may carry an override or a
+/// flag: `RCONFLICTS:${PN}-x`, `ACPIGATE_UNITS[x]`), or None when no such line exists.
+pub fn recipe_var<'a>(recipe: &'a str, key: &str) -> Option<&'a str> {
+    recipe.lines().find_map(|l| {
+        l.strip_prefix(key)?
+            .trim_start()
+            .strip_prefix("= \"")?
+            .strip_suffix('"')
+    })
 }
 
 /// The crates file adds every crate with `SRC_URI +=`: a plain assignment to `SRC_URI`

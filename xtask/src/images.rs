@@ -277,14 +277,13 @@ fn conditions(text: &str) -> Vec<String> {
         .collect()
 }
 
-fn recipe_value(recipe: &str, key: &str) -> String {
-    recipe
-        .lines()
-        .find_map(|l| l.strip_prefix(key))
-        .and_then(|v| v.trim_start().strip_prefix("= \""))
-        .and_then(|v| v.strip_suffix('"'))
+/// A recipe variable's words (none when the recipe does not set it).
+fn recipe_words(recipe: &str, key: &str) -> Vec<String> {
+    cross::recipe_var(recipe, key)
         .unwrap_or_default()
-        .to_string()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
 }
 
 /// Our package for one applet, as the recipe packages it.
@@ -293,16 +292,13 @@ fn acpigate_package(recipe: &str, units_dir: &Path, applet: &str) -> Result<Pack
     let mut p = Package {
         name: pn.clone(),
         files: vec![format!("/usr/libexec/acpigate/{applet}")],
-        rconflicts: recipe_value(recipe, &format!("RCONFLICTS:${{PN}}-{applet} "))
-            .split_whitespace()
-            .map(str::to_string)
-            .collect(),
+        rconflicts: recipe_words(recipe, &format!("RCONFLICTS:${{PN}}-{applet}")),
         rdepends: strings(&["acpigate"]),
         ..Package::default()
     };
     let (owns, needs) = applet_resources(applet);
-    for f in recipe_value(recipe, &format!("ACPIGATE_UNITS[{applet}] ")).split_whitespace() {
-        let text = fs::read_to_string(units_dir.join(f))
+    for f in recipe_words(recipe, &format!("ACPIGATE_UNITS[{applet}]")) {
+        let text = fs::read_to_string(units_dir.join(&f))
             .with_context(|| format!("units/{f} (ACPIGATE_UNITS[{applet}])"))?;
         p.files.push(format!("{UNIT_DIR}/{f}"));
         if let Some((dir, _)) = f.split_once('/') {
@@ -314,10 +310,7 @@ fn acpigate_package(recipe: &str, units_dir: &Path, applet: &str) -> Result<Pack
             p.units.insert(f.to_string(), u);
         }
     }
-    p.enabled = recipe_value(recipe, &format!("SYSTEMD_SERVICE:${{PN}}-{applet} "))
-        .split_whitespace()
-        .map(str::to_string)
-        .collect();
+    p.enabled = recipe_words(recipe, &format!("SYSTEMD_SERVICE:${{PN}}-{applet}"));
     Ok(p)
 }
 

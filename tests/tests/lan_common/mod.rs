@@ -43,6 +43,19 @@ pub fn start_lan(bus: &PrivateBus, extra: &str) -> Result<(Daemon, u16)> {
 /// [`start_lan`]; with `fixed_guid` false the front end takes the command server's GUID.
 pub fn start_lan_guid(bus: &PrivateBus, extra: &str, fixed_guid: bool) -> Result<(Daemon, u16)> {
     let port = free_udp_port()?;
+    let config = write_lan_config(bus, port, extra, fixed_guid)?;
+    let d = Daemon::spawn_with_config(bus, "ipmi-lan", &config)?;
+    Ok((d, port))
+}
+
+/// The front end's config for 127.0.0.1:`port` and its root-only users file (admin and
+/// viewer), written into the bus's directory; returns the config's path.
+pub fn write_lan_config(
+    bus: &PrivateBus,
+    port: u16,
+    extra: &str,
+    fixed_guid: bool,
+) -> Result<std::path::PathBuf> {
     let users = bus.write_config(
         "ipmi-lan-users.json",
         &format!(
@@ -53,7 +66,7 @@ pub fn start_lan_guid(bus: &PrivateBus, extra: &str, fixed_guid: bool) -> Result
         ),
     )?;
     std::fs::set_permissions(&users, std::fs::Permissions::from_mode(0o600))?;
-    let config = bus.write_config(
+    bus.write_config(
         "ipmi-lan.json",
         &format!(
             r#"{{ "listen": "127.0.0.1:{port}", "users_file": "{}"{}{extra} }}"#,
@@ -64,9 +77,7 @@ pub fn start_lan_guid(bus: &PrivateBus, extra: &str, fixed_guid: bool) -> Result
                 String::new()
             }
         ),
-    )?;
-    let d = Daemon::spawn_with_config(bus, "ipmi-lan", &config)?;
-    Ok((d, port))
+    )
 }
 
 /// One `ipmitool -I lanplus … exec FILE` run (one process for many commands).

@@ -57,29 +57,44 @@ impl Termination {
 }
 
 /// A daemon's life under systemd, in the order that keeps it safe: [`Lifecycle::start`]
-/// catches SIGTERM/SIGINT and starts petting the watchdog (while the probe answers) before the
-/// daemon does anything slow; [`Lifecycle::ready`] says READY once it serves;
+/// catches SIGTERM/SIGINT before the daemon does anything slow; [`Lifecycle::ready`] says
+/// READY once it serves and from then on pets the watchdog while the probe answers;
 /// [`Lifecycle::stop_requested`] resolves on a signal; [`Lifecycle::stopping`] says STOPPING.
 pub struct Lifecycle {
     termination: Termination,
     watchdog: tokio::task::JoinHandle<()>,
+    arm: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Lifecycle {
-    /// Catch the termination signals and supervise the watchdog with `probe` ([`watchdog_task`]);
+    /// Catch the termination signals and prepare the watchdog supervision with `probe` (see
+    /// [`Probe`]; without `WATCHDOG_USEC` there is none), which begins at [`Lifecycle::ready`];
     /// call inside the runtime.
     pub fn start(probe: Probe) -> std::io::Result<Self> {
         let termination = Termination::install()?;
-        let watchdog = tokio::spawn(watchdog_task(probe));
+        let (arm, armed) = tokio::sync::oneshot::channel();
+        let watchdog = tokio::spawn(async move {
+            if let Some(every) = watchdog_interval() {
+                supervise_once_armed(armed, every, probe, pet_watchdog).await;
+            }
+        });
         Ok(Self {
             termination,
             watchdog,
+            arm: Some(arm),
         })
     }
 
-    /// Tell systemd we are ready (the signals are already caught, see [`notify_ready`]).
-    pub fn ready(&self) {
+    /// Tell systemd we are ready (the signals are already caught, see [`notify_ready`]) and
+    /// start the watchdog supervision. Not earlier: systemd arms `WatchdogSec=` only once
+    /// start-up completes (systemd.service(5)), and before the daemon owns its well-known
+    /// name the bus policy refuses the probe's call to our own connection, so probing sooner
+    /// would only log false "not petting" errors.
+    pub fn ready(&mut self) {
         notify_ready(&self.termination);
+        if let Some(arm) = self.arm.take() {
+            let _ = arm.send(());
+        }
     }
 
     /// Resolves with the signal's name when SIGTERM or SIGINT arrives.
@@ -101,18 +116,23 @@ impl Lifecycle {
 pub type Probe =
     Box<dyn FnMut() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send>;
 
+/// [`supervise`], from the moment `armed` fires; a sender dropped unsent means the daemon
+/// stopped before it was ready, and there is nothing to pet.
+async fn supervise_once_armed(
+    armed: tokio::sync::oneshot::Receiver<()>,
+    every: Duration,
+    probe: Probe,
+    pet: impl FnMut(),
+) {
+    if armed.await.is_ok() {
+        supervise(every, probe, pet).await;
+    }
+}
+
 /// Pet systemd's watchdog only while the daemon shows progress: every half `WatchdogSec` the
 /// probe runs, with that half as its deadline, and only a probe that succeeds is followed by a
 /// pet. A stalled loop or a dead bus connection therefore stops the petting even though this
 /// task itself keeps running, and systemd restarts the daemon once `WatchdogSec` passes.
-/// Without a watchdog (no `WATCHDOG_USEC`) it waits forever.
-pub async fn watchdog_task(probe: Probe) {
-    let Some(every) = watchdog_interval() else {
-        return std::future::pending().await;
-    };
-    supervise(every, probe, pet_watchdog).await
-}
-
 async fn supervise(every: Duration, mut probe: Probe, mut pet: impl FnMut()) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -144,18 +164,22 @@ async fn supervise(every: Duration, mut probe: Probe, mut pet: impl FnMut()) {
     }
 }
 
-/// A round trip through the bus: `org.freedesktop.DBus.Peer.Ping` to our own unique name goes
-/// out to the bus daemon and back in through this connection's object server.
+/// A round trip through the bus: `org.freedesktop.DBus.GetId` to the bus daemon goes out
+/// through this connection and its reply comes back in through the connection's reader.
+///
+/// Why the bus daemon and not a `Peer.Ping` to our own unique name: the standard system bus
+/// policy (dbus's `system.conf`: `<deny send_type="method_call"/>`, holes punched per name)
+/// refuses a call to a connection unless it owns a name the policy opens for sending. A
+/// daemon that owns no such name (ipmi-lan) would then never pet, and systemd would kill it
+/// every `WatchdogSec`; the calls to `org.freedesktop.DBus` every client needs are open in
+/// every policy.
 pub async fn bus_round_trip(conn: &zbus::Connection) -> Result<(), String> {
-    let me = conn
-        .unique_name()
-        .ok_or_else(|| "the connection has no unique name".to_owned())?
-        .to_owned();
+    use openbmc_vocab::names::{bus, iface, method, path};
     conn.call_method(
-        Some(me),
-        "/",
-        Some("org.freedesktop.DBus.Peer"),
-        "Ping",
+        Some(bus::DBUS),
+        path::DBUS,
+        Some(iface::DBUS),
+        method::GET_ID,
         &(),
     )
     .await
@@ -269,6 +293,44 @@ mod tests {
     async fn a_daemon_that_answers_is_petted_every_interval() {
         let pets = pets_in(probe_from(|_| Some(true)), 4).await;
         assert!(pets >= 7, "{pets} pets in 8 intervals");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn nothing_is_probed_or_petted_before_ready() {
+        let probes = Arc::new(AtomicU32::new(0));
+        let pets = Arc::new(AtomicUsize::new(0));
+        let (n, p) = (probes.clone(), pets.clone());
+        let probe: Probe = Box::new(move || {
+            n.fetch_add(1, Ordering::Relaxed);
+            Box::pin(async { Ok(()) })
+        });
+        let every = Duration::from_secs(5);
+        let (arm, armed) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(supervise_once_armed(armed, every, probe, move || {
+            p.fetch_add(1, Ordering::Relaxed);
+        }));
+        tokio::time::sleep(every * 10).await;
+        assert_eq!(probes.load(Ordering::Relaxed), 0, "probed before ready");
+        assert_eq!(pets.load(Ordering::Relaxed), 0, "petted before ready");
+        arm.send(()).expect("the supervisor waits");
+        tokio::time::sleep(every * 4).await;
+        task.abort();
+        assert!(probes.load(Ordering::Relaxed) >= 4);
+        assert!(pets.load(Ordering::Relaxed) >= 4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_daemon_stopped_before_ready_is_never_probed() {
+        let probes = Arc::new(AtomicU32::new(0));
+        let n = probes.clone();
+        let probe: Probe = Box::new(move || {
+            n.fetch_add(1, Ordering::Relaxed);
+            Box::pin(async { Ok(()) })
+        });
+        let (arm, armed) = tokio::sync::oneshot::channel::<()>();
+        drop(arm);
+        supervise_once_armed(armed, Duration::from_secs(5), probe, || {}).await;
+        assert_eq!(probes.load(Ordering::Relaxed), 0);
     }
 
     #[tokio::test(start_paused = true)]

@@ -64,6 +64,8 @@ pub mod path {
     /// phosphor-sel-logger's object.
     pub const LOGGING_IPMI: &str = "/xyz/openbmc_project/Logging/IPMI";
     pub const SYSTEMD: &str = "/org/freedesktop/systemd1";
+    /// The message bus's own object.
+    pub const DBUS: &str = "/org/freedesktop/DBus";
     /// sensor-gate's gate status object.
     pub const ACPIGATE_GATE: &str = "/xyz/openbmc_project/acpigate/gate";
     /// ipmi-handlers' SEL status object (on the `xyz.openbmc_project.Ipmi.Host` connection).
@@ -112,6 +114,8 @@ pub mod iface {
     /// phosphor-sel-logger's interface, with [`super::method::IPMI_SEL_ADD`].
     pub const LOGGING_IPMI: &str = "xyz.openbmc_project.Logging.IPMI";
     pub const SYSTEMD_MANAGER: &str = "org.freedesktop.systemd1.Manager";
+    /// The message bus's own interface (`Hello`, `GetId`, `RequestName`, …).
+    pub const DBUS: &str = "org.freedesktop.DBus";
     pub const PROPERTIES: &str = "org.freedesktop.DBus.Properties";
     pub const OBJECT_MANAGER: &str = "org.freedesktop.DBus.ObjectManager";
     /// acpigate's own host-phase interface, on the ACPI object (see [`crate::acpigate`]).
@@ -161,6 +165,8 @@ pub mod method {
     pub const IPMI_SEL_ADD: &str = "IpmiSelAdd";
     /// Its argument signature, exactly as upstream declares it.
     pub const IPMI_SEL_ADD_SIGNATURE: &str = "ssaybq";
+    /// The bus daemon's `GetId() -> s`: open to every client in every bus policy.
+    pub const GET_ID: &str = "GetId";
 }
 
 /// Signal names we follow (standard D-Bus ones that carry no proxy of their own here).

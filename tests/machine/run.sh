@@ -53,5 +53,9 @@ done
 if [ "$rc" != 0 ] && [ -f "$SHARE/out/serial.log" ] && [ ${#VERBOSE[@]} -eq 0 ]; then
   log "last 60 lines of the VM console:"; tail -n 60 "$SHARE/out/serial.log" | sed 's/^/    /' >&2
 fi
+# Last, where a log excerpt that keeps only the tail still shows them: the failed checks.
+if [ "$rc" != 0 ] && [ -f "$SHARE/out/run.log" ]; then
+  log "failed checks:"; grep -E '(^|[] ])FAIL: ' "$SHARE/out/run.log" | sed 's/^/    /' >&2 || log "    (none recorded: the scenario did not finish)"
+fi
 log "result: rc=$rc (serial log $SHARE/out/serial.log, trace $SHARE/out/trace.txt)"
 exit "$rc"

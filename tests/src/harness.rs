@@ -69,6 +69,33 @@ const BUS_CONFIG: &str = r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bu
 </busconfig>
 "#;
 
+/// The default context of a standard system bus (dbus's own `system.conf`): any user may
+/// connect, nobody owns a name and no method call is sent unless a policy file opens it;
+/// replies, signals and the calls to the bus daemon itself are open.
+const SYSTEM_POLICY_CONFIG: &str = r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path=@SOCK@</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <deny own="*"/>
+    <deny send_type="method_call"/>
+    <allow send_type="signal"/>
+    <allow send_requested_reply="true" send_type="method_return"/>
+    <allow send_requested_reply="true" send_type="error"/>
+    <allow receive_type="method_call"/>
+    <allow receive_type="method_return"/>
+    <allow receive_type="error"/>
+    <allow receive_type="signal"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
+  </policy>
+@INCLUDES@</busconfig>
+"#;
+
 impl PrivateBus {
     /// Start a bus; fails with a clear message if `dbus-daemon` is missing.
     pub fn start() -> Result<Self> {
@@ -76,6 +103,41 @@ impl PrivateBus {
         let sock = dir.path().join("bus");
         let cfg = dir.path().join("bus.conf");
         std::fs::write(&cfg, BUS_CONFIG.replace("@SOCK@", &sock.to_string_lossy()))?;
+        let (child, address) = spawn_bus(&cfg)?;
+        Ok(Self {
+            child,
+            address,
+            dir,
+        })
+    }
+
+    /// A bus with the standard system policy (see [`SYSTEM_POLICY_CONFIG`]) and the policy
+    /// files the packages install ([`shipped_policy_files`]), as a BMC's system bus has them.
+    /// Their `user="root"` rules are applied to the user running the tests, so the rig needs
+    /// no root (under root they are unchanged).
+    pub fn start_with_system_policy() -> Result<Self> {
+        let dir = TempDir::new("bus")?;
+        let sock = dir.path().join("bus");
+        let me = current_user_name()?;
+        let mut includes = String::new();
+        for file in shipped_policy_files()? {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let name = file.file_name().context("policy file name")?;
+            let copy = dir.path().join(name);
+            std::fs::write(
+                &copy,
+                text.replace("user=\"root\"", &format!("user=\"{me}\"")),
+            )?;
+            includes.push_str(&format!("  <include>{}</include>\n", copy.display()));
+        }
+        let cfg = dir.path().join("bus.conf");
+        std::fs::write(
+            &cfg,
+            SYSTEM_POLICY_CONFIG
+                .replace("@SOCK@", &sock.to_string_lossy())
+                .replace("@INCLUDES@", &includes),
+        )?;
         let (child, address) = spawn_bus(&cfg)?;
         Ok(Self {
             child,
@@ -128,6 +190,40 @@ impl acpigate_sim::BusAddress for PrivateBus {
     fn address(&self) -> &str {
         &self.address
     }
+}
+
+/// The D-Bus policy files the recipe installs (`units/*.conf` holding a `<busconfig>`).
+pub fn shipped_policy_files() -> Result<Vec<PathBuf>> {
+    let units = Path::new(env!("CARGO_MANIFEST_DIR")).join("../units");
+    let mut files = Vec::new();
+    for entry in
+        std::fs::read_dir(&units).with_context(|| format!("listing {}", units.display()))?
+    {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "conf")
+            && std::fs::read_to_string(&path)?.contains("<busconfig>")
+        {
+            files.push(path);
+        }
+    }
+    files.sort();
+    if files.is_empty() {
+        bail!("no D-Bus policy file in {}", units.display());
+    }
+    Ok(files)
+}
+
+/// The name of the user running the tests (`id -un`), for policy rules by user.
+fn current_user_name() -> Result<String> {
+    let out = Command::new("id")
+        .arg("-un")
+        .output()
+        .context("running id -un")?;
+    let name = String::from_utf8(out.stdout)?.trim().to_owned();
+    if !out.status.success() || name.is_empty() {
+        bail!("id -un gave no user name");
+    }
+    Ok(name)
 }
 
 /// Start `dbus-daemon` on `cfg` and read the address it prints.
@@ -311,6 +407,9 @@ pub struct Daemon {
     log: PathBuf,
     notify: UnixDatagram,
     notify_path: PathBuf,
+    /// Every `sd_notify` line received so far, in order, with the invocation it came from.
+    notices: Vec<(u32, String)>,
+    invocation: u32,
 }
 
 static DAEMON_N: AtomicU32 = AtomicU32::new(0);
@@ -350,6 +449,8 @@ impl Daemon {
             log,
             notify,
             notify_path,
+            notices: Vec::new(),
+            invocation: 0,
         };
         d.start(bus, args, env)?;
         Ok(d)
@@ -376,18 +477,41 @@ impl Daemon {
             .spawn()
             .with_context(|| format!("cannot start acpigate {}", self.applet))?;
         self.child = Some(child);
+        self.invocation += 1;
         self.wait_ready(Duration::from_secs(20))
+    }
+
+    /// One datagram from the notify socket (100 ms at most), its lines recorded.
+    fn take_notice(&mut self) -> bool {
+        let mut buf = [0u8; 4096];
+        let Ok(n) = self.notify.recv(&mut buf) else {
+            return false;
+        };
+        let before = self.notices.len();
+        for line in String::from_utf8_lossy(&buf[..n]).lines() {
+            self.notices.push((self.invocation, line.to_owned()));
+        }
+        self.notices[before..].iter().any(|(_, l)| l == "READY=1")
+    }
+
+    /// Keep reading the notify socket for `d`; then every line received from the current
+    /// invocation since it started, in order (`READY=1`, `WATCHDOG=1`, `STATUS=…`).
+    pub fn notices_after(&mut self, d: Duration) -> Vec<String> {
+        let until = Instant::now() + d;
+        while Instant::now() < until {
+            self.take_notice();
+        }
+        self.notices
+            .iter()
+            .filter(|(i, _)| *i == self.invocation)
+            .map(|(_, l)| l.clone())
+            .collect()
     }
 
     fn wait_ready(&mut self, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
-        let mut buf = [0u8; 4096];
         while Instant::now() < deadline {
-            if let Ok(n) = self.notify.recv(&mut buf)
-                && String::from_utf8_lossy(&buf[..n])
-                    .lines()
-                    .any(|l| l == "READY=1")
-            {
+            if self.take_notice() {
                 return Ok(());
             }
             if let Some(c) = self.child.as_mut()

@@ -133,7 +133,8 @@ pub async fn run(cfg: config::Config, test_stall: bool) -> Result<()> {
     let (probe, probes) = loop_and_bus_probe(conn.clone());
     let stall = StallSwitch::new(test_stall).context("cannot arm the test stall switch")?;
     let executor_task = tokio::spawn(exec.run(rx, probes, stall));
-    // Signals caught and the watchdog supervised from here on, before the slow start.
+    // Signals caught from here on, before the slow start (the watchdog is supervised from
+    // READY on, when systemd arms it).
     let mut life = Lifecycle::start(probe).context("cannot install signal handlers")?;
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     let mut inputs_task = tokio::spawn(inputs::follow_all(conn.clone(), feeder, ready_tx));

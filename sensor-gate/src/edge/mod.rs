@@ -125,7 +125,7 @@ pub async fn run(cfg: Config) -> Result<()> {
     if !cfg.zones.is_empty() {
         tokio::spawn(fan_zones::follow_fan_zones(conn.clone(), tx.clone()));
     }
-    // Signals caught and the watchdog supervised from here on.
+    // Signals caught from here on; the watchdog is supervised from READY on.
     let mut life = Lifecycle::start(daemon_kit::supervisor::bus_probe(conn.clone()))
         .context("cannot install signal handlers")?;
 

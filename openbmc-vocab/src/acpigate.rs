@@ -66,6 +66,9 @@ pub mod gate_prop {
     pub const LAST_CLOSE_LATENCY_USEC: &str = "LastCloseLatencyUsec";
     /// t: reads finished after a close and thrown away.
     pub const DISCARDED: &str = "Discarded";
+    /// a(sss): other masters on the DIMM buses, (bus name, kind, detail); kind is
+    /// `driver`, `eeprom`, `open` or `frudevice`.
+    pub const OTHER_MASTERS: &str = "OtherMasters";
 }
 
 impl HostPhase {

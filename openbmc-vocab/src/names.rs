@@ -39,6 +39,9 @@ pub mod bus {
     pub const SYSTEMD: &str = "org.freedesktop.systemd1";
     /// The message bus itself.
     pub const DBUS: &str = "org.freedesktop.DBus";
+    /// entity-manager: the board inventory and its Exposes records
+    /// (openbmc/entity-manager 3b745d22, `entity_manager.cpp`).
+    pub const ENTITY_MANAGER: &str = "xyz.openbmc_project.EntityManager";
 }
 
 /// Object paths.
@@ -66,6 +69,8 @@ pub mod path {
     pub const SYSTEMD: &str = "/org/freedesktop/systemd1";
     /// The message bus's own object.
     pub const DBUS: &str = "/org/freedesktop/DBus";
+    /// Where inventory objects live (entity-manager's boards under `…/inventory/system/`).
+    pub const INVENTORY: &str = "/xyz/openbmc_project/inventory";
     /// sensor-gate's gate status object.
     pub const ACPIGATE_GATE: &str = "/xyz/openbmc_project/acpigate/gate";
     /// ipmi-handlers' SEL status object (on the `xyz.openbmc_project.Ipmi.Host` connection).
@@ -124,6 +129,24 @@ pub mod iface {
     pub const ACPIGATE_GATE: &str = "org.acpigate.Gate";
     /// ipmi-handlers' SEL counters, at [`super::path::ACPIGATE_SEL`].
     pub const ACPIGATE_SEL: &str = "org.acpigate.Sel";
+    /// `Associations: a(sss)`, (forward, reverse, endpoint) triples the mapper
+    /// (phosphor-objmgr) turns into association objects; see [`super::association`].
+    pub const ASSOCIATION_DEFINITIONS: &str = "xyz.openbmc_project.Association.Definitions";
+    /// What makes an inventory object a chassis for bmcweb (`getChassis`, with
+    /// [`ITEM_CHASSIS`]).
+    pub const ITEM_BOARD: &str = "xyz.openbmc_project.Inventory.Item.Board";
+    pub const ITEM_CHASSIS: &str = "xyz.openbmc_project.Inventory.Item.Chassis";
+}
+
+/// Association names, as the upstream stack pairs them.
+pub mod association {
+    /// Every dbus-sensors sensor carries `(CHASSIS, ALL_SENSORS, <board object>)`
+    /// (openbmc/dbus-sensors fc2953c5, `src/Utils.cpp` `createAssociation`: the board is the
+    /// parent of the entity-manager record's path); bmcweb lists a chassis' sensors as the
+    /// endpoints of `<chassis>/all_sensors` (openbmc/bmcweb 7debb892,
+    /// `redfish-core/lib/sensors.hpp` `getChassis`).
+    pub const CHASSIS: &str = "chassis";
+    pub const ALL_SENSORS: &str = "all_sensors";
 }
 
 /// Property names, spelled as upstream spells them (zbus would camel-case them otherwise).
@@ -155,6 +178,7 @@ pub mod prop {
     pub const CRITICAL_LOW: &str = "CriticalLow";
     pub const CRITICAL_ALARM_HIGH: &str = "CriticalAlarmHigh";
     pub const CRITICAL_ALARM_LOW: &str = "CriticalAlarmLow";
+    pub const ASSOCIATIONS: &str = "Associations";
 }
 
 /// Method names of other services that we call.

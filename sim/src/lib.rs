@@ -13,6 +13,7 @@
 //! * [`fans`] — phosphor-pid-control's zones and fail-safe rules, and the PWM objects of
 //!   dbus-sensors;
 //! * [`sensors`] — a third-party temperature sensor service shaped like dbus-sensors;
+//! * [`inventory`] — entity-manager's board object, and the mapper's view of who serves it;
 //! * [`bios_post`] — a dbus-sensors `PowerState: "BiosPost"` sensor's view of the host;
 //! * [`sel_logger`] — phosphor-sel-logger's `IpmiSelAdd`.
 //!
@@ -26,6 +27,7 @@ use anyhow::{Context, Result};
 pub mod bios_post;
 pub mod fans;
 pub mod host_firmware;
+pub mod inventory;
 pub mod platform;
 pub mod sel_logger;
 pub mod sensors;

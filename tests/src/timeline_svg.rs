@@ -131,7 +131,8 @@ impl Panel {
         for t in &self.transfers {
             let lane = match t.master {
                 Master::Bmc(_) => 2.0,
-                Master::Firmware => 3.0,
+                // FruDevice shares the firmware's lane: both are masters the gate cannot stop.
+                Master::Firmware | Master::FruDevice => 3.0,
             };
             let y = y0 + lane * LANE;
             let (x0, x1) = (self.x(t.start), self.x(t.end));

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use acpigate_sim::fans::{FanSim, ZoneConfig};
 use acpigate_sim::host_firmware::{self, Board, BootReport, HostEvent, Timing};
 use acpigate_sim::platform::{Answer, Chassis, Host, HostFlavour, PostCodes, Systemd};
+use acpigate_sim::smbus::frudevice::FruDeviceProbe;
 use acpigate_sim::smbus::{Master, SimServer, SimSmbus, Transfer};
 use anyhow::{Context, Result};
 use daemon_kit::watch::{self, Target, Update};
@@ -46,6 +47,9 @@ pub struct WorldOptions {
     pub ipmi: bool,
     /// How the simulated systemd answers `StartUnit`.
     pub systemd: Answer,
+    /// entity-manager's FruDevice on the BMC: `None` not installed, `Some(blocked)` probing
+    /// the DIMM bus at every power-on unless its blocklist holds the bus as a whole.
+    pub frudevice: Option<bool>,
 }
 
 impl Default for WorldOptions {
@@ -58,6 +62,7 @@ impl Default for WorldOptions {
             unavailable_as_failed: false,
             ipmi: false,
             systemd: Answer::AtOnce,
+            frudevice: None,
         }
     }
 }
@@ -114,6 +119,10 @@ pub struct World {
     /// Fail-safe entries counted by fan controllers replaced by a bus restart.
     failsafe_before: u64,
     failsafe_log_before: Vec<(Instant, String)>,
+    /// When FruDevice starts probing after the next power-on ([`World::set_frudevice_delay`]).
+    frudevice_delay: Duration,
+    /// FruDevice scans started and not yet joined.
+    frudevice_scans: Vec<tokio::task::JoinHandle<()>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -234,6 +243,8 @@ impl World {
             windows: Vec::new(),
             failsafe_before: 0,
             failsafe_log_before: Vec::new(),
+            frudevice_delay: Duration::ZERO,
+            frudevice_scans: Vec::new(),
         };
         world.record_signals().await?;
         Ok(world)
@@ -440,9 +451,32 @@ impl World {
 
 /// The host firmware's boots and power events, on this world.
 impl World {
-    /// Power on from off and boot to S0.
+    /// Power on from off and boot to S0. With FruDevice on the BMC, its probe of the DIMM
+    /// bus starts [`World::set_frudevice_delay`] after power-on, whatever the firmware does
+    /// (FruDevice rescans when the host state changes once the host has run; nothing tells it
+    /// about memory enumeration).
     pub async fn cold_boot(&mut self, t: &Timing) -> Result<BootReport> {
-        host_firmware::cold_boot(self, t).await
+        if let Some(blocked) = self.opts.frudevice {
+            let (bus, delay, marks) =
+                (self.smbus.clone(), self.frudevice_delay, self.marks.clone());
+            self.frudevice_scans.push(tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                lock(&marks).push((Instant::now(), Mark::Host("FruDevice probe".to_owned())));
+                let probe = FruDeviceProbe { blocked };
+                let _ = tokio::task::spawn_blocking(move || probe.run(&bus)).await;
+            }));
+        }
+        let report = host_firmware::cold_boot(self, t).await;
+        // Joined here, so every probe of this power-on is on the record before the boot is.
+        for scan in self.frudevice_scans.drain(..) {
+            let _ = scan.await;
+        }
+        report
+    }
+
+    /// When FruDevice starts probing after the next power-on.
+    pub fn set_frudevice_delay(&mut self, d: Duration) {
+        self.frudevice_delay = d;
     }
 
     /// Reset while working: memory is enumerated again, without S5.

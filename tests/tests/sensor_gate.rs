@@ -1000,3 +1000,69 @@ async fn working_announced_by_a_departing_source_is_not_followed() -> Result<()>
     );
     Ok(())
 }
+
+/// Redfish visibility: with a `board` configured, every DIMM sensor carries the chassis
+/// association bmcweb follows (`<board>/all_sensors`), set when the object is created, and
+/// the sensors with their values are in `GetManagedObjects` at `/xyz/openbmc_project/sensors`
+/// (where bmcweb reads them). The endpoint is checked the mapper's way: it exists, and is a
+/// chassis to bmcweb (`Item.Board` or `Item.Chassis`); the mapper creates `all_sensors`
+/// only for an endpoint that exists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sensors_carry_the_chassis_association_bmcweb_follows() -> Result<()> {
+    use acpigate_sim::inventory::{CHASSIS_INTERFACES, Inventory, providers};
+    use openbmc_vocab::names::association;
+
+    const BOARD: &str = "/xyz/openbmc_project/inventory/system/board/Acme_Board";
+    let (mut rig, _chassis) = Rig::host_off().await?;
+    let _inventory = Inventory::start(&rig.bus, BOARD).await?;
+    rig.launch_gate(GATE, &format!(", \"board\": \"{BOARD}\""))?;
+
+    let objects = zbus::fdo::ObjectManagerProxy::builder(&rig.conn)
+        .destination(bus::DIMM_TEMP_SENSOR)
+        .path(path::SENSORS)
+        .build()
+        .await?
+        .get_managed_objects()
+        .await?;
+    let want = vec![(
+        association::CHASSIS.to_owned(),
+        association::ALL_SENSORS.to_owned(),
+        BOARD.to_owned(),
+    )];
+    for name in sensor_names() {
+        let p = path::temperature_sensor(&name);
+        let ifaces = objects
+            .iter()
+            .find(|(k, _)| k.as_str() == p)
+            .map(|(_, v)| v)
+            .with_context(|| format!("{p} not in GetManagedObjects at {}", path::SENSORS))?;
+        let get = |i: &str, pr: &str| {
+            ifaces
+                .iter()
+                .find(|(k, _)| k.as_str() == i)
+                .and_then(|(_, props)| props.get(pr))
+                .cloned()
+                .with_context(|| format!("{p}: no {i}.{pr}"))
+        };
+        let _value: f64 = get(iface::SENSOR_VALUE, prop::VALUE)?.try_into()?;
+        let assoc: Vec<(String, String, String)> =
+            get(iface::ASSOCIATION_DEFINITIONS, prop::ASSOCIATIONS)?.try_into()?;
+        ensure!(assoc == want, "{p}: Associations {assoc:?}, want {want:?}");
+    }
+    let chassis = providers(&rig.conn, BOARD, &CHASSIS_INTERFACES).await?;
+    ensure!(
+        chassis == [bus::ENTITY_MANAGER],
+        "the association's endpoint {BOARD} is a chassis on {chassis:?}, want [{}]",
+        bus::ENTITY_MANAGER
+    );
+    // The mapper-like lookup answers nothing for an object nobody serves.
+    let nobody = providers(&rig.conn, &format!("{BOARD}_Missing"), &CHASSIS_INTERFACES).await?;
+    ensure!(nobody.is_empty(), "{nobody:?}");
+    ensure!(
+        rig.gate_log()
+            .contains(&format!("associated with the chassis {BOARD}")),
+        "{}",
+        rig.gate_log()
+    );
+    Ok(())
+}

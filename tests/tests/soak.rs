@@ -49,3 +49,31 @@ async fn without_the_gate_the_model_loses_dimms() -> Result<()> {
     assert!(s.collisions > 0, "{s}");
     Ok(())
 }
+
+/// entity-manager's FruDevice, the first ungated master most OpenBMC images carry: probing the
+/// DIMM bus at power-on it collides with the firmware's SPD reads and DIMMs go missing even
+/// with the gate on; with its blocklist holding the bus as a whole, nothing is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frudevice_unblocked_loses_dimms_and_blocked_loses_none() -> Result<()> {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let run = |blocked| SoakOptions {
+        boots: 8,
+        seed: 7,
+        world: WorldOptions {
+            frudevice: Some(blocked),
+            ..WorldOptions::default()
+        },
+        verbose: false,
+    };
+    let unblocked = soak::run(&run(false)).await?;
+    println!("FruDevice not blocked: {unblocked}");
+    assert!(unblocked.dimms_lost > 0, "{unblocked}");
+    assert!(unblocked.collisions > 0, "{unblocked}");
+    // The gate still did its part: no BMC read outside settled S0.
+    assert_eq!(unblocked.late_bmc_transfers, 0, "{unblocked}");
+    let blocked = soak::run(&run(true)).await?;
+    println!("FruDevice blocked: {blocked}");
+    assert!(blocked.clean(), "{blocked}");
+    assert_eq!(blocked.dimms_present, blocked.boots * 4, "{blocked}");
+    Ok(())
+}

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::{cache, crates, images, licences, setup, sh};
+use crate::{blocklist, cache, crates, images, licences, setup, sh};
 
 /// A build target and how to build, strip and run for it.
 pub struct Target {
@@ -652,6 +652,7 @@ pub fn oelint() -> Result<()> {
     licences::run(&["--check".to_string()])?;
     check_recipe_applets()?;
     images::check()?;
+    blocklist::check()?;
     // The recipe builds `--no-default-features` plus one feature per applet in
     // ACPIGATE_APPLETS: every applet must build alone. (After the clippy step the
     // dependencies are already checked, so this costs seconds.)

@@ -4,6 +4,7 @@
 //! of the tier it tests, so the tiers can grow without touching one another.
 
 mod bench;
+mod blocklist;
 mod cache;
 mod clean;
 mod crates;

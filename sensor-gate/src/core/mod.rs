@@ -45,10 +45,15 @@
 //!   wanted. A held zone that the fan controller re-creates (pid-control rebuilds its zones
 //!   in automatic mode when it restarts its control loops) is held again at once: its
 //!   `Manual=true` and PWM targets are written anew.
+//! * **Other masters.** The gate covers only sensor-gate's own transfers. Each scan of the
+//!   DIMM buses for other masters (bound drivers, eeprom devices, processes holding the bus
+//!   open, FruDevice not blocked) is published whole on the gate; a finding is logged as a
+//!   warning, with what to change, when it first appears, and once more when it is gone.
 
 pub mod decode;
 mod fans;
 mod gate;
+mod masters;
 mod sensors;
 
 #[cfg(test)]
@@ -61,6 +66,7 @@ use openbmc_vocab::acpigate::HostPhase;
 use fans::FanSlot;
 pub use fans::{FanCommand, ZoneSpec};
 use gate::Gate;
+pub use masters::{MasterKind, OtherMaster};
 use sensors::Sensor;
 pub use sensors::{
     Direction, OffMarking, SensorProperty, SensorSpec, SensorView, Severity, SmbusError, Thresholds,
@@ -127,6 +133,8 @@ pub enum Event {
     FanZoneAppeared {
         zone: u32,
     },
+    /// A complete scan of the DIMM buses for other masters (every finding, none if clean).
+    OtherMasters(Vec<OtherMaster>),
 }
 
 /// The gate as published on `org.acpigate.Gate`.
@@ -147,6 +155,8 @@ pub struct GateStatus {
     pub last_close_latency_us: u64,
     /// Reads that finished after the gate closed and were thrown away.
     pub discarded: u64,
+    /// Other masters on the DIMM buses, from the last scan, sorted.
+    pub other_masters: Vec<OtherMaster>,
     pub enabled: bool,
 }
 
@@ -241,6 +251,7 @@ impl Core {
                 last_close_latency_us: 0,
                 discarded: 0,
                 enabled,
+                other_masters: Vec::new(),
             },
             published_status: None,
             policy,
@@ -308,6 +319,7 @@ impl Core {
             Event::ReadDone { sensor, result } => self.on_read(now, sensor, result, &mut out),
             Event::FanDone { command, ok } => self.on_fan_done(now, command, ok, &mut out),
             Event::FanZoneAppeared { zone } => self.on_zone_appeared(zone, &mut out),
+            Event::OtherMasters(found) => self.on_other_masters(found, &mut out),
         }
         self.after(now, &mut out);
         out

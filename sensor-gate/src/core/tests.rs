@@ -1181,3 +1181,108 @@ fn random_sequences_keep_the_invariants() {
         }
     }
 }
+
+fn master(bus: &str, kind: MasterKind, detail: &str) -> OtherMaster {
+    OtherMaster {
+        bus: bus.to_owned(),
+        kind,
+        detail: detail.to_owned(),
+    }
+}
+
+fn logs(acts: &[Action]) -> Vec<(bool, String)> {
+    acts.iter()
+        .filter_map(|a| match a {
+            Action::Log { warn, message } => Some((*warn, message.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn published_masters(acts: &[Action]) -> Option<Vec<OtherMaster>> {
+    acts.iter().rev().find_map(|a| match a {
+        Action::PublishGate(s) => Some(s.other_masters.clone()),
+        _ => None,
+    })
+}
+
+#[test]
+fn other_masters_are_logged_once_when_they_appear_and_once_when_they_go() {
+    let mut r = Rig::new(policy());
+    let jc42 = master("dimm", MasterKind::Driver, "jc42 bound to 3-0018");
+    let open = master(
+        "dimm",
+        MasterKind::OpenDevice,
+        "pid 812 (i2cget) holds /dev/i2c-3 open",
+    );
+    let fru = master("dimm", MasterKind::FruDevice, "bus 3 not blocked");
+
+    // Found in scan order; published sorted, each logged as a warning with its remedy.
+    let acts = r.ev(Event::OtherMasters(vec![
+        open.clone(),
+        jc42.clone(),
+        fru.clone(),
+    ]));
+    let mut sorted = vec![jc42.clone(), open.clone(), fru.clone()];
+    sorted.sort();
+    assert_eq!(published_masters(&acts), Some(sorted.clone()));
+    let l = logs(&acts);
+    assert_eq!(l.len(), 3, "{l:?}");
+    assert!(l.iter().all(|(warn, _)| *warn));
+    assert!(
+        l.iter()
+            .any(|(_, m)| m.contains("jc42 bound to 3-0018 (driver)") && m.contains("unbind"))
+    );
+    assert!(
+        l.iter()
+            .any(|(_, m)| m.contains("(frudevice)")
+                && m.contains("ACPIGATE_FRUDEVICE_BLOCKED_BUSES"))
+    );
+
+    // The same scan again: nothing logged, nothing republished.
+    let acts = r.ev(Event::OtherMasters(vec![
+        fru.clone(),
+        jc42.clone(),
+        open.clone(),
+    ]));
+    assert!(logs(&acts).is_empty(), "{acts:?}");
+    assert_eq!(published_masters(&acts), None);
+
+    // The process went away: one line at info level, the set republished.
+    let acts = r.ev(Event::OtherMasters(vec![jc42.clone(), fru.clone()]));
+    assert_eq!(
+        logs(&acts),
+        vec![(
+            false,
+            format!("no longer on DIMM bus dimm: {} (open)", open.detail)
+        )]
+    );
+    let mut left = vec![jc42.clone(), fru.clone()];
+    left.sort();
+    assert_eq!(published_masters(&acts), Some(left));
+    assert_eq!(r.core.gate_status().other_masters.len(), 2);
+
+    // A clean scan empties it.
+    let acts = r.ev(Event::OtherMasters(vec![]));
+    assert_eq!(logs(&acts).len(), 2);
+    assert_eq!(published_masters(&acts), Some(vec![]));
+}
+
+#[test]
+fn other_masters_never_move_the_gate() {
+    let mut r = Rig::new(policy());
+    r.phase(Working);
+    r.advance(600);
+    assert!(r.core.is_open());
+    let acts = r.ev(Event::OtherMasters(vec![master(
+        "dimm",
+        MasterKind::Eeprom,
+        "ee1004 eeprom at 3-0050",
+    )]));
+    assert!(r.core.is_open(), "a finding closed the gate: {acts:?}");
+    assert!(!acts.iter().any(|a| matches!(a, Action::CloseBus)));
+    r.phase(FirmwareInit);
+    assert!(!r.core.is_open());
+    let acts = r.ev(Event::OtherMasters(vec![]));
+    assert!(!r.core.is_open(), "a clean scan opened the gate: {acts:?}");
+}

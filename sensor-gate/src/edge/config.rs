@@ -7,6 +7,7 @@
 //!   "call_timeout_ms": 2000,
 //!   "error_threshold": 5,
 //!   "off_marking": "unavailable",
+//!   "board": "/xyz/openbmc_project/inventory/system/board/Acme_Board",
 //!   "buses": [
 //!     { "name": "dimm", "backend": "i2c-dev", "bus": 3 },
 //!     { "name": "sim", "backend": "sim:/run/acpigate-sim/smbus0.sock" }
@@ -29,12 +30,20 @@
 //!   control experiment that reproduces the collisions; the daemon warns loudly.
 //! * `gate.settle_ms` (default 2000, at most an hour): how long `Working` must last before
 //!   reads start.
+//! * `other_masters_check_ms` (default 10000, 1000 to an hour): how often the real DIMM buses
+//!   are scanned for other masters (bound drivers, eeprom devices, processes holding
+//!   `/dev/i2c-N`, FruDevice not blocked); the first scan runs at start.
 //! * `call_timeout_ms` (default 2000, 10–60000): the deadline of each D-Bus call the daemon
 //!   makes (fan writes, reads of the phase); the gate never waits on either.
 //! * `poll_ms` (default 1000, 10 to an hour), `error_threshold` (default 5, at least 1): failed
 //!   reads in a row, while the gate is open, before `Functional=false`.
 //! * `off_marking`: `"unavailable"` (default) or `"nonfunctional"` — how host-powered sensors
 //!   show while the host is off or asleep (see the README for the pid-control trade-off).
+//! * `board` (optional): the inventory object of the board the DIMMs sit on (one that
+//!   implements `Inventory.Item.Board` or `Item.Chassis`, e.g. entity-manager's
+//!   `/xyz/openbmc_project/inventory/system/board/<Board>`). Each sensor then carries the
+//!   association `("chassis", "all_sensors", board)`, through which bmcweb lists it under that
+//!   chassis in Redfish; without it the sensors serve D-Bus and IPMI but no Redfish chassis.
 //! * `buses[].backend`: `"i2c-dev"` (with `"bus": N` for `/dev/i2c-N`) or `"sim:<socket>"`.
 //!   There is no default and no fallback: a typo is an error, never a silent simulator.
 //! * `sensors[]`: `name` (the D-Bus object name: letters, digits, `_`), `bus`, `type`
@@ -83,6 +92,8 @@ pub struct SensorConfig {
     pub bus: usize,
     pub min: f64,
     pub max: f64,
+    /// The inventory object whose chassis the sensor belongs to (its association), if any.
+    pub board: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -93,7 +104,12 @@ pub struct Config {
     pub zones: Vec<ZoneSpec>,
     /// The deadline of each outgoing D-Bus call (`call_timeout_ms`).
     pub call_timeout: Duration,
+    /// How often the real buses are scanned for other masters (`other_masters_check_ms`).
+    pub other_masters_every: Duration,
 }
+
+/// Default of `other_masters_check_ms`.
+pub const DEFAULT_OTHER_MASTERS_EVERY: Duration = Duration::from_secs(10);
 
 /// Default of `call_timeout_ms`.
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(2);
@@ -110,8 +126,10 @@ struct File {
     gate: Option<GateFile>,
     poll_ms: Option<Millis<PollMs>>,
     call_timeout_ms: Option<Millis<CallTimeout>>,
+    other_masters_check_ms: Option<Millis<OtherMastersMs>>,
     error_threshold: Option<Int<ErrorThreshold>>,
     off_marking: Option<OffMarkingFile>,
+    board: Option<InventoryPath>,
     #[serde(deserialize_with = "unique")]
     buses: Vec<BusConfig>,
     #[serde(deserialize_with = "unique")]
@@ -122,6 +140,11 @@ struct File {
 bound!(PollMs, "poll_ms", 10..=3_600_000);
 
 bound!(SettleMs, "settle_ms", 0..=3_600_000);
+
+bound!(
+    /// A scan reads sysfs and every process's fd table: not more than once a second.
+    OtherMastersMs, "other_masters_check_ms", 1000..=3_600_000
+);
 
 bound!(ErrorThreshold, "error_threshold", 1..=u32::MAX as u64);
 
@@ -169,6 +192,37 @@ impl<'de> Deserialize<'de> for PathSafe {
     }
 }
 
+/// An object path below `/xyz/openbmc_project/inventory/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct InventoryPath(String);
+
+impl<'de> Deserialize<'de> for InventoryPath {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = InventoryPath;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an inventory object path")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<InventoryPath, E> {
+                use openbmc_vocab::names::path;
+                let below = s
+                    .strip_prefix(path::INVENTORY)
+                    .is_some_and(|rest| rest.len() > 1 && rest.starts_with('/'));
+                if !below || zbus::ObjectPath::try_from(s).is_err() {
+                    return Err(E::custom(format!(
+                        "board `{s}` must be an object path below {}/ (letters, digits and _ \
+                         between single slashes)",
+                        path::INVENTORY
+                    )));
+                }
+                Ok(InventoryPath(s.to_owned()))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct BusFile {
@@ -185,9 +239,7 @@ impl TryFrom<BusFile> for BusConfig {
             let Some(n) = b.bus else {
                 return Err(format!("bus `{name}`: backend i2c-dev needs \"bus\": N"));
             };
-            Backend::I2cDev {
-                device: PathBuf::from(format!("/dev/i2c-{n}")),
-            }
+            Backend::I2cDev { bus: n }
         } else if let Some(sock) = b.backend.strip_prefix("sim:") {
             if b.bus.is_some() || !sock.starts_with('/') {
                 return Err(format!(
@@ -462,6 +514,9 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         policy.poll_interval = ms.get();
     }
     let call_timeout = f.call_timeout_ms.map_or(DEFAULT_CALL_TIMEOUT, Millis::get);
+    let other_masters_every = f
+        .other_masters_check_ms
+        .map_or(DEFAULT_OTHER_MASTERS_EVERY, Millis::get);
     if let Some(n) = f.error_threshold {
         // Within u32 by its bound.
         policy.error_threshold = n.get() as u32;
@@ -506,6 +561,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             bus,
             min: s.min,
             max: s.max,
+            board: f.board.as_ref().map(|b| b.0.clone()),
         });
     }
     if sensors.is_empty() {
@@ -543,6 +599,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         sensors,
         zones,
         call_timeout,
+        other_masters_every,
     })
 }
 
@@ -577,12 +634,7 @@ mod tests {
         assert_eq!(c.policy.settle, Duration::from_millis(500));
         assert_eq!(c.policy.poll_interval, Duration::from_millis(250));
         assert!(c.policy.gate_enabled);
-        assert_eq!(
-            c.buses[0].backend,
-            Backend::I2cDev {
-                device: PathBuf::from("/dev/i2c-3")
-            }
-        );
+        assert_eq!(c.buses[0].backend, Backend::I2cDev { bus: 3 });
         assert_eq!(
             c.buses[1].backend,
             Backend::Sim {
@@ -602,7 +654,7 @@ mod tests {
 
     #[test]
     fn errors_name_file_line_and_reason() {
-        let cases: [(&str, &str, &str); 11] = [
+        let cases: [(&str, &str, &str); 12] = [
             (
                 "\"address\": \"0x18\"",
                 "\"address\": \"0x50\"",
@@ -632,6 +684,11 @@ mod tests {
                 "\"poll_ms\": 250",
                 "\"poll_ms\": 250, \"call_timeout_ms\": 0",
                 ":3:38: call_timeout_ms 0 is out of range",
+            ),
+            (
+                "\"poll_ms\": 250",
+                "\"poll_ms\": 250, \"other_masters_check_ms\": 999",
+                ":3:47: other_masters_check_ms 999 is out of range (1000..=3600000)",
             ),
             (
                 "\"name\": \"DIMM_B0\"",
@@ -700,6 +757,42 @@ mod tests {
                 .policy
                 .gate_enabled
         );
+    }
+
+    #[test]
+    fn a_board_gives_every_sensor_its_chassis_and_a_bad_one_is_refused() {
+        let board = "/xyz/openbmc_project/inventory/system/board/Acme_Board";
+        let t = GOOD.replace(
+            "\"poll_ms\": 250",
+            &format!("\"poll_ms\": 250, \"board\": \"{board}\""),
+        );
+        let c = parse(Path::new("x"), &t).expect("valid");
+        assert!(c.sensors.iter().all(|s| s.board.as_deref() == Some(board)));
+        assert!(
+            parse(Path::new("x"), GOOD)
+                .expect("valid")
+                .sensors
+                .iter()
+                .all(|s| s.board.is_none())
+        );
+        for bad in [
+            "/xyz/openbmc_project/inventory",
+            "/xyz/openbmc_project/inventory/",
+            "/xyz/openbmc_project/inventory/system//board",
+            "/xyz/openbmc_project/inventory/system/board/Acme-Board",
+            "/xyz/openbmc_project/sensors/temperature/X",
+            "xyz/openbmc_project/inventory/system/board/B",
+        ] {
+            let msg = err(&GOOD.replace(
+                "\"poll_ms\": 250",
+                &format!("\"poll_ms\": 250, \"board\": \"{bad}\""),
+            ));
+            assert!(
+                msg.contains(":3:")
+                    && msg.contains(&format!("board `{bad}` must be an object path below")),
+                "{bad}: {msg}"
+            );
+        }
     }
 
     #[test]

@@ -3,8 +3,11 @@
 //!
 //! Per sensor, at `/xyz/openbmc_project/sensors/temperature/<Name>`: `Sensor.Value`,
 //! `State.Decorator.Availability`, `State.Decorator.OperationalStatus`,
-//! `Sensor.Threshold.Warning`, `Sensor.Threshold.Critical` (NaN = no threshold), with an
-//! ObjectManager at `/xyz/openbmc_project/sensors`.
+//! `Sensor.Threshold.Warning`, `Sensor.Threshold.Critical` (NaN = no threshold) and, when a
+//! board is configured, `Association.Definitions` (`chassis`/`all_sensors`/board), with an
+//! ObjectManager at `/xyz/openbmc_project/sensors`. Every interface is added when the object
+//! is created and stays: pid-control restarts its loops on any interface added or removed
+//! under the sensors path.
 //!
 //! The gate, at `/xyz/openbmc_project/acpigate/gate`, interface `org.acpigate.Gate`: its
 //! contract (every property, type and meaning) is the table in `sensor-gate/README.md`; the
@@ -197,6 +200,46 @@ impl GateIface {
     fn discarded(&self) -> u64 {
         self.status.discarded
     }
+    /// `a(sss)`: (bus name, kind, detail) per other master found on a DIMM bus.
+    #[zbus(property, name = "OtherMasters")]
+    fn other_masters(&self) -> Vec<(String, String, String)> {
+        self.status
+            .other_masters
+            .iter()
+            .map(|m| (m.bus.clone(), m.kind.as_str().to_owned(), m.detail.clone()))
+            .collect()
+    }
+}
+
+/// `xyz.openbmc_project.Association.Definitions`: the sensor's chassis association, set
+/// once when the object is created.
+pub struct AssociationIface {
+    pub associations: Vec<(String, String, String)>,
+}
+
+impl AssociationIface {
+    /// The one association a DIMM sensor carries: it belongs to `board`'s chassis.
+    pub fn chassis(board: &str) -> Self {
+        use openbmc_vocab::names::association;
+        Self {
+            associations: vec![(
+                association::CHASSIS.to_owned(),
+                association::ALL_SENSORS.to_owned(),
+                board.to_owned(),
+            )],
+        }
+    }
+}
+
+#[interface(
+    name = "xyz.openbmc_project.Association.Definitions",
+    introspection_docs = false
+)]
+impl AssociationIface {
+    #[zbus(property, name = "Associations")]
+    fn associations(&self) -> Vec<(String, String, String)> {
+        self.associations.clone()
+    }
 }
 
 #[cfg(test)]
@@ -214,6 +257,25 @@ mod tests {
         assert_eq!(WarningIface::name().as_str(), iface::THRESHOLD_WARNING);
         assert_eq!(CriticalIface::name().as_str(), iface::THRESHOLD_CRITICAL);
         assert_eq!(GateIface::name().as_str(), iface::ACPIGATE_GATE);
+        assert_eq!(
+            AssociationIface::name().as_str(),
+            iface::ASSOCIATION_DEFINITIONS
+        );
+    }
+
+    #[test]
+    fn the_association_property_is_read_only_and_named_upstream_s_way() {
+        use openbmc_vocab::names::prop;
+        let mut xml = String::new();
+        AssociationIface::chassis("/xyz/openbmc_project/inventory/system/board/B")
+            .introspect_to_writer(&mut xml, 0);
+        assert!(
+            xml.contains(&format!(
+                "<property name=\"{}\" type=\"a(sss)\" access=\"read\"",
+                prop::ASSOCIATIONS
+            )),
+            "{xml}"
+        );
     }
 
     #[test]
@@ -230,6 +292,7 @@ mod tests {
                 last_close_latency_us: 0,
                 discarded: 0,
                 enabled: true,
+                other_masters: Vec::new(),
             },
         };
         let mut xml = String::new();
@@ -244,6 +307,7 @@ mod tests {
             g::CLOSES,
             g::LAST_CLOSE_LATENCY_USEC,
             g::DISCARDED,
+            g::OTHER_MASTERS,
         ];
         for n in names {
             assert!(

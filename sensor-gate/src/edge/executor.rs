@@ -238,6 +238,9 @@ impl Executor {
                 if old.discarded != status.discarded {
                     i.discarded_changed(e).await?;
                 }
+                if old.other_masters != status.other_masters {
+                    i.other_masters_changed(e).await?;
+                }
             }
             Action::Log { warn, message } => {
                 if warn {

@@ -5,6 +5,7 @@
 //! * [`config`] — the configuration file, validated at start (`file:line: reason`);
 //! * `phase` — following acpi-state-daemon's `org.acpigate.HostPhase` as core events;
 //! * `fan_zones` — the fan controller (re)creating its zones, as core events;
+//! * [`other_masters`] — the scan for other masters on the real DIMM buses, as core events;
 //! * `executor` — carrying out the core's actions: reads, sensor and gate properties, fan
 //!   writes, log lines;
 //! * [`dbus`] — the sensor and gate objects served;
@@ -14,6 +15,7 @@ pub mod config;
 pub mod dbus;
 mod executor;
 mod fan_zones;
+pub mod other_masters;
 mod phase;
 pub mod smbus;
 
@@ -27,7 +29,8 @@ use tokio::sync::mpsc;
 use crate::core::{Core, Event};
 use config::Config;
 use dbus::{
-    AvailabilityIface, CriticalIface, GateIface, OperationalIface, ValueIface, WarningIface,
+    AssociationIface, AvailabilityIface, CriticalIface, GateIface, OperationalIface, ValueIface,
+    WarningIface,
 };
 use executor::Executor;
 use smbus::worker::{BusHandle, Latch};
@@ -83,7 +86,23 @@ pub async fn run(cfg: Config) -> Result<()> {
                 },
             )
             .await?;
+        // Set now or never: bmcweb finds the sensor through it, and pid-control restarts
+        // its loops on any interface added to a sensor later.
+        if let Some(board) = &s.board {
+            server
+                .at(p.as_str(), AssociationIface::chassis(board))
+                .await?;
+        }
         paths.push(p);
+    }
+    match cfg.sensors.iter().find_map(|s| s.board.as_deref()) {
+        Some(board) => {
+            log::info!("sensors associated with the chassis {board} (Redfish lists them under it)")
+        }
+        None => log::warn!(
+            "no \"board\" configured: the DIMM sensors carry no chassis association, so \
+             bmcweb lists them under no Redfish chassis"
+        ),
     }
     server
         .at(path::SENSORS, zbus::fdo::ObjectManager)
@@ -125,6 +144,13 @@ pub async fn run(cfg: Config) -> Result<()> {
     if !cfg.zones.is_empty() {
         tokio::spawn(fan_zones::follow_fan_zones(conn.clone(), tx.clone()));
     }
+    // The gate covers only our transfers: find, name and publish every other master.
+    tokio::spawn(other_masters::watch(
+        other_masters::Scanner::system(),
+        other_masters::scanned_buses(&cfg),
+        cfg.other_masters_every,
+        tx.clone(),
+    ));
     // Signals caught from here on; the watchdog is supervised from READY on.
     let mut life = Lifecycle::start(daemon_kit::supervisor::bus_probe(conn.clone()))
         .context("cannot install signal handlers")?;

@@ -1,5 +1,6 @@
 //! A simulated DIMM SMBus shared by two masters: the BMC (sensor-gate, over a unix socket) and
-//! the host firmware (a scripted SPD scan, [`firmware`]).
+//! the host firmware (a scripted SPD scan, [`firmware`]); and, where a test puts it there, a
+//! third: entity-manager's FruDevice probing every address at host power-on ([`frudevice`]).
 //!
 //! What it models, and why:
 //! * **Transfers take bus time** (`bit_time` × the bits of the SMBus transaction; 100 kHz by
@@ -18,6 +19,7 @@
 
 pub mod devices;
 pub mod firmware;
+pub mod frudevice;
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
@@ -39,6 +41,8 @@ pub enum Master {
     Bmc(u32),
     /// The host firmware.
     Firmware,
+    /// entity-manager's FruDevice probing the bus ([`frudevice`]).
+    FruDevice,
 }
 
 /// How a transfer ended.

@@ -112,6 +112,10 @@ if systemctl cat $SG >/dev/null 2>&1; then
   wait_for 20 '[ "$(systemctl is-active $SG)" = active ]'
   check "$SG is $(systemctl is-active $SG) (installed, config /etc/acpigate/sensor-gate.json)" [ "$(systemctl is-active $SG)" = active ]
   expect_gated
+  # Redfish visibility: the chassis association bmcweb follows, from the config's "board"
+  board=$(sed -n 's/.*"board": *"\([^"]*\)".*/\1/p' /etc/acpigate/sensor-gate.json)
+  assoc=$(busctl get-property $SG_SVC $SENS/DIMM_A0_Temp xyz.openbmc_project.Association.Definitions Associations 2>&1)
+  check "DIMM_A0_Temp Associations: $assoc" [ "$assoc" = "a(sss) 1 \"chassis\" \"all_sensors\" \"$board\"" ]
 else
   # the gate scenarios need it: an applet shipped without its unit is a packaging bug
   bad "$SG is not installed (does the recipe list it in ACPIGATE_UNITS[sensor-gate]?); the trace checks fall back to i2cget"
@@ -427,6 +431,54 @@ for u in $units; do
   check "$u: exposure ${level:-unreadable} (at most 2.0)" \
     awk -v l="$level" 'BEGIN { exit !(l != "" && l + 0 <= 2.0) }'
 done
+
+if [ -n "$HAVE_SG" ]; then
+  head_ "other masters on the DIMM bus: found, named, published (Gate.OtherMasters), logged once"
+  # Stub chips beside the DIMMs (i2c-stub chip_addr): 0x1a for a jc42 driver, 0x50 for an
+  # at24 eeprom; the scan runs every other_masters_check_ms (1 s in this image's config).
+  SYSI2C=/sys/bus/i2c/devices/i2c-$I2C_BUS
+  om() { busctl get-property $SG_SVC $GATE_OBJ $GATE_IF OtherMasters 2>&1; }
+  none='a(sss) 0'
+  check "none while the bus is sensor-gate's alone: $(om)" [ "$(om)" = "$none" ]
+  echo jc42 0x1a > $SYSI2C/new_device
+  wait_for 10 'om | grep -qF "\"driver\" \"jc42 bound to $I2C_BUS-001a\""'
+  check "a jc42 driver bound at 0x1a: $(om)" sh -c "busctl get-property $SG_SVC $GATE_OBJ $GATE_IF OtherMasters | grep -qF '\"dimm_smbus\" \"driver\" \"jc42 bound to $I2C_BUS-001a\"'"
+  echo 0x1a > $SYSI2C/delete_device
+  wait_for 10 '[ "$(om)" = "$none" ]'
+  check "gone once unbound: $(om)" [ "$(om)" = "$none" ]
+  echo 24c02 0x50 > $SYSI2C/new_device
+  wait_for 10 'om | grep -qF "\"eeprom\" \"at24 eeprom at $I2C_BUS-0050\""'
+  check "an at24 eeprom at 0x50: $(om)" sh -c "busctl get-property $SG_SVC $GATE_OBJ $GATE_IF OtherMasters | grep -qF '\"eeprom\" \"at24 eeprom at $I2C_BUS-0050\"'"
+  echo 0x50 > $SYSI2C/delete_device
+  wait_for 10 '[ "$(om)" = "$none" ]'
+  # A process holding the bus open. The shipped unit cannot see other processes' fd tables
+  # (no capabilities, a user namespace of its own): it says so once at start, and finds none.
+  check "the shipped unit says it cannot see processes holding the bus" \
+    sh -c "journalctl _SYSTEMD_INVOCATION_ID=$(unit_prop $SG InvocationID) --no-pager -o cat | grep -q 'a process holding a DIMM bus.s /dev/i2c-N open is not found'"
+  inv=$(unit_prop $SG InvocationID)
+  warned=$(journalctl _SYSTEMD_INVOCATION_ID=$inv --no-pager -o cat -p warning | grep -c '^another master on DIMM bus dimm_smbus' || true)
+  journalctl _SYSTEMD_INVOCATION_ID=$inv --no-pager -o cat | grep -E 'master on DIMM bus|no longer on DIMM bus' | sed 's/^/  /'
+  check "each logged once as a warning with what to change ($warned of 2)" [ "$warned" = 2 ]
+  # With the drop-in the README gives, it names the process.
+  mkdir -p /run/systemd/system/$SG.d
+  printf '[Service]\nPrivateUsers=no\nCapabilityBoundingSet=CAP_SYS_PTRACE\nAmbientCapabilities=CAP_SYS_PTRACE\n' \
+    > /run/systemd/system/$SG.d/see-holders.conf
+  systemctl daemon-reload
+  systemctl restart $SG
+  wait_for 20 '[ "$(systemctl is-active $SG)" = active ]'
+  sleep 600 < /dev/i2c-$I2C_BUS &
+  holder=$!
+  wait_for 10 'om | grep -qF "pid $holder (sleep) holds /dev/i2c-$I2C_BUS open"'
+  check "with CAP_SYS_PTRACE: a second process holding /dev/i2c-$I2C_BUS open (pid $holder): $(om)" \
+    sh -c "busctl get-property $SG_SVC $GATE_OBJ $GATE_IF OtherMasters | grep -qF '\"open\" \"pid $holder (sleep) holds /dev/i2c-$I2C_BUS open\"'"
+  kill $holder; wait $holder 2>/dev/null
+  wait_for 10 '[ "$(om)" = "$none" ]'
+  check "none again once it exits: $(om)" [ "$(om)" = "$none" ]
+  rm -r /run/systemd/system/$SG.d
+  systemctl daemon-reload
+  systemctl restart $SG
+  wait_for 20 '[ "$(systemctl is-active $SG)" = active ]'
+fi
 
 head_ "the watchdog raised no false alarm"
 # Probed from READY on only (before that, the bus policy refuses the probe's call to a

@@ -18,7 +18,7 @@ WORK=$(realpath -m "${1:-${VMTEST_DIR:-$HERE/../../../.vmtest}}")
 K=$WORK/kernel
 # No jc42/at24/ee1004: jc42 auto-detects a stub chip at 0x18, binds it (userspace then gets
 # EBUSY) and its detection is itself bus traffic that would pollute the gate trace.
-KMODS=${KMODS:-i2c-dev i2c-stub i2c-smbus virtio_pci virtio_blk virtio_console virtio-rng 9p 9pnet_virtio ext4 crc32c_generic crc32c-intel autofs4}
+KMODS=${KMODS:-i2c-dev i2c-stub i2c-smbus jc42 at24 virtio_pci virtio_blk virtio_console virtio-rng 9p 9pnet_virtio ext4 crc32c_generic crc32c-intel autofs4}
 KMODS="$KMODS ${KMODS_EXTRA:-}"
 for c in apt-get apt-cache dpkg-deb modinfo depmod python3; do command -v $c >/dev/null || die "$c not found"; done
 

@@ -1,8 +1,11 @@
-//! `acpigate-soak [--boots N] [--seed S] [--gate-off] [--ipmi] [--verbose]`: many boots of the simulated
-//! server around the real daemons; prints one summary line and fails if any counter that
-//! must be zero is not (with `--gate-off`, the control run, it fails if nothing was lost).
-//! `--ipmi` also runs the real ipmi-handlers and has the firmware report half of its boots with
-//! IPMI Set ACPI Power State over the KCS channel.
+//! `acpigate-soak [--boots N] [--seed S] [--gate-off] [--ipmi] [--frudevice blocked|unblocked]
+//! [--verbose]`: many boots of the simulated server around the real daemons; prints one summary
+//! line and fails if any counter that must be zero is not. The control runs, `--gate-off` and
+//! `--frudevice unblocked` (entity-manager's FruDevice probing the DIMM bus at power-on, its
+//! blocklist not holding the bus), fail instead if nothing was lost. `--frudevice blocked` has
+//! FruDevice installed with the bus blocked: it must lose nothing. `--ipmi` also runs the real
+//! ipmi-handlers and has the firmware report half of its boots with IPMI Set ACPI Power State
+//! over the KCS channel.
 
 use acpigate_tests::soak::{self, SoakOptions};
 use acpigate_tests::world::WorldOptions;
@@ -23,20 +26,33 @@ async fn main() -> Result<()> {
             "--seed" => opts.seed = args.next().context("--seed S")?.parse()?,
             "--gate-off" => opts.world.gate = false,
             "--ipmi" => opts.world.ipmi = true,
+            "--frudevice" => {
+                opts.world.frudevice = Some(match args.next().as_deref() {
+                    Some("blocked") => true,
+                    Some("unblocked") => false,
+                    other => bail!("--frudevice blocked|unblocked, not {other:?}"),
+                })
+            }
             "--verbose" => opts.verbose = true,
             other => bail!("unknown argument `{other}`"),
         }
     }
     let s = soak::run(&opts).await?;
     println!(
-        "{s} | seed={} gate={}",
+        "{s} | seed={} gate={} frudevice={}",
         opts.seed,
-        if opts.world.gate { "on" } else { "off" }
+        if opts.world.gate { "on" } else { "off" },
+        match opts.world.frudevice {
+            None => "none",
+            Some(true) => "blocked",
+            Some(false) => "unblocked",
+        }
     );
-    match (opts.world.gate, s.clean()) {
-        (true, true) => Ok(()),
-        (true, false) => bail!("soak failed: a counter that must be zero is not"),
-        (false, _) if s.dimms_lost > 0 => Ok(()),
-        (false, _) => bail!("control run without the gate lost no DIMM: the model shows no bug"),
+    let control = !opts.world.gate || opts.world.frudevice == Some(false);
+    match (control, s.clean()) {
+        (false, true) => Ok(()),
+        (false, false) => bail!("soak failed: a counter that must be zero is not"),
+        (true, _) if s.dimms_lost > 0 => Ok(()),
+        (true, _) => bail!("control run lost no DIMM: the model shows no bug"),
     }
 }

@@ -24,9 +24,14 @@ pub trait Smbus: Send + 'static {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Backend {
     /// `"i2c-dev"` with `"bus": N`: `/dev/i2c-N`.
-    I2cDev { device: std::path::PathBuf },
+    I2cDev { bus: u32 },
     /// `"sim:/path/to/socket"`: the simulator's SMBus.
     Sim { socket: std::path::PathBuf },
+}
+
+/// `/dev/i2c-N`.
+pub fn i2c_dev_node(bus: u32) -> std::path::PathBuf {
+    std::path::PathBuf::from(format!("/dev/i2c-{bus}"))
 }
 
 impl Backend {
@@ -34,14 +39,22 @@ impl Backend {
     /// (so a missing `/dev/i2c-N` is a sensor state, not a daemon failure).
     pub fn open(&self) -> Box<dyn Smbus> {
         match self {
-            Self::I2cDev { device } => Box::new(i2cdev::I2cDevBus::new(device.clone())),
+            Self::I2cDev { bus } => Box::new(i2cdev::I2cDevBus::new(i2c_dev_node(*bus))),
             Self::Sim { socket } => Box::new(sim::SimBus::new(socket.clone())),
+        }
+    }
+
+    /// The kernel's bus number, for a real bus.
+    pub fn i2c_number(&self) -> Option<u32> {
+        match self {
+            Self::I2cDev { bus } => Some(*bus),
+            Self::Sim { .. } => None,
         }
     }
 
     pub fn describe(&self) -> String {
         match self {
-            Self::I2cDev { device } => format!("i2c-dev {}", device.display()),
+            Self::I2cDev { bus } => format!("i2c-dev {}", i2c_dev_node(*bus).display()),
             Self::Sim { socket } => format!("simulated SMBus at {}", socket.display()),
         }
     }

@@ -46,14 +46,26 @@ pub struct PrivateBus {
     dir: TempDir,
 }
 
-const BUS_CONFIG: &str = r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+/// A private system bus's configuration: `policy`, the default context's rules, and `rest`
+/// (includes, limits) after it.
+fn bus_config(sock: &Path, policy: &str, rest: &str) -> String {
+    format!(
+        r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig>
   <type>system</type>
-  <listen>unix:path=@SOCK@</listen>
+  <listen>unix:path={}</listen>
   <auth>EXTERNAL</auth>
   <policy context="default">
-    <allow user="*"/>
+{policy}  </policy>
+{rest}</busconfig>
+"#,
+        sock.display()
+    )
+}
+
+/// The rigs' bus: anyone may own any name and call anything.
+const OPEN_POLICY: &str = r#"    <allow user="*"/>
     <allow own="*"/>
     <allow send_type="method_call"/>
     <allow send_type="signal"/>
@@ -64,22 +76,12 @@ const BUS_CONFIG: &str = r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bu
     <allow receive_type="method_return"/>
     <allow receive_type="error"/>
     <allow eavesdrop="true"/>
-  </policy>
-  <limit name="max_replies_per_connection">50000</limit>
-</busconfig>
 "#;
 
 /// The default context of a standard system bus (dbus's own `system.conf`): any user may
 /// connect, nobody owns a name and no method call is sent unless a policy file opens it;
 /// replies, signals and the calls to the bus daemon itself are open.
-const SYSTEM_POLICY_CONFIG: &str = r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=@SOCK@</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
+const SYSTEM_POLICY: &str = r#"    <allow user="*"/>
     <deny own="*"/>
     <deny send_type="method_call"/>
     <allow send_type="signal"/>
@@ -92,8 +94,6 @@ const SYSTEM_POLICY_CONFIG: &str = r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop
     <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
     <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
     <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
-  </policy>
-@INCLUDES@</busconfig>
 "#;
 
 impl PrivateBus {
@@ -102,7 +102,14 @@ impl PrivateBus {
         let dir = TempDir::new("bus")?;
         let sock = dir.path().join("bus");
         let cfg = dir.path().join("bus.conf");
-        std::fs::write(&cfg, BUS_CONFIG.replace("@SOCK@", &sock.to_string_lossy()))?;
+        std::fs::write(
+            &cfg,
+            bus_config(
+                &sock,
+                OPEN_POLICY,
+                "  <limit name=\"max_replies_per_connection\">50000</limit>\n",
+            ),
+        )?;
         let (child, address) = spawn_bus(&cfg)?;
         Ok(Self {
             child,
@@ -111,7 +118,7 @@ impl PrivateBus {
         })
     }
 
-    /// A bus with the standard system policy (see [`SYSTEM_POLICY_CONFIG`]) and the policy
+    /// A bus with the standard system policy (see [`SYSTEM_POLICY`]) and the policy
     /// files the packages install ([`shipped_policy_files`]), as a BMC's system bus has them.
     /// Their `user="root"` rules are applied to the user running the tests, so the rig needs
     /// no root (under root they are unchanged).
@@ -132,12 +139,7 @@ impl PrivateBus {
             includes.push_str(&format!("  <include>{}</include>\n", copy.display()));
         }
         let cfg = dir.path().join("bus.conf");
-        std::fs::write(
-            &cfg,
-            SYSTEM_POLICY_CONFIG
-                .replace("@SOCK@", &sock.to_string_lossy())
-                .replace("@INCLUDES@", &includes),
-        )?;
+        std::fs::write(&cfg, bus_config(&sock, SYSTEM_POLICY, &includes))?;
         let (child, address) = spawn_bus(&cfg)?;
         Ok(Self {
             child,

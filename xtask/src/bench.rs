@@ -231,8 +231,8 @@ const HEADER: &str = "# Benchmarks\n\n\
 Measured figures only, each with the command that produced it and the machine it ran on; \
 history is in git. Each section is delimited by `<!-- section:NAME -->` markers and rewritten \
 by its command: `gate-latency`, `gate-stall`, `ipmi`, `footprint` by `cargo xtask bench`; \
-`size` by `cargo xtask cross --record`; `soak`, `ci-tenant`, `gate-stall-before` and `sel` by \
-hand, with the commands they show (`soak` from the summary line of \
+`size` by `cargo xtask cross --record`; `soak`, `soak-frudevice`, `ci-tenant`, `gate-stall-before` \
+and `sel` by hand, with the commands they show (`soak` from the summary line of \
 `cargo xtask soak --boots 10000`).\n";
 
 /// `doc` with the body between `<!-- section:NAME -->` and `<!-- /section:NAME -->` replaced by

@@ -371,23 +371,38 @@ pub struct AbsolutePath(pub PathBuf);
 
 impl<'de> Deserialize<'de> for AbsolutePath {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = PathBuf;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("an absolute path")
+        checked_str(d, "an absolute path", |s| {
+            let p = PathBuf::from(s);
+            if p.is_absolute() {
+                Ok(Self(p))
+            } else {
+                Err(format!("`{s}` must be an absolute path"))
             }
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<PathBuf, E> {
-                let p = PathBuf::from(s);
-                if p.is_absolute() {
-                    Ok(p)
-                } else {
-                    Err(E::custom(format!("`{s}` must be an absolute path")))
-                }
-            }
-        }
-        Ok(Self(d.deserialize_str(V)?))
+        })
     }
+}
+
+/// A string value checked by `check` while it is parsed, so a refusal carries the value's
+/// own line and column; `what` is what serde says it expected when the value is no string.
+pub fn checked_str<'de, D, T>(
+    d: D,
+    what: &'static str,
+    check: impl FnOnce(&str) -> Result<T, String>,
+) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    struct V<F>(&'static str, F);
+    impl<T, F: FnOnce(&str) -> Result<T, String>> Visitor<'_> for V<F> {
+        type Value = T;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+        fn visit_str<E: de::Error>(self, s: &str) -> Result<T, E> {
+            (self.1)(s).map_err(E::custom)
+        }
+    }
+    d.deserialize_str(V(what, check))
 }
 
 // serde_json appends " at line L column C"; we print the position ourselves, first.

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use daemon_kit::bound;
-use daemon_kit::config::{AbsolutePath, ConfigError, Millis, within};
+use daemon_kit::config::{AbsolutePath, ConfigError, Millis, checked_str, within};
 use serde::Deserialize;
 
 use crate::core::{self, LockoutPolicy, Privilege};
@@ -121,28 +121,6 @@ impl Default for File {
             lockout: LockoutFile::default(),
         }
     }
-}
-
-/// A string value checked by `check` while it is parsed.
-fn checked_str<'de, D, T>(
-    d: D,
-    what: &'static str,
-    check: impl FnOnce(&str) -> Result<T, String>,
-) -> Result<T, D::Error>
-where
-    D: serde::Deserializer<'de>,
-{
-    struct V<F>(&'static str, F);
-    impl<T, F: FnOnce(&str) -> Result<T, String>> serde::de::Visitor<'_> for V<F> {
-        type Value = T;
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str(self.0)
-        }
-        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<T, E> {
-            (self.1)(s).map_err(E::custom)
-        }
-    }
-    d.deserialize_str(V(what, check))
 }
 
 /// `ADDRESS:PORT`.

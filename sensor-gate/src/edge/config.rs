@@ -63,11 +63,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use daemon_kit::bound;
-use daemon_kit::config::{self, CallTimeout, ConfigError, Int, Keyed, Millis, unique};
+use daemon_kit::config::{self, CallTimeout, ConfigError, Int, Keyed, Millis, checked_str, unique};
 use openbmc_vocab::DbusEnum;
 use openbmc_vocab::acpigate::HostPhase;
 use serde::Deserialize;
-use serde::de::{self, Deserializer, Visitor};
+use serde::de::Deserializer;
 
 use super::smbus::Backend;
 use crate::core::decode::DeviceKind;
@@ -173,22 +173,14 @@ struct PathSafe(String);
 
 impl<'de> Deserialize<'de> for PathSafe {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = PathSafe;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a name of letters, digits and _")
+        checked_str(d, "a name of letters, digits and _", |s| {
+            if s.is_empty() || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                return Err(format!(
+                    "name `{s}` must be letters, digits and _ (it becomes an object path)"
+                ));
             }
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<PathSafe, E> {
-                if s.is_empty() || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-                    return Err(E::custom(format!(
-                        "name `{s}` must be letters, digits and _ (it becomes an object path)"
-                    )));
-                }
-                Ok(PathSafe(s.to_owned()))
-            }
-        }
-        d.deserialize_str(V)
+            Ok(PathSafe(s.to_owned()))
+        })
     }
 }
 
@@ -198,28 +190,20 @@ struct InventoryPath(String);
 
 impl<'de> Deserialize<'de> for InventoryPath {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = InventoryPath;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("an inventory object path")
+        use openbmc_vocab::names::path;
+        checked_str(d, "an inventory object path", |s| {
+            let below = s
+                .strip_prefix(path::INVENTORY)
+                .is_some_and(|rest| rest.len() > 1 && rest.starts_with('/'));
+            if !below || zbus::ObjectPath::try_from(s).is_err() {
+                return Err(format!(
+                    "board `{s}` must be an object path below {}/ (letters, digits and _ \
+                     between single slashes)",
+                    path::INVENTORY
+                ));
             }
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<InventoryPath, E> {
-                use openbmc_vocab::names::path;
-                let below = s
-                    .strip_prefix(path::INVENTORY)
-                    .is_some_and(|rest| rest.len() > 1 && rest.starts_with('/'));
-                if !below || zbus::ObjectPath::try_from(s).is_err() {
-                    return Err(E::custom(format!(
-                        "board `{s}` must be an object path below {}/ (letters, digits and _ \
-                         between single slashes)",
-                        path::INVENTORY
-                    )));
-                }
-                Ok(InventoryPath(s.to_owned()))
-            }
-        }
-        d.deserialize_str(V)
+            Ok(InventoryPath(s.to_owned()))
+        })
     }
 }
 
@@ -276,21 +260,11 @@ struct Kind(DeviceKind);
 
 impl<'de> Deserialize<'de> for Kind {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Kind;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a sensor type")
-            }
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<Kind, E> {
-                DeviceKind::from_config_name(s).map(Kind).ok_or_else(|| {
-                    E::custom(format!(
-                        "type `{s}` is not `jc42` (DDR4) or `spd5118` (DDR5)"
-                    ))
-                })
-            }
-        }
-        d.deserialize_str(V)
+        checked_str(d, "a sensor type", |s| {
+            DeviceKind::from_config_name(s)
+                .map(Kind)
+                .ok_or_else(|| format!("type `{s}` is not `jc42` (DDR4) or `spd5118` (DDR5)"))
+        })
     }
 }
 
@@ -437,22 +411,12 @@ struct HoldPhase(HostPhase);
 
 impl<'de> Deserialize<'de> for HoldPhase {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = HoldPhase;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a host phase")
-            }
-            fn visit_str<E: de::Error>(self, p: &str) -> Result<HoldPhase, E> {
-                match HostPhase::from_short(p) {
-                    Some(HostPhase::Working) | None => Err(E::custom(format!(
-                        "hold phase `{p}` must be one of FirmwareInit, Sleeping, Off, Unknown"
-                    ))),
-                    Some(ph) => Ok(HoldPhase(ph)),
-                }
-            }
-        }
-        d.deserialize_str(V)
+        checked_str(d, "a host phase", |p| match HostPhase::from_short(p) {
+            Some(HostPhase::Working) | None => Err(format!(
+                "hold phase `{p}` must be one of FirmwareInit, Sleeping, Off, Unknown"
+            )),
+            Some(ph) => Ok(HoldPhase(ph)),
+        })
     }
 }
 

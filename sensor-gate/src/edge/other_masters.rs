@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedSender;
 
+use super::smbus::i2c_dev_node;
 use crate::core::{Event, MasterKind, OtherMaster};
 
 /// A configured bus the scan covers: its name and its `/dev/i2c-N` number.
@@ -56,24 +57,12 @@ impl Scanner {
     /// that exited mid-scan, an fd directory we may not read) are skipped, never fatal.
     pub fn scan(&self, buses: &[ScannedBus]) -> Vec<OtherMaster> {
         let mut out = Vec::new();
-        let holders = if self.sees_other_processes() {
-            self.holders(buses)
-        } else {
-            BTreeSet::new()
-        };
+        if self.sees_other_processes() {
+            self.holders(buses, &mut out);
+        }
         let blocked = self.fru_device.exists().then(|| self.whole_buses_blocked());
         for b in buses {
             self.devices(b, &mut out);
-            out.extend(
-                holders
-                    .iter()
-                    .filter(|(n, _)| *n == b.number)
-                    .map(|(_, who)| OtherMaster {
-                        bus: b.name.clone(),
-                        kind: MasterKind::OpenDevice,
-                        detail: format!("{who} holds /dev/i2c-{} open", b.number),
-                    }),
-            );
             if let Some(blocked) = &blocked {
                 let root = self.root_bus(b.number);
                 let covered =
@@ -149,16 +138,14 @@ impl Scanner {
             .is_some_and(|fd| std::fs::read_link(fd.path()).is_ok())
     }
 
-    /// (bus number, "pid P (comm)") for each other process holding one of `buses` open.
-    fn holders(&self, buses: &[ScannedBus]) -> BTreeSet<(u32, String)> {
-        let mut found = BTreeSet::new();
+    /// A finding for each other process holding one of `buses` open (once per process and
+    /// bus, however many descriptors it has).
+    fn holders(&self, buses: &[ScannedBus], out: &mut Vec<OtherMaster>) {
         let Ok(procs) = std::fs::read_dir(&self.proc_root) else {
-            return found;
+            return;
         };
-        let nodes: Vec<(PathBuf, u32)> = buses
-            .iter()
-            .map(|b| (PathBuf::from(format!("/dev/i2c-{}", b.number)), b.number))
-            .collect();
+        let nodes: Vec<(PathBuf, &ScannedBus)> =
+            buses.iter().map(|b| (i2c_dev_node(b.number), b)).collect();
         for p in procs.flatten() {
             let Some(pid) = p.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
                 continue;
@@ -169,19 +156,26 @@ impl Scanner {
             let Ok(fds) = std::fs::read_dir(p.path().join("fd")) else {
                 continue;
             };
-            for fd in fds.flatten() {
-                let Ok(target) = std::fs::read_link(fd.path()) else {
-                    continue;
-                };
-                if let Some((_, n)) = nodes.iter().find(|(node, _)| *node == target) {
-                    let comm = std::fs::read_to_string(p.path().join("comm"))
-                        .map(|c| c.trim().to_owned())
-                        .unwrap_or_else(|_| "?".to_owned());
-                    found.insert((*n, format!("pid {pid} ({comm})")));
-                }
+            let held: BTreeSet<usize> = fds
+                .flatten()
+                .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+                .filter_map(|target| nodes.iter().position(|(node, _)| *node == target))
+                .collect();
+            if held.is_empty() {
+                continue;
+            }
+            let comm = std::fs::read_to_string(p.path().join("comm"))
+                .map(|c| c.trim().to_owned())
+                .unwrap_or_else(|_| "?".to_owned());
+            for i in held {
+                let (node, b) = &nodes[i];
+                out.push(OtherMaster {
+                    bus: b.name.clone(),
+                    kind: MasterKind::OpenDevice,
+                    detail: format!("pid {pid} ({comm}) holds {} open", node.display()),
+                });
             }
         }
-        found
     }
 
     /// The bus a mux child hangs off, as FruDevice finds it (`i2c-N/mux_device` -> `M-00aa`).
@@ -249,23 +243,47 @@ pub async fn watch(
              (ptrace(2) itself stays blocked by the unit's SystemCallFilter)"
         );
     }
+    run_scans(move || scanner.scan(&buses), every, tx).await;
+}
+
+/// [`watch`]'s loop, for any scan: one every `every`, each off the runtime's threads under
+/// that deadline, each complete result sent to the core.
+async fn run_scans<F>(scan: F, every: Duration, tx: UnboundedSender<Event>)
+where
+    F: Fn() -> Vec<OtherMaster> + Send + Sync + 'static,
+{
+    let scan_fn = std::sync::Arc::new(scan);
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // A scan that overran its deadline keeps its thread (a blocking read cannot be
+    // cancelled): it is waited for again at the next tick instead of a new one starting, so
+    // a hung sysfs read never piles up scans.
+    let mut overran = None;
     loop {
         tick.tick().await;
-        let (s, b) = (scanner.clone(), buses.clone());
-        let scan = tokio::task::spawn_blocking(move || s.scan(&b));
-        match tokio::time::timeout(every, scan).await {
+        let (mut scan, again) = match overran.take() {
+            Some(scan) => (scan, true),
+            None => {
+                let f = scan_fn.clone();
+                (tokio::task::spawn_blocking(move || f()), false)
+            }
+        };
+        match tokio::time::timeout(every, &mut scan).await {
             Ok(Ok(found)) => {
                 if tx.send(Event::OtherMasters(found)).is_err() {
                     return;
                 }
             }
             Ok(Err(e)) => log::warn!("the scan for other masters failed: {e}"),
-            Err(_) => log::warn!(
-                "the scan for other masters took over {} ms; trying again later",
-                every.as_millis()
-            ),
+            Err(_) => {
+                if !again {
+                    log::warn!(
+                        "the scan for other masters has taken over {} ms; waiting for it",
+                        every.as_millis()
+                    );
+                }
+                overran = Some(scan);
+            }
         }
     }
 }
@@ -453,6 +471,50 @@ mod tests {
             t.fru_device(Some(file));
             assert_eq!(fru_findings(&t, 3), want, "{file}");
         }
+    }
+
+    /// A scan stuck on a read is waited for, not joined by a new scan at every tick (a
+    /// blocking read cannot be cancelled, so each new one would be another stuck thread);
+    /// once it returns, its result arrives and scanning goes on.
+    #[test]
+    fn a_hung_scan_is_waited_for_not_piled_up() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::{Arc, Mutex, mpsc};
+        let started = Arc::new(AtomicUsize::new(0));
+        let (release, released) = mpsc::channel::<()>();
+        let released = Arc::new(Mutex::new(released));
+        let (s, r) = (started.clone(), released.clone());
+        // Every scan blocks until released (or 5 s, so no test thread outlives the test).
+        let scan = move || {
+            s.fetch_add(1, Ordering::SeqCst);
+            let _ = r.lock().map(|rx| rx.recv_timeout(Duration::from_secs(5)));
+            Vec::new()
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("runtime");
+        let every = Duration::from_millis(40);
+        let (while_stuck, results) = rt.block_on(async {
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            let scans = tokio::spawn(run_scans(scan, every, tx));
+            tokio::time::sleep(every * 10).await;
+            let while_stuck = started.load(Ordering::SeqCst);
+            release.send(()).expect("the scan waits");
+            tokio::time::sleep(every * 3).await;
+            scans.abort();
+            let mut n = 0;
+            while rx.try_recv().is_ok() {
+                n += 1;
+            }
+            (while_stuck, n)
+        });
+        rt.shutdown_background();
+        assert_eq!(
+            while_stuck, 1,
+            "scans started during ten ticks of one stuck scan"
+        );
+        assert_eq!(results, 1, "results once it returned");
     }
 
     #[test]

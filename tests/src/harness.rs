@@ -409,9 +409,8 @@ pub struct Daemon {
     log: PathBuf,
     notify: UnixDatagram,
     notify_path: PathBuf,
-    /// Every `sd_notify` line received so far, in order, with the invocation it came from.
-    notices: Vec<(u32, String)>,
-    invocation: u32,
+    /// Every `sd_notify` line the current invocation sent so far, in order.
+    notices: Vec<String>,
 }
 
 static DAEMON_N: AtomicU32 = AtomicU32::new(0);
@@ -452,7 +451,6 @@ impl Daemon {
             notify,
             notify_path,
             notices: Vec::new(),
-            invocation: 0,
         };
         d.start(bus, args, env)?;
         Ok(d)
@@ -479,7 +477,7 @@ impl Daemon {
             .spawn()
             .with_context(|| format!("cannot start acpigate {}", self.applet))?;
         self.child = Some(child);
-        self.invocation += 1;
+        self.notices.clear();
         self.wait_ready(Duration::from_secs(20))
     }
 
@@ -490,10 +488,12 @@ impl Daemon {
             return false;
         };
         let before = self.notices.len();
-        for line in String::from_utf8_lossy(&buf[..n]).lines() {
-            self.notices.push((self.invocation, line.to_owned()));
-        }
-        self.notices[before..].iter().any(|(_, l)| l == "READY=1")
+        self.notices.extend(
+            String::from_utf8_lossy(&buf[..n])
+                .lines()
+                .map(str::to_owned),
+        );
+        self.notices[before..].iter().any(|l| l == "READY=1")
     }
 
     /// Keep reading the notify socket for `d`; then every line received from the current
@@ -503,11 +503,7 @@ impl Daemon {
         while Instant::now() < until {
             self.take_notice();
         }
-        self.notices
-            .iter()
-            .filter(|(i, _)| *i == self.invocation)
-            .map(|(_, l)| l.clone())
-            .collect()
+        self.notices.clone()
     }
 
     fn wait_ready(&mut self, timeout: Duration) -> Result<()> {

@@ -47,9 +47,9 @@ pub struct WorldOptions {
     pub ipmi: bool,
     /// How the simulated systemd answers `StartUnit`.
     pub systemd: Answer,
-    /// entity-manager's FruDevice on the BMC: `None` not installed, `Some(blocked)` probing
-    /// the DIMM bus at every power-on unless its blocklist holds the bus as a whole.
-    pub frudevice: Option<bool>,
+    /// entity-manager's FruDevice on the BMC (`None`: not installed), probing the DIMM bus at
+    /// every power-on unless its blocklist holds the bus as a whole.
+    pub frudevice: Option<FruDeviceProbe>,
 }
 
 impl Default for WorldOptions {
@@ -121,8 +121,6 @@ pub struct World {
     failsafe_log_before: Vec<(Instant, String)>,
     /// When FruDevice starts probing after the next power-on ([`World::set_frudevice_delay`]).
     frudevice_delay: Duration,
-    /// FruDevice scans started and not yet joined.
-    frudevice_scans: Vec<tokio::task::JoinHandle<()>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -244,7 +242,6 @@ impl World {
             failsafe_before: 0,
             failsafe_log_before: Vec::new(),
             frudevice_delay: Duration::ZERO,
-            frudevice_scans: Vec::new(),
         };
         world.record_signals().await?;
         Ok(world)
@@ -456,20 +453,19 @@ impl World {
     /// (FruDevice rescans when the host state changes once the host has run; nothing tells it
     /// about memory enumeration).
     pub async fn cold_boot(&mut self, t: &Timing) -> Result<BootReport> {
-        if let Some(blocked) = self.opts.frudevice {
+        let probe = self.opts.frudevice.map(|probe| {
             let (bus, delay, marks) =
                 (self.smbus.clone(), self.frudevice_delay, self.marks.clone());
-            self.frudevice_scans.push(tokio::spawn(async move {
+            tokio::spawn(async move {
                 tokio::time::sleep(delay).await;
                 lock(&marks).push((Instant::now(), Mark::Host("FruDevice probe".to_owned())));
-                let probe = FruDeviceProbe { blocked };
                 let _ = tokio::task::spawn_blocking(move || probe.run(&bus)).await;
-            }));
-        }
+            })
+        });
         let report = host_firmware::cold_boot(self, t).await;
-        // Joined here, so every probe of this power-on is on the record before the boot is.
-        for scan in self.frudevice_scans.drain(..) {
-            let _ = scan.await;
+        // Joined here, so the probe of this power-on is on the record before the boot is.
+        if let Some(probe) = probe {
+            let _ = probe.await;
         }
         report
     }

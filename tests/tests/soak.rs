@@ -1,6 +1,7 @@
 //! The short soak CI runs (the 10,000-boot run is `cargo xtask soak --boots 10000`), and the
 //! control run without the gate, which must show the bug the gate fixes.
 
+use acpigate_sim::smbus::frudevice::FruDeviceProbe;
 use acpigate_tests::soak::{self, SoakOptions};
 use acpigate_tests::world::WorldOptions;
 use anyhow::Result;
@@ -60,7 +61,7 @@ async fn frudevice_unblocked_loses_dimms_and_blocked_loses_none() -> Result<()> 
         boots: 8,
         seed: 7,
         world: WorldOptions {
-            frudevice: Some(blocked),
+            frudevice: Some(FruDeviceProbe { blocked }),
             ..WorldOptions::default()
         },
         verbose: false,

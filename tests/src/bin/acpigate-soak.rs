@@ -7,6 +7,7 @@
 //! ipmi-handlers and has the firmware report half of its boots with IPMI Set ACPI Power State
 //! over the KCS channel.
 
+use acpigate_sim::smbus::frudevice::FruDeviceProbe;
 use acpigate_tests::soak::{self, SoakOptions};
 use acpigate_tests::world::WorldOptions;
 use anyhow::{Context, Result, bail};
@@ -27,11 +28,12 @@ async fn main() -> Result<()> {
             "--gate-off" => opts.world.gate = false,
             "--ipmi" => opts.world.ipmi = true,
             "--frudevice" => {
-                opts.world.frudevice = Some(match args.next().as_deref() {
+                let blocked = match args.next().as_deref() {
                     Some("blocked") => true,
                     Some("unblocked") => false,
                     other => bail!("--frudevice blocked|unblocked, not {other:?}"),
-                })
+                };
+                opts.world.frudevice = Some(FruDeviceProbe { blocked });
             }
             "--verbose" => opts.verbose = true,
             other => bail!("unknown argument `{other}`"),
@@ -44,11 +46,11 @@ async fn main() -> Result<()> {
         if opts.world.gate { "on" } else { "off" },
         match opts.world.frudevice {
             None => "none",
-            Some(true) => "blocked",
-            Some(false) => "unblocked",
+            Some(p) if p.blocked => "blocked",
+            Some(_) => "unblocked",
         }
     );
-    let control = !opts.world.gate || opts.world.frudevice == Some(false);
+    let control = !opts.world.gate || opts.world.frudevice.is_some_and(|p| !p.blocked);
     match (control, s.clean()) {
         (false, true) => Ok(()),
         (false, false) => bail!("soak failed: a counter that must be zero is not"),

@@ -136,6 +136,11 @@ pub mod iface {
     /// [`ITEM_CHASSIS`]).
     pub const ITEM_BOARD: &str = "xyz.openbmc_project.Inventory.Item.Board";
     pub const ITEM_CHASSIS: &str = "xyz.openbmc_project.Inventory.Item.Chassis";
+    /// entity-manager publishes an Exposes record of `"Type": "<T>"` as
+    /// `xyz.openbmc_project.Configuration.<T>` (openbmc/entity-manager 3b745d22,
+    /// `postExposesRecordsToDBus`); sensor-gate's DIMM sensor records are this type.
+    pub const ACPIGATE_DIMM_TEMP_RECORD: &str =
+        "xyz.openbmc_project.Configuration.AcpigateDimmTemp";
 }
 
 /// Association names, as the upstream stack pairs them.
@@ -189,6 +194,8 @@ pub mod method {
     pub const IPMI_SEL_ADD: &str = "IpmiSelAdd";
     /// Its argument signature, exactly as upstream declares it.
     pub const IPMI_SEL_ADD_SIGNATURE: &str = "ssaybq";
+    /// `org.freedesktop.DBus.ObjectManager.GetManagedObjects() -> a{oa{sa{sv}}}`.
+    pub const GET_MANAGED_OBJECTS: &str = "GetManagedObjects";
     /// The bus daemon's `GetId() -> s`: open to every client in every bus policy.
     pub const GET_ID: &str = "GetId";
 }
@@ -197,6 +204,12 @@ pub mod method {
 pub mod signal {
     /// `org.freedesktop.DBus.ObjectManager.InterfacesAdded(o path, a{sa{sv}} interfaces)`.
     pub const INTERFACES_ADDED: &str = "InterfacesAdded";
+    /// `org.freedesktop.DBus.ObjectManager.InterfacesRemoved(o path, as interfaces)`.
+    pub const INTERFACES_REMOVED: &str = "InterfacesRemoved";
+    /// `org.freedesktop.DBus.Properties.PropertiesChanged(s iface, a{sv} changed, as gone)`.
+    pub const PROPERTIES_CHANGED: &str = "PropertiesChanged";
+    /// `org.freedesktop.DBus.NameOwnerChanged(s name, s old, s new)`.
+    pub const NAME_OWNER_CHANGED: &str = "NameOwnerChanged";
 }
 
 /// D-Bus error names we return or recognise.

@@ -1066,3 +1066,309 @@ async fn sensors_carry_the_chassis_association_bmcweb_follows() -> Result<()> {
     );
     Ok(())
 }
+
+// ---- Sensors from entity-manager's records ----
+
+/// The layer's example board file: four `AcpigateDimmTemp` records on bus 3.
+fn example_board() -> Result<serde_json::Value> {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../yocto/meta-acpigate/examples/entity-manager/acme-dimm-board.json");
+    let text = std::fs::read_to_string(&p).with_context(|| format!("{}", p.display()))?;
+    Ok(serde_json::from_str(&text)?)
+}
+
+/// The sensor names the board's records give (spaces become `_`).
+fn record_names(board: &serde_json::Value) -> Vec<String> {
+    board["Exposes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["Type"] == "AcpigateDimmTemp")
+        .filter_map(|r| r["Name"].as_str().map(|n| n.replace(' ', "_")))
+        .collect()
+}
+
+/// Every InterfacesAdded/InterfacesRemoved about an object under the sensors path, as
+/// phosphor-pid-control's match sees them (any sender): (member, object path).
+struct SensorObjectWatch {
+    seen: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+impl SensorObjectWatch {
+    async fn start(conn: &zbus::Connection) -> Result<Self> {
+        use futures_util::StreamExt;
+        use std::collections::HashMap;
+        let rule = zbus::MatchRule::builder()
+            .msg_type(zbus::message::Type::Signal)
+            .interface(iface::OBJECT_MANAGER)
+            .build()?;
+        let mut stream =
+            zbus::MessageStream::for_match_rule(rule, conn, std::num::NonZeroUsize::new(1024))
+                .await?;
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let out = seen.clone();
+        let task = tokio::spawn(async move {
+            while let Some(Ok(m)) = stream.next().await {
+                let member = m
+                    .header()
+                    .member()
+                    .map(|s| s.to_string())
+                    .unwrap_or_default();
+                type Added = HashMap<String, HashMap<String, OwnedVariant>>;
+                let body = m.body();
+                let p = match member.as_str() {
+                    "InterfacesAdded" => body
+                        .deserialize::<(zbus::OwnedObjectPath, Added)>()
+                        .map(|(p, _)| p),
+                    _ => body
+                        .deserialize::<(zbus::OwnedObjectPath, Vec<String>)>()
+                        .map(|(p, _)| p),
+                };
+                let Ok(p) = p else {
+                    continue;
+                };
+                if p.as_str().starts_with(&format!("{}/", path::SENSORS)) {
+                    out.lock().expect("watch").push((member, p.to_string()));
+                }
+            }
+        });
+        Ok(Self { seen, _task: task })
+    }
+
+    fn count(&self) -> usize {
+        self.seen.lock().expect("watch").len()
+    }
+
+    fn since(&self, n: usize) -> Vec<(String, String)> {
+        self.seen.lock().expect("watch")[n..].to_vec()
+    }
+}
+
+const FROM_EM: &str = "\"sensors_from\": \"entity-manager\"";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sensors_follow_entity_manager_records_and_unchanged_ones_are_never_touched() -> Result<()>
+{
+    use acpigate_sim::inventory::EntityManager;
+    use openbmc_vocab::names::association;
+
+    let board = example_board()?;
+    let names = record_names(&board);
+    ensure!(names.len() == usize::from(DIMMS), "{names:?}");
+    let (mut rig, _chassis) = Rig::in_firmware_init().await?;
+    let em = EntityManager::start(&rig.bus).await?;
+    let board_path = em.publish_board(&board).await?;
+    let watch = SensorObjectWatch::start(&rig.conn).await?;
+    let cfg = format!(
+        "{{\n  {FROM_EM},\n  \"gate\": {GATE},\n  \"poll_ms\": 20,\n  \"buses\": [ {{ \"name\": \"dimm\", \"backend\": \"sim:{}\", \"bus\": 3 }} ]\n}}\n",
+        rig.bus.dir().join("smbus.sock").display()
+    );
+    rig.launch_gate_with(&cfg)?;
+
+    // Every record became a sensor, associated with its record's board, read once in S0.
+    rig.acpi.set_sys(AcpiState::S0G0D0).await?;
+    rig.wait_gate(true).await?;
+    for n in &names {
+        eventually(WAIT, &format!("{n} live"), || async {
+            matches!(rig.sensor(n).await, Ok((v, true, true)) if v == 35.0).then_some(())
+        })
+        .await
+        .with_context(|| rig.gate_log())?;
+        let p = path::temperature_sensor(n);
+        let assoc: Vec<(String, String, String)> = rig
+            .get(&p, iface::ASSOCIATION_DEFINITIONS, prop::ASSOCIATIONS)
+            .await?
+            .try_into()?;
+        let want = (
+            association::CHASSIS.to_owned(),
+            association::ALL_SENSORS.to_owned(),
+            board_path.clone(),
+        );
+        ensure!(assoc == [want], "{n}: {assoc:?}");
+        let high = f64::try_from(
+            rig.get(&p, iface::THRESHOLD_WARNING, prop::WARNING_HIGH)
+                .await?,
+        )?;
+        let crit = f64::try_from(
+            rig.get(&p, iface::THRESHOLD_CRITICAL, prop::CRITICAL_HIGH)
+                .await?,
+        )?;
+        ensure!(
+            (high, crit) == (85.0, 95.0),
+            "{n}: thresholds {high} {crit}"
+        );
+    }
+    let start_up = watch.count();
+    ensure!(
+        start_up >= names.len(),
+        "start-up added {start_up} interfaces"
+    );
+
+    // Records of other types come, change and go: nothing happens to the sensors.
+    let other = serde_json::json!({
+        "Address": "0x48", "Bus": 5, "Name": "Inlet Temp", "Type": "TMP75",
+        "Thresholds": [ { "Direction": "greater than", "Severity": 0, "Value": 40 } ]
+    });
+    let other_path = em
+        .publish_record(&board_path, &other)
+        .await?
+        .context("published")?;
+    em.set_property(
+        &other_path,
+        "xyz.openbmc_project.Configuration.TMP75.Thresholds0",
+        "Value",
+        OwnedVariant::from(45.0f64),
+    )
+    .await?;
+    em.remove_record(&other_path).await?;
+
+    // A threshold written through entity-manager: changed in place on its sensor.
+    let first = path::temperature_sensor(&names[0]);
+    let record = |n: &str| format!("{board_path}/{}", n);
+    em.set_property(
+        &record(&names[0]),
+        &format!("{}.Thresholds1", iface::ACPIGATE_DIMM_TEMP_RECORD),
+        "Value",
+        OwnedVariant::from(80.0f64),
+    )
+    .await?;
+    eventually(WAIT, "WarningHigh 80", || async {
+        let v = rig
+            .get(&first, iface::THRESHOLD_WARNING, prop::WARNING_HIGH)
+            .await
+            .ok()?;
+        (f64::try_from(v).ok()? == 80.0).then_some(())
+    })
+    .await
+    .with_context(|| rig.gate_log())?;
+
+    // A bad record is refused, naming the record and the field; the others go on.
+    let bad = serde_json::json!({
+        "Address": "0x1c", "Bus": 3, "DeviceType": "LM75", "Name": "DIMM C0 Temp",
+        "Type": "AcpigateDimmTemp"
+    });
+    let bad_path = em
+        .publish_record(&board_path, &bad)
+        .await?
+        .context("published")?;
+    eventually(WAIT, "the bad record refused", || async {
+        rig.gate_log()
+            .contains(&format!(
+                "record {bad_path}: DeviceType: `LM75` is not JC42"
+            ))
+            .then_some(())
+    })
+    .await
+    .with_context(|| rig.gate_log())?;
+
+    // One record removed: its sensor goes, and only it.
+    let last = names.last().context("names")?;
+    em.remove_record(&record(last)).await?;
+    eventually(WAIT, "the removed record's sensor gone", || async {
+        rig.sensor(last).await.is_err().then_some(())
+    })
+    .await
+    .with_context(|| rig.gate_log())?;
+
+    // entity-manager restarts and publishes the same board again (without the removed
+    // record): nothing differs, nothing changes.
+    em.stop().await?;
+    let em = EntityManager::start(&rig.bus).await?;
+    // As the real one: its name first, its boards once scanned (here well past the
+    // follower's settle time, so sensor-gate sees an empty listing first).
+    eventually(WAIT, "entity-manager listed again", || async {
+        rig.gate_log()
+            .contains("entity-manager is on the bus")
+            .then_some(())
+    })
+    .await
+    .with_context(|| rig.gate_log())?;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let mut again = board.clone();
+    if let Some(list) = again["Exposes"].as_array_mut() {
+        list.retain(|r| {
+            r["Name"].as_str().map(|n| n.replace(' ', "_")).as_deref() != Some(last.as_str())
+        });
+    }
+    ensure!(
+        rig.gate_log()
+            .contains("is kept until entity-manager removes the record"),
+        "{}",
+        rig.gate_log()
+    );
+    em.publish_board(&again).await?;
+    // Past the settle time of the follower and a few polls.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+
+    let after = watch.since(start_up);
+    let last_path = path::temperature_sensor(last);
+    ensure!(
+        !after.is_empty()
+            && after
+                .iter()
+                .all(|(member, p)| member == "InterfacesRemoved" && *p == last_path),
+        "after start-up, only the removed record's sensor may come or go: {after:?}"
+    );
+    for n in &names[..names.len() - 1] {
+        let (v, avail, func) = rig.sensor(n).await?;
+        ensure!(v == 35.0 && avail && func, "{n}: {v} {avail} {func}");
+    }
+    // The threshold written before the restart was the restarted entity-manager's file
+    // value again: back to 85, in place.
+    eventually(WAIT, "WarningHigh back to 85", || async {
+        let v = rig
+            .get(&first, iface::THRESHOLD_WARNING, prop::WARNING_HIGH)
+            .await
+            .ok()?;
+        (f64::try_from(v).ok()? == 85.0).then_some(())
+    })
+    .await
+    .with_context(|| rig.gate_log())?;
+    ensure!(
+        watch.since(start_up) == after,
+        "{:?}",
+        watch.since(start_up)
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_entity_manager_the_daemon_is_ready_says_it_waits_and_serves_once_it_comes()
+-> Result<()> {
+    use acpigate_sim::inventory::EntityManager;
+    let (mut rig, _chassis) = Rig::in_firmware_init().await?;
+    let cfg = format!(
+        "{{\n  {FROM_EM},\n  \"gate\": {GATE},\n  \"poll_ms\": 20,\n  \"buses\": [ {{ \"name\": \"dimm\", \"backend\": \"sim:{}\", \"bus\": 3 }} ]\n}}\n",
+        rig.bus.dir().join("smbus.sock").display()
+    );
+    rig.launch_gate_with(&cfg)?;
+    // Ready (the gate object answers) with no sensor, saying why.
+    eventually(WAIT, "waiting said", || async {
+        rig.gate_log()
+            .contains("waiting for entity-manager")
+            .then_some(())
+    })
+    .await
+    .with_context(|| rig.gate_log())?;
+    ensure!(!rig.gate_open().await?, "closed in firmware init");
+    rig.acpi.set_sys(AcpiState::S0G0D0).await?;
+    rig.wait_gate(true).await?;
+    // entity-manager arrives: its records are read without being asked again.
+    let em = EntityManager::start(&rig.bus).await?;
+    let board = example_board()?;
+    em.publish_board(&board).await?;
+    for n in record_names(&board) {
+        eventually(WAIT, &format!("{n} live"), || async {
+            matches!(rig.sensor(&n).await, Ok((v, true, true)) if v == 35.0).then_some(())
+        })
+        .await
+        .with_context(|| rig.gate_log())?;
+    }
+    ensure!(
+        rig.gate_log().matches("waiting for entity-manager").count() == 1,
+        "said once: {}",
+        rig.gate_log()
+    );
+    Ok(())
+}

@@ -45,6 +45,12 @@
 //!   wanted. A held zone that the fan controller re-creates (pid-control rebuilds its zones
 //!   in automatic mode when it restarts its control loops) is held again at once: its
 //!   `Manual=true` and PWM targets are written anew.
+//! * **Sensors come and go.** Sensors configured while running (entity-manager records) are
+//!   added with a number of their own, never reused, and shown as every other sensor is in
+//!   the gate's current state. A removed sensor is never read or published again; a read in
+//!   flight for it finishes on the wire (the bus stays busy until then) and is dropped.
+//!   Changed thresholds are published in place; an alarm whose threshold is gone is
+//!   deasserted at once.
 //! * **Other masters.** The gate covers only sensor-gate's own transfers. Each scan of the
 //!   DIMM buses for other masters (bound drivers, eeprom devices, processes holding the bus
 //!   open, FruDevice not blocked) is published whole on the gate; a finding is logged as a
@@ -183,6 +189,11 @@ pub enum Action {
         view: SensorView,
         order: [SensorProperty; 3],
     },
+    /// Set the sensor's threshold properties to these (its configuration changed them).
+    PublishThresholds {
+        sensor: usize,
+        thresholds: Thresholds,
+    },
     Alarm {
         sensor: usize,
         severity: Severity,
@@ -291,7 +302,43 @@ impl Core {
 
     /// The sensor's current view (what is, or is about to be, published).
     pub fn sensor_view(&self, sensor: usize) -> Option<SensorView> {
-        self.sensors.get(sensor).map(|s| s.view)
+        self.sensors
+            .get(sensor)
+            .filter(|s| !s.removed)
+            .map(|s| s.view)
+    }
+
+    /// A sensor configured while running (its entity-manager record appeared): its number,
+    /// never reused, and what to do. Its object must exist before the actions are carried out.
+    pub fn add_sensor(&mut self, now: Now, spec: SensorSpec) -> (usize, Vec<Action>) {
+        let mut out = Vec::new();
+        if self.gate != Gate::Open {
+            self.count_refused(now);
+        }
+        let i = self.push_sensor(spec, now, &mut out);
+        self.after(now, &mut out);
+        (i, out)
+    }
+
+    /// A sensor whose configuration went away: never read or published again (a read in
+    /// flight finishes on the wire and is dropped). The edge removes its object.
+    pub fn remove_sensor(&mut self, now: Now, sensor: usize) -> Vec<Action> {
+        let mut out = Vec::new();
+        if self.gate != Gate::Open {
+            self.count_refused(now);
+        }
+        self.retire_sensor(sensor);
+        self.after(now, &mut out);
+        out
+    }
+
+    /// New thresholds for a running sensor (its record's thresholds changed), changed in
+    /// place: the object keeps its interfaces.
+    pub fn set_thresholds(&mut self, now: Now, sensor: usize, t: Thresholds) -> Vec<Action> {
+        let mut out = Vec::new();
+        self.change_thresholds(sensor, t, &mut out);
+        self.after(now, &mut out);
+        out
     }
 
     /// When the core next wants a [`Event::Tick`].

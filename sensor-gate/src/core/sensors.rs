@@ -128,6 +128,9 @@ pub(super) struct Sensor {
     /// `Functional=false` came from [`OffMarking::NonFunctional`], not from read errors.
     off_marked: bool,
     alarms: [[bool; 2]; 2], // [severity][direction]
+    /// Its configuration went away. The slot stays (numbers are never reused: a read in
+    /// flight for it must not land on another sensor) but is never read or published again.
+    pub(super) removed: bool,
 }
 
 impl Sensor {
@@ -146,6 +149,7 @@ impl Sensor {
             errors: 0,
             off_marked: false,
             alarms: [[false; 2]; 2],
+            removed: false,
         }
     }
 }
@@ -153,7 +157,7 @@ impl Sensor {
 impl Core {
     /// The gate opened: every sensor is due now, with a clean error count.
     pub(super) fn restart_sensors(&mut self, now: Now) {
-        for s in &mut self.sensors {
+        for s in self.sensors.iter_mut().filter(|s| !s.removed) {
             s.next_due = now.mono;
             s.errors = 0;
             // Functional=false from the off marking is not a finding about the device.
@@ -167,36 +171,83 @@ impl Core {
 
     /// Sensor states for the closed gate in the current phase.
     pub(super) fn mark_gated(&mut self, out: &mut Vec<Action>) {
+        for i in 0..self.sensors.len() {
+            self.mark_one_gated(i, out);
+        }
+    }
+
+    /// One sensor's state for the closed gate in the current phase; asserted alarms go.
+    fn mark_one_gated(&mut self, i: usize, out: &mut Vec<Action>) {
         let off = matches!(self.phase, HostPhase::Off | HostPhase::Sleeping);
         let marking = self.policy.off_marking;
-        for (i, s) in self.sensors.iter_mut().enumerate() {
-            s.errors = 0;
-            s.view.value = NAN;
-            if off && s.spec.host_powered && marking == OffMarking::NonFunctional {
-                s.view.available = true;
-                s.view.functional = false;
-                s.off_marked = true;
-            } else {
-                s.view.available = false;
-                if s.off_marked {
-                    s.off_marked = false;
-                    s.view.functional = true;
-                }
+        let Some(s) = self.sensors.get_mut(i).filter(|s| !s.removed) else {
+            return;
+        };
+        s.errors = 0;
+        s.view.value = NAN;
+        if off && s.spec.host_powered && marking == OffMarking::NonFunctional {
+            s.view.available = true;
+            s.view.functional = false;
+            s.off_marked = true;
+        } else {
+            s.view.available = false;
+            if s.off_marked {
+                s.off_marked = false;
+                s.view.functional = true;
             }
-            for sev in [Severity::Warning, Severity::Critical] {
-                for dir in [Direction::High, Direction::Low] {
-                    let a = &mut s.alarms[sev as usize][dir as usize];
-                    if *a {
-                        *a = false;
-                        out.push(Action::Alarm {
-                            sensor: i,
-                            severity: sev,
-                            direction: dir,
-                            asserted: false,
-                            value: NAN,
-                        });
-                    }
-                }
+        }
+        for sev in [Severity::Warning, Severity::Critical] {
+            for dir in [Direction::High, Direction::Low] {
+                deassert(i, s, sev, dir, out);
+            }
+        }
+    }
+
+    /// A sensor configured while running (its record appeared): read from the next due
+    /// time if the gate is open, shown as the closed gate shows every sensor otherwise.
+    /// Returns its number, which is never reused.
+    pub(super) fn push_sensor(
+        &mut self,
+        spec: SensorSpec,
+        now: Now,
+        out: &mut Vec<Action>,
+    ) -> usize {
+        self.sensors.push(Sensor::new(spec, now));
+        let i = self.sensors.len() - 1;
+        if self.gate == Gate::Open {
+            self.start_due_reads(now, out);
+        } else {
+            self.mark_one_gated(i, out);
+        }
+        i
+    }
+
+    /// A sensor whose configuration went away: never read or published again. Its object
+    /// goes with it, so its alarms need no deassertion.
+    pub(super) fn retire_sensor(&mut self, i: usize) {
+        if let Some(s) = self.sensors.get_mut(i) {
+            s.removed = true;
+        }
+    }
+
+    /// New thresholds for a running sensor, published in place. An alarm whose threshold
+    /// is gone is deasserted now; the others are judged against the new limits at the next
+    /// read.
+    pub(super) fn change_thresholds(&mut self, i: usize, t: Thresholds, out: &mut Vec<Action>) {
+        let Some(s) = self.sensors.get_mut(i).filter(|s| !s.removed) else {
+            return;
+        };
+        if s.spec.thresholds == t {
+            return;
+        }
+        s.spec.thresholds = t;
+        out.push(Action::PublishThresholds {
+            sensor: i,
+            thresholds: t,
+        });
+        for (sev, dir, limit) in limits(&t) {
+            if limit.is_none() {
+                deassert(i, s, sev, dir, out);
             }
         }
     }
@@ -208,7 +259,7 @@ impl Core {
         if every.is_zero() {
             return; // rejected by the config; no division by zero here either way
         }
-        for s in &mut self.sensors {
+        for s in self.sensors.iter_mut().filter(|s| !s.removed) {
             if s.in_flight.is_some() || s.next_due >= now.mono {
                 continue;
             }
@@ -235,7 +286,7 @@ impl Core {
         }
         self.sensors
             .iter()
-            .filter(|s| s.in_flight.is_none() && !self.bus_busy(s.spec.bus))
+            .filter(|s| !s.removed && s.in_flight.is_none() && !self.bus_busy(s.spec.bus))
             .map(|s| s.next_due)
             .min()
     }
@@ -250,6 +301,9 @@ impl Core {
             .map(|s| s.spec.bus)
             .collect();
         for (i, s) in self.sensors.iter_mut().enumerate() {
+            if s.removed {
+                continue;
+            }
             if s.in_flight.is_none() && s.next_due <= now.mono && !busy.contains(&s.spec.bus) {
                 busy.push(s.spec.bus);
                 s.in_flight = Some(self.window);
@@ -278,6 +332,13 @@ impl Core {
         let Some(started) = s.in_flight.take() else {
             return; // not ours
         };
+        if s.removed {
+            // Its configuration went away meanwhile: the bus is free again, nothing to show.
+            if open {
+                self.start_due_reads(now, out);
+            }
+            return;
+        }
         if !open || started != window {
             self.status.discarded += 1;
             if open {
@@ -343,7 +404,7 @@ impl Core {
     /// Publish every sensor whose view changed since it was last sent out.
     pub(super) fn publish_sensors(&mut self, out: &mut Vec<Action>) {
         for (i, s) in self.sensors.iter_mut().enumerate() {
-            if s.published != Some(s.view) {
+            if !s.removed && s.published != Some(s.view) {
                 s.published = Some(s.view);
                 out.push(Action::PublishSensor {
                     sensor: i,
@@ -367,13 +428,7 @@ fn advance(due: Instant, now: Instant, every: Duration) -> Instant {
 fn check_thresholds(i: usize, s: &mut Sensor, value: f64, out: &mut Vec<Action>) {
     let t = s.spec.thresholds;
     let h = t.hysteresis.max(0.0);
-    let table = [
-        (Severity::Warning, Direction::High, t.warning_high),
-        (Severity::Warning, Direction::Low, t.warning_low),
-        (Severity::Critical, Direction::High, t.critical_high),
-        (Severity::Critical, Direction::Low, t.critical_low),
-    ];
-    for (sev, dir, limit) in table {
+    for (sev, dir, limit) in limits(&t) {
         let Some(limit) = limit else { continue };
         let a = &mut s.alarms[sev as usize][dir as usize];
         let next = match dir {
@@ -402,5 +457,30 @@ fn check_thresholds(i: usize, s: &mut Sensor, value: f64, out: &mut Vec<Action>)
                 value,
             });
         }
+    }
+}
+
+/// Each threshold with its severity and direction.
+fn limits(t: &Thresholds) -> [(Severity, Direction, Option<f64>); 4] {
+    [
+        (Severity::Warning, Direction::High, t.warning_high),
+        (Severity::Warning, Direction::Low, t.warning_low),
+        (Severity::Critical, Direction::High, t.critical_high),
+        (Severity::Critical, Direction::Low, t.critical_low),
+    ]
+}
+
+/// Deassert one alarm if it is asserted (there is no value to give: NaN).
+fn deassert(i: usize, s: &mut Sensor, sev: Severity, dir: Direction, out: &mut Vec<Action>) {
+    let a = &mut s.alarms[sev as usize][dir as usize];
+    if *a {
+        *a = false;
+        out.push(Action::Alarm {
+            sensor: i,
+            severity: sev,
+            direction: dir,
+            asserted: false,
+            value: NAN,
+        });
     }
 }

@@ -169,13 +169,21 @@ impl Rig {
             self.at = self.at.max(step);
             let acts = self.ev(Event::Tick);
             all.extend(acts.clone());
-            for a in acts {
-                if let Action::StartRead { sensor, .. } = a {
-                    all.extend(self.ev(Event::ReadDone {
-                        sensor,
-                        result: word.clone(),
-                    }));
+            // Reads started by a finished read (the next one on its bus) are answered too.
+            let mut pending = acts;
+            while !pending.is_empty() {
+                let mut next = Vec::new();
+                for a in pending {
+                    if let Action::StartRead { sensor, .. } = a {
+                        let acts = self.ev(Event::ReadDone {
+                            sensor,
+                            result: word.clone(),
+                        });
+                        all.extend(acts.clone());
+                        next.extend(acts);
+                    }
                 }
+                pending = next;
             }
         }
         self.at = end;
@@ -1285,4 +1293,180 @@ fn other_masters_never_move_the_gate() {
     assert!(!r.core.is_open());
     let acts = r.ev(Event::OtherMasters(vec![]));
     assert!(!r.core.is_open(), "a clean scan opened the gate: {acts:?}");
+}
+
+// ---- Sensors that come and go (entity-manager records appearing and going) ----
+
+impl Rig {
+    fn add(&mut self, spec: SensorSpec) -> (usize, Vec<Action>) {
+        let now = self.now();
+        let (i, acts) = self.core.add_sensor(now, spec);
+        (i, self.record(acts))
+    }
+}
+
+fn published(acts: &[Action], sensor: usize) -> Vec<SensorView> {
+    acts.iter()
+        .filter_map(|a| match a {
+            Action::PublishSensor {
+                sensor: s, view, ..
+            } if *s == sensor => Some(*view),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_sensor_added_while_closed_shows_the_closed_gate_and_is_read_once_open() {
+    // Off with the non-functional marking: the new sensor is marked like the others.
+    let mut r = Rig::new(Policy {
+        off_marking: OffMarking::NonFunctional,
+        ..policy()
+    });
+    r.phase(Off);
+    let (i, acts) = r.add(sensor("DIMM_A1", DeviceKind::Jc42, 0x19));
+    assert_eq!(i, 2, "numbered after the configured ones");
+    assert_eq!(reads(&acts), 0, "no read while closed");
+    let marked = SensorView {
+        value: NAN,
+        available: true,
+        functional: false,
+    };
+    assert_eq!(published(&acts, i), vec![marked]);
+    assert_eq!(r.view(i), r.view(0), "shown as the sensors already there");
+    r.phase(Working);
+    let acts = r.run(600, Ok(W25));
+    assert!(
+        acts.iter()
+            .any(|a| matches!(a, Action::StartRead { sensor, addr: 0x19, .. } if *sensor == i)),
+        "read once the gate opened: {acts:?}"
+    );
+    assert_eq!(r.view(i).value, 25.0);
+}
+
+#[test]
+fn a_sensor_added_while_open_is_read_at_once_but_never_beside_a_read_on_its_bus() {
+    let mut r = Rig::new(policy());
+    r.phase(Working);
+    r.run(600, Ok(W25));
+    // A read of DIMM_A0 (bus 0) in flight: the new sensor on bus 0 waits for it.
+    let acts = r.advance(100);
+    assert_eq!(reads(&acts), 2, "{acts:?}");
+    let (i, acts) = r.add(sensor("DIMM_A1", DeviceKind::Jc42, 0x19));
+    assert_eq!(reads(&acts), 0, "bus 0 is busy: {acts:?}");
+    assert_eq!(published(&acts, i), vec![unavailable()]);
+    let acts = r.ev(Event::ReadDone {
+        sensor: 0,
+        result: Ok(W25),
+    });
+    assert!(
+        acts.iter()
+            .any(|a| matches!(a, Action::StartRead { sensor, .. } if *sensor == i)),
+        "started when the bus came free: {acts:?}"
+    );
+}
+
+#[test]
+fn a_removed_sensor_is_never_read_or_published_and_its_number_is_not_reused() {
+    let mut r = Rig::new(policy());
+    r.phase(Working);
+    r.run(600, Ok(W25));
+    let acts = r.advance(100);
+    assert_eq!(reads(&acts), 2);
+    // Removed with its read on the wire.
+    let now = r.now();
+    let acts = r.core.remove_sensor(now, 0);
+    assert!(acts.is_empty(), "{acts:?}");
+    assert_eq!(r.core.sensor_view(0), None);
+    let acts = r.ev(Event::ReadDone {
+        sensor: 0,
+        result: Ok(W25),
+    });
+    assert!(published(&acts, 0).is_empty(), "{acts:?}");
+    assert_eq!(r.core.gate_status().discarded, 0, "not a gating discard");
+    r.ev(Event::ReadDone {
+        sensor: 1,
+        result: Ok(W25),
+    });
+    // A sensor added later on the same bus gets a new number; the old one stays silent.
+    let (i, acts) = r.add(sensor("DIMM_A0", DeviceKind::Jc42, 0x18));
+    assert_eq!(i, 2);
+    assert_eq!(reads(&acts), 1, "the bus is free: read at once");
+    r.ev(Event::ReadDone {
+        sensor: 2,
+        result: Ok(W25),
+    });
+    let acts = r.run(1000, Ok(W25));
+    assert!(
+        !acts.iter().any(|a| matches!(
+            a,
+            Action::StartRead { sensor: 0, .. } | Action::PublishSensor { sensor: 0, .. }
+        )),
+        "{acts:?}"
+    );
+    assert!(reads(&acts) > 0);
+    // Closing and reopening never brings it back either.
+    let acts = r.phase(Off);
+    assert!(published(&acts, 0).is_empty(), "{acts:?}");
+    r.phase(Working);
+    let acts = r.run(1000, Ok(W25));
+    assert!(
+        published(&acts, 0).is_empty()
+            && !acts
+                .iter()
+                .any(|a| matches!(a, Action::StartRead { sensor: 0, .. }))
+    );
+}
+
+#[test]
+fn changed_thresholds_are_published_in_place_and_a_dropped_one_deasserts_its_alarm() {
+    let mut r = Rig::new(policy());
+    r.phase(Working);
+    let at = |c: f64| Ok(((c * 16.0) as u16).swap_bytes());
+    r.run(600, at(85.0));
+    let alarm_of = |acts: &[Action]| -> Vec<(Severity, Direction, bool)> {
+        acts.iter()
+            .filter_map(|a| match a {
+                Action::Alarm {
+                    sensor: 0,
+                    severity,
+                    direction,
+                    asserted,
+                    ..
+                } => Some((*severity, *direction, *asserted)),
+                _ => None,
+            })
+            .collect()
+    };
+    let old = sensor("x", DeviceKind::Jc42, 0x18).thresholds;
+    // Unchanged: nothing.
+    let now = r.now();
+    assert!(r.core.set_thresholds(now, 0, old).is_empty());
+    // Warning high dropped, critical high lowered below the value.
+    let new = Thresholds {
+        warning_high: None,
+        critical_high: Some(84.0),
+        ..old
+    };
+    let acts = r.core.set_thresholds(now, 0, new);
+    assert_eq!(
+        acts[0],
+        Action::PublishThresholds {
+            sensor: 0,
+            thresholds: new
+        }
+    );
+    assert_eq!(
+        alarm_of(&acts),
+        vec![(Severity::Warning, Direction::High, false)]
+    );
+    // The new critical limit is judged at the next read.
+    let acts = r.run(100, at(85.0));
+    assert_eq!(
+        alarm_of(&acts),
+        vec![(Severity::Critical, Direction::High, true)]
+    );
+    // A removed sensor takes no thresholds.
+    r.core.remove_sensor(now, 0);
+    assert!(r.core.set_thresholds(now, 0, old).is_empty());
 }

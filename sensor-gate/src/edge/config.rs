@@ -44,8 +44,15 @@
 //!   `/xyz/openbmc_project/inventory/system/board/<Board>`). Each sensor then carries the
 //!   association `("chassis", "all_sensors", board)`, through which bmcweb lists it under that
 //!   chassis in Redfish; without it the sensors serve D-Bus and IPMI but no Redfish chassis.
-//! * `buses[].backend`: `"i2c-dev"` (with `"bus": N` for `/dev/i2c-N`) or `"sim:<socket>"`.
-//!   There is no default and no fallback: a typo is an error, never a silent simulator.
+//! * `sensors_from`: `"file"` (default: the `sensors` below) or `"entity-manager"`: the
+//!   sensors come from entity-manager's `AcpigateDimmTemp` records instead, followed while
+//!   the daemon runs (see `em_records`); the file then lists no `sensors` and no `board`
+//!   (each record's board is its parent object). One source, never a mix.
+//! * `buses[].backend`: `"i2c-dev"` (with `"bus": N` for `/dev/i2c-N`) or `"sim:<socket>"`
+//!   (optionally with `"bus": N`: the simulated bus standing for `/dev/i2c-N` where
+//!   records name bus N). There is no default and no fallback: a typo is an error, never a
+//!   silent simulator. With entity-manager, `buses` is optional: a record's bus N that no
+//!   entry stands for is `/dev/i2c-N`. Two entries may not stand for one number.
 //! * `sensors[]`: `name` (the D-Bus object name: letters, digits, `_`), `bus`, `type`
 //!   (`jc42` for DDR4 TSODs at 0x18–0x1F, `spd5118` for DDR5 hubs at 0x50–0x57), `address`
 //!   (number or `"0x.."` string), optional `min`/`max` (°C; default: what the part can
@@ -96,9 +103,21 @@ pub struct SensorConfig {
     pub board: Option<String>,
 }
 
+/// Where the sensors are configured (`sensors_from`): one source, never a mix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SensorsFrom {
+    /// The file's `sensors` (default).
+    #[default]
+    File,
+    /// entity-manager's `AcpigateDimmTemp` records, followed while running.
+    EntityManager,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub policy: Policy,
+    pub sensors_from: SensorsFrom,
     pub buses: Vec<BusConfig>,
     pub sensors: Vec<SensorConfig>,
     pub zones: Vec<ZoneSpec>,
@@ -110,6 +129,9 @@ pub struct Config {
 
 /// Default of `other_masters_check_ms`.
 pub const DEFAULT_OTHER_MASTERS_EVERY: Duration = Duration::from_secs(10);
+
+/// A sensor's hysteresis when none is given, °C.
+pub const DEFAULT_HYSTERESIS: f64 = 1.0;
 
 /// Default of `call_timeout_ms`.
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(2);
@@ -130,9 +152,10 @@ struct File {
     error_threshold: Option<Int<ErrorThreshold>>,
     off_marking: Option<OffMarkingFile>,
     board: Option<InventoryPath>,
-    #[serde(deserialize_with = "unique")]
+    sensors_from: Option<SensorsFrom>,
+    #[serde(default, deserialize_with = "unique")]
     buses: Vec<BusConfig>,
-    #[serde(deserialize_with = "unique")]
+    #[serde(default, deserialize_with = "unique")]
     sensors: Vec<SensorEntry>,
     fans: Option<FansFile>,
 }
@@ -225,13 +248,14 @@ impl TryFrom<BusFile> for BusConfig {
             };
             Backend::I2cDev { bus: n }
         } else if let Some(sock) = b.backend.strip_prefix("sim:") {
-            if b.bus.is_some() || !sock.starts_with('/') {
+            if !sock.starts_with('/') {
                 return Err(format!(
-                    "bus `{name}`: a sim backend is `sim:/absolute/socket/path` and takes no \"bus\""
+                    "bus `{name}`: a sim backend is `sim:/absolute/socket/path`"
                 ));
             }
             Backend::Sim {
                 socket: PathBuf::from(sock),
+                stands_for: b.bus,
             }
         } else {
             return Err(format!(
@@ -359,7 +383,7 @@ impl ThresholdsFile {
             warning_low: self.warning_low,
             critical_high: self.critical_high,
             critical_low: self.critical_low,
-            hysteresis: self.hysteresis.unwrap_or(1.0),
+            hysteresis: self.hysteresis.unwrap_or(DEFAULT_HYSTERESIS),
         }
     }
 }
@@ -372,29 +396,34 @@ struct ThresholdsChecked(Thresholds);
 impl TryFrom<ThresholdsFile> for ThresholdsChecked {
     type Error = &'static str;
     fn try_from(f: ThresholdsFile) -> Result<Self, &'static str> {
-        let t = f.into_thresholds();
-        let finite = [
-            t.warning_high,
-            t.warning_low,
-            t.critical_high,
-            t.critical_low,
-        ]
-        .iter()
-        .flatten()
-        .all(|v| v.is_finite());
-        let ordered = match (t.warning_high, t.critical_high) {
-            (Some(w), Some(c)) => w <= c,
-            _ => true,
-        } && match (t.warning_low, t.critical_low) {
-            (Some(w), Some(c)) => c <= w,
-            _ => true,
-        };
-        let hysteresis_ok = t.hysteresis.is_finite() && t.hysteresis >= 0.0;
-        if !finite || !ordered || !hysteresis_ok {
-            return Err("thresholds must be finite, warning within critical, hysteresis >= 0");
-        }
-        Ok(Self(t))
+        checked_thresholds(f.into_thresholds()).map(Self)
     }
+}
+
+/// Thresholds that make sense (finite, each warning within its critical, hysteresis >= 0),
+/// or why not: the rule for the file and for entity-manager's records alike.
+pub(super) fn checked_thresholds(t: Thresholds) -> Result<Thresholds, &'static str> {
+    let finite = [
+        t.warning_high,
+        t.warning_low,
+        t.critical_high,
+        t.critical_low,
+    ]
+    .iter()
+    .flatten()
+    .all(|v| v.is_finite());
+    let ordered = match (t.warning_high, t.critical_high) {
+        (Some(w), Some(c)) => w <= c,
+        _ => true,
+    } && match (t.warning_low, t.critical_low) {
+        (Some(w), Some(c)) => c <= w,
+        _ => true,
+    };
+    let hysteresis_ok = t.hysteresis.is_finite() && t.hysteresis >= 0.0;
+    if !finite || !ordered || !hysteresis_ok {
+        return Err("thresholds must be finite, warning within critical, hysteresis >= 0");
+    }
+    Ok(t)
 }
 
 #[derive(Deserialize)]
@@ -493,6 +522,41 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     }
 
     let buses = f.buses;
+    let sensors_from = f.sensors_from.unwrap_or_default();
+    // Which record bus number a bus stands for: one bus per number.
+    let mut numbers = HashSet::new();
+    for b in &buses {
+        if let Some(n) = b.backend.record_bus()
+            && !numbers.insert(n)
+        {
+            return Err(bad(
+                "name",
+                Some(&format!("\"{}\"", b.name)),
+                format!("bus `{}`: another bus already stands for bus {n}", b.name),
+            ));
+        }
+    }
+    if sensors_from == SensorsFrom::EntityManager {
+        // One source: a file that also lists sensors would leave it unclear which counts.
+        if !f.sensors.is_empty() {
+            return Err(bad(
+                "sensors",
+                None,
+                "\"sensors_from\": \"entity-manager\" takes the sensors from entity-manager's \
+                 records: the file may not list any"
+                    .to_owned(),
+            ));
+        }
+        if f.board.is_some() {
+            return Err(bad(
+                "board",
+                None,
+                "\"sensors_from\": \"entity-manager\" takes each sensor's board from its record \
+                 (the record's parent object): the file may not name one"
+                    .to_owned(),
+            ));
+        }
+    }
     let mut sensors: Vec<SensorConfig> = Vec::new();
     let mut seen_addr = HashSet::new();
     for s in f.sensors {
@@ -528,7 +592,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             board: f.board.as_ref().map(|b| b.0.clone()),
         });
     }
-    if sensors.is_empty() {
+    if sensors.is_empty() && sensors_from == SensorsFrom::File {
         return Err(bad("sensors", None, "no sensors configured".to_owned()));
     }
 
@@ -559,6 +623,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     }
     Ok(Config {
         policy,
+        sensors_from,
         buses,
         sensors,
         zones,
@@ -602,6 +667,7 @@ mod tests {
         assert_eq!(
             c.buses[1].backend,
             Backend::Sim {
+                stands_for: None,
                 socket: PathBuf::from("/run/sim/smbus0.sock")
             }
         );
@@ -682,6 +748,81 @@ mod tests {
             assert!(msg.starts_with("/etc/acpigate/sensor-gate.json:"), "{msg}");
             assert!(msg.contains(want), "{to}: {msg}");
         }
+    }
+
+    const FROM_EM: &str = r#"{
+  "sensors_from": "entity-manager",
+  "buses": [
+    { "name": "dimm", "backend": "sim:/run/sim/smbus0.sock", "bus": 3 }
+  ],
+  "fans": { "zones": [ { "zone": 0, "pwms": [ { "name": "Pwm_1", "target": 153 } ] } ] }
+}"#;
+
+    #[test]
+    fn sensors_from_entity_manager_lists_no_sensors_and_no_board() {
+        let c = parse(Path::new("x.json"), FROM_EM).expect("valid");
+        assert_eq!(c.sensors_from, SensorsFrom::EntityManager);
+        assert!(c.sensors.is_empty());
+        assert_eq!(c.buses[0].backend.record_bus(), Some(3));
+        assert_eq!(
+            c.buses[0].backend.i2c_number(),
+            None,
+            "a simulation is never scanned"
+        );
+        // Buses are optional: a record's bus is then /dev/i2c-N.
+        let bare = "{ \"sensors_from\": \"entity-manager\" }";
+        assert!(
+            parse(Path::new("x.json"), bare)
+                .expect("valid")
+                .buses
+                .is_empty()
+        );
+        // The file's default stays the file.
+        assert_eq!(
+            parse(Path::new("x.json"), GOOD)
+                .expect("valid")
+                .sensors_from,
+            SensorsFrom::File
+        );
+
+        let cases = [
+            (
+                FROM_EM.replacen(
+                    "\"buses\"",
+                    "\"sensors\": [ { \"name\": \"D\", \"bus\": \"dimm\", \"type\": \"jc42\", \"address\": 24 } ],\n  \"buses\"",
+                    1,
+                ),
+                ":3: \"sensors_from\": \"entity-manager\" takes the sensors from entity-manager's records",
+            ),
+            (
+                FROM_EM.replacen(
+                    "\"buses\"",
+                    "\"board\": \"/xyz/openbmc_project/inventory/system/board/B\",\n  \"buses\"",
+                    1,
+                ),
+                ":3: \"sensors_from\": \"entity-manager\" takes each sensor's board from its record",
+            ),
+            (
+                FROM_EM.replacen("\"entity-manager\"", "\"inventory\"", 1),
+                ":2:",
+            ),
+            (
+                FROM_EM.replacen(
+                    "\"bus\": 3 }",
+                    "\"bus\": 3 },\n    { \"name\": \"real\", \"backend\": \"i2c-dev\", \"bus\": 3 }",
+                    1,
+                ),
+                ":5: bus `real`: another bus already stands for bus 3",
+            ),
+        ];
+        for (text, want) in cases {
+            let msg = err(&text);
+            assert!(msg.starts_with("/etc/acpigate/sensor-gate.json:"), "{msg}");
+            assert!(msg.contains(want), "want {want:?} in {msg}");
+        }
+        // A file without sensors_from still needs sensors.
+        let msg = err("{ \"buses\": [] }");
+        assert!(msg.contains("no sensors configured"), "{msg}");
     }
 
     #[test]

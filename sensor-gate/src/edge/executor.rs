@@ -14,11 +14,17 @@ use super::dbus::{
 use super::smbus::worker::{BusHandle, Latch, Op};
 use crate::core::{Action, Direction, Event, FanCommand, SensorProperty, Severity};
 
+/// Where a sensor's actions go: its object and its bus. Indexed by the core's sensor number;
+/// a removed sensor's slot stays (numbers are never reused).
+pub(super) struct SensorSlot {
+    pub(super) path: String,
+    pub(super) name: String,
+    pub(super) bus: BusHandle,
+}
+
 pub(super) struct Executor {
     pub(super) conn: Connection,
-    pub(super) paths: Vec<String>,
-    pub(super) names: Vec<String>,
-    pub(super) sensor_bus: Vec<BusHandle>,
+    pub(super) slots: Vec<SensorSlot>,
     pub(super) tx: mpsc::UnboundedSender<Event>,
     pub(super) latch: Latch,
     /// A fan write that takes longer than this counts as failed (the gate never waits on it).
@@ -71,6 +77,12 @@ impl Executor {
         Ok(())
     }
 
+    fn slot(&self, sensor: usize) -> Result<&SensorSlot> {
+        self.slots
+            .get(sensor)
+            .with_context(|| format!("no sensor number {sensor}"))
+    }
+
     pub(super) async fn execute(&self, actions: Vec<Action>) {
         for a in actions {
             if let Err(e) = self.one(a).await {
@@ -83,7 +95,7 @@ impl Executor {
         let server = self.conn.object_server();
         match a {
             Action::StartRead { sensor, addr, reg } => {
-                let bus = self.sensor_bus[sensor].clone();
+                let bus = self.slot(sensor)?.bus.clone();
                 let tx = self.tx.clone();
                 // The read is issued now, while the gate is open; the bus thread refuses it if
                 // the gate closes before it reaches the wire.
@@ -105,7 +117,7 @@ impl Executor {
                 order,
             } => {
                 // In the core's order: it is what keeps the fan controller out of fail-safe.
-                let p = self.paths[sensor].as_str();
+                let p = self.slot(sensor)?.path.as_str();
                 for property in order {
                     match property {
                         SensorProperty::Value => self.set_value(p, view.value).await?,
@@ -116,6 +128,45 @@ impl Executor {
                     }
                 }
             }
+            Action::PublishThresholds { sensor, thresholds } => {
+                let slot = self.slot(sensor)?;
+                let p = slot.path.as_str();
+                log::info!("{}: thresholds now {thresholds:?}", slot.name);
+                let nan = |v: Option<f64>| v.unwrap_or(f64::NAN);
+                let same = |a: f64, b: f64| a == b || (a.is_nan() && b.is_nan());
+                let w = server.interface::<_, WarningIface>(p).await?;
+                let (high, low) = (nan(thresholds.warning_high), nan(thresholds.warning_low));
+                let (old_high, old_low) = {
+                    let mut g = w.get_mut().await;
+                    (
+                        std::mem::replace(&mut g.high, high),
+                        std::mem::replace(&mut g.low, low),
+                    )
+                };
+                let e = w.signal_emitter();
+                if !same(old_high, high) {
+                    w.get().await.warning_high_changed(e).await?;
+                }
+                if !same(old_low, low) {
+                    w.get().await.warning_low_changed(e).await?;
+                }
+                let c = server.interface::<_, CriticalIface>(p).await?;
+                let (high, low) = (nan(thresholds.critical_high), nan(thresholds.critical_low));
+                let (old_high, old_low) = {
+                    let mut g = c.get_mut().await;
+                    (
+                        std::mem::replace(&mut g.high, high),
+                        std::mem::replace(&mut g.low, low),
+                    )
+                };
+                let e = c.signal_emitter();
+                if !same(old_high, high) {
+                    c.get().await.critical_high_changed(e).await?;
+                }
+                if !same(old_low, low) {
+                    c.get().await.critical_low_changed(e).await?;
+                }
+            }
             Action::Alarm {
                 sensor,
                 severity,
@@ -123,10 +174,11 @@ impl Executor {
                 asserted,
                 value,
             } => {
-                let p = self.paths[sensor].as_str();
+                let slot = self.slot(sensor)?;
+                let p = slot.path.as_str();
                 log::info!(
                     "{}: {severity:?} {direction:?} alarm {} at {value}",
-                    self.names[sensor],
+                    slot.name,
                     if asserted { "asserted" } else { "deasserted" }
                 );
                 match severity {

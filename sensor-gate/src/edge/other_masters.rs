@@ -226,11 +226,12 @@ impl Scanner {
 /// hung sysfs read must not pile up scans), and hand each complete result to the core.
 pub async fn watch(
     scanner: Scanner,
-    buses: Vec<ScannedBus>,
+    mut buses: tokio::sync::watch::Receiver<Vec<ScannedBus>>,
     every: Duration,
     tx: UnboundedSender<Event>,
 ) {
-    if buses.is_empty() {
+    // Until there is a real bus to look at (sensors from entity-manager add theirs later).
+    if buses.wait_for(|b| !b.is_empty()).await.is_err() {
         return;
     }
     if !scanner.sees_other_processes() {
@@ -243,7 +244,17 @@ pub async fn watch(
              (ptrace(2) itself stays blocked by the unit's SystemCallFilter)"
         );
     }
-    run_scans(move || scanner.scan(&buses), every, tx).await;
+    // Each scan looks at the buses known when it starts; the list is copied out, so a scan
+    // stuck in sysfs never holds up the main loop adding a bus.
+    run_scans(
+        move || {
+            let now: Vec<ScannedBus> = buses.borrow().clone();
+            scanner.scan(&now)
+        },
+        every,
+        tx,
+    )
+    .await;
 }
 
 /// [`watch`]'s loop, for any scan: one every `every`, each off the runtime's threads under
@@ -286,20 +297,6 @@ where
             }
         }
     }
-}
-
-/// The configured buses the scan covers: the real ones (`/dev/i2c-N`); a simulated bus has
-/// no other masters to find.
-pub fn scanned_buses(cfg: &super::config::Config) -> Vec<ScannedBus> {
-    cfg.buses
-        .iter()
-        .filter_map(|b| {
-            b.backend.i2c_number().map(|number| ScannedBus {
-                name: b.name.clone(),
-                number,
-            })
-        })
-        .collect()
 }
 
 #[cfg(test)]

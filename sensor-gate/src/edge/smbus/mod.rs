@@ -25,8 +25,12 @@ pub trait Smbus: Send + 'static {
 pub enum Backend {
     /// `"i2c-dev"` with `"bus": N`: `/dev/i2c-N`.
     I2cDev { bus: u32 },
-    /// `"sim:/path/to/socket"`: the simulator's SMBus.
-    Sim { socket: std::path::PathBuf },
+    /// `"sim:/path/to/socket"`: the simulator's SMBus; with `"bus": N` it stands for
+    /// `/dev/i2c-N` where entity-manager records name bus N (a simulated board).
+    Sim {
+        socket: std::path::PathBuf,
+        stands_for: Option<u32>,
+    },
 }
 
 /// `/dev/i2c-N`.
@@ -40,11 +44,11 @@ impl Backend {
     pub fn open(&self) -> Box<dyn Smbus> {
         match self {
             Self::I2cDev { bus } => Box::new(i2cdev::I2cDevBus::new(i2c_dev_node(*bus))),
-            Self::Sim { socket } => Box::new(sim::SimBus::new(socket.clone())),
+            Self::Sim { socket, .. } => Box::new(sim::SimBus::new(socket.clone())),
         }
     }
 
-    /// The kernel's bus number, for a real bus.
+    /// The kernel's bus number, for a real bus (what the scan for other masters looks at).
     pub fn i2c_number(&self) -> Option<u32> {
         match self {
             Self::I2cDev { bus } => Some(*bus),
@@ -52,10 +56,29 @@ impl Backend {
         }
     }
 
+    /// The bus number an entity-manager record names to mean this bus.
+    pub fn record_bus(&self) -> Option<u32> {
+        match self {
+            Self::I2cDev { bus } => Some(*bus),
+            Self::Sim { stands_for, .. } => *stands_for,
+        }
+    }
+
     pub fn describe(&self) -> String {
         match self {
             Self::I2cDev { bus } => format!("i2c-dev {}", i2c_dev_node(*bus).display()),
-            Self::Sim { socket } => format!("simulated SMBus at {}", socket.display()),
+            Self::Sim {
+                socket,
+                stands_for: None,
+            } => format!("simulated SMBus at {}", socket.display()),
+            Self::Sim {
+                socket,
+                stands_for: Some(n),
+            } => format!(
+                "simulated SMBus at {} (standing for {})",
+                socket.display(),
+                i2c_dev_node(*n).display()
+            ),
         }
     }
 }

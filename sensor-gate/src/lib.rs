@@ -31,7 +31,12 @@ pub fn main_with_args(args: Vec<String>) -> Result<()> {
     APPLET.main(
         &args,
         |inv| Ok(edge::config::load(APPLET.config_path(inv))?),
-        |cfg| format!("{} sensors", cfg.sensors.len()),
+        |cfg| match cfg.sensors_from {
+            edge::config::SensorsFrom::File => format!("{} sensors", cfg.sensors.len()),
+            edge::config::SensorsFrom::EntityManager => {
+                "sensors from entity-manager's AcpigateDimmTemp records".to_owned()
+            }
+        },
         |cfg, _| edge::run(cfg),
     )
 }

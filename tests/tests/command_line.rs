@@ -126,3 +126,23 @@ fn check_passes_a_good_file_and_names_the_line_of_a_bad_one() -> Result<()> {
 fn path(p: &Path) -> String {
     p.display().to_string()
 }
+
+#[test]
+fn sensor_gate_check_says_where_the_sensors_come_from() -> Result<()> {
+    let dir = std::env::temp_dir().join(format!("acpigate-cl-em-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let file = dir.join("sensor-gate.json");
+    std::fs::write(&file, "{\n  \"sensors_from\": \"entity-manager\"\n}\n")?;
+    let out = run(
+        "sensor-gate",
+        &["--config", &file.to_string_lossy(), "--check"],
+    )?;
+    let t = text(&out);
+    std::fs::remove_dir_all(&dir)?;
+    ensure!(out.status.success(), "{t}");
+    ensure!(
+        t.contains("sensors from entity-manager's AcpigateDimmTemp records"),
+        "{t}"
+    );
+    Ok(())
+}

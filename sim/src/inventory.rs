@@ -244,8 +244,17 @@ pub fn record_interfaces(record: &Value) -> Result<Vec<(String, HashMap<String, 
 impl EntityManager {
     /// Own entity-manager's name with nothing published yet.
     pub async fn start(bus: &impl BusAddress) -> Result<Self> {
+        Self::start_with(zbus::connection::Builder::address(bus.address())).await
+    }
+
+    /// The same on the system bus (the machine tier).
+    pub async fn start_on_system_bus() -> Result<Self> {
+        Self::start_with(zbus::connection::Builder::system()).await
+    }
+
+    async fn start_with(builder: zbus::connection::Builder<'_>) -> Result<Self> {
         let objects = Shared::default();
-        let conn = zbus::connection::Builder::address(bus.address())
+        let conn = builder
             .serve_at(path::INVENTORY, ObjectList(objects.clone()))
             .name(bus::ENTITY_MANAGER)
             .build()

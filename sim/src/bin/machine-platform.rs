@@ -22,8 +22,14 @@
 //! upstream's exact `IpmiSelAdd` signature): one line on stderr per accepted call, which the
 //! test reads from the journal.
 //!
+//! `--entity-manager FILE` runs the stand-in for entity-manager instead
+//! (`acpigate_sim::inventory::EntityManager`): it owns `xyz.openbmc_project.EntityManager` and
+//! publishes the board configuration FILE as entity-manager does (records, sub-objects and
+//! value types).
+//!
 //! usage: machine-platform [--power on|off] [--os-status]   (initial chassis power, default off)
 //!        machine-platform --sel-logger
+//!        machine-platform --entity-manager FILE
 
 use std::sync::{Arc, Mutex};
 
@@ -40,16 +46,22 @@ enum Mode {
         os_status: bool,
     },
     SelLogger,
+    EntityManager(std::path::PathBuf),
 }
 
-const USAGE: &str =
-    "usage: machine-platform [--power on|off] [--os-status] | machine-platform --sel-logger";
+const USAGE: &str = "usage: machine-platform [--power on|off] [--os-status] | machine-platform \
+                     --sel-logger | machine-platform --entity-manager FILE";
 
 fn parse_args(args: &[String]) -> Result<Mode> {
     if let [only] = args
         && only == "--sel-logger"
     {
         return Ok(Mode::SelLogger);
+    }
+    if let [flag, file] = args
+        && flag == "--entity-manager"
+    {
+        return Ok(Mode::EntityManager(file.into()));
     }
     let (mut power, mut os_status) = (ChassisPowerState::Off, false);
     let mut it = args.iter();
@@ -80,6 +92,7 @@ fn main() -> Result<()> {
     rt.block_on(async move {
         match mode {
             Mode::SelLogger => serve_sel_logger().await,
+            Mode::EntityManager(file) => serve_entity_manager(&file).await,
             Mode::Platform { power, os_status } => serve_platform(power, os_status).await,
         }
     })
@@ -127,6 +140,21 @@ async fn serve_sel_logger() -> Result<()> {
     std::future::pending().await
 }
 
+async fn serve_entity_manager(file: &std::path::Path) -> Result<()> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("{}", file.display()))?;
+    let board: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{}", file.display()))?;
+    let em = acpigate_sim::inventory::EntityManager::start_on_system_bus()
+        .await
+        .context("owning xyz.openbmc_project.EntityManager on the system bus")?;
+    let at = em.publish_board(&board).await?;
+    eprintln!(
+        "machine-platform: serving {} as entity-manager, board {at}",
+        file.display()
+    );
+    std::future::pending().await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,5 +186,10 @@ mod tests {
         assert!(parse_args(&args(&["--power"])).is_err());
         assert!(parse_args(&args(&["--sel-logger", "--os-status"])).is_err());
         assert!(parse_args(&args(&["--bogus"])).is_err());
+        assert_eq!(
+            parse_args(&args(&["--entity-manager", "/run/b.json"])).ok(),
+            Some(Mode::EntityManager("/run/b.json".into()))
+        );
+        assert!(parse_args(&args(&["--entity-manager"])).is_err());
     }
 }

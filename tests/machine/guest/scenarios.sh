@@ -480,6 +480,64 @@ if [ -n "$HAVE_SG" ]; then
   wait_for 20 '[ "$(systemctl is-active $SG)" = active ]'
 fi
 
+if [ -n "$HAVE_SG" ]; then
+  head_ "sensors from entity-manager's records (sensors_from), on the real bus and kernel"
+  # The entity-manager stand-in (machine-platform --entity-manager) publishes a board file
+  # as entity-manager does; sensor-gate, restarted with "sensors_from": "entity-manager",
+  # takes two AcpigateDimmTemp records on the i2c-stub bus — no bus listed in its file, so
+  # each record's Bus N is /dev/i2c-N — through the installed unit and bus policy.
+  EM_FILE=/run/machine-em-board.json
+  EM_OBJ=/xyz/openbmc_project/inventory/system/board/EM_Board
+  {
+    echo '{ "Exposes": ['
+    echo "  { \"Address\": \"0x18\", \"Bus\": $I2C_BUS, \"DeviceType\": \"JC42\", \"Name\": \"DIMM C0 Temp\","
+    echo '    "Thresholds": [ { "Direction": "greater than", "Name": "upper non critical", "Severity": 0, "Value": 85 } ],'
+    echo '    "Type": "AcpigateDimmTemp" },'
+    echo "  { \"Address\": \"0x19\", \"Bus\": $I2C_BUS, \"DeviceType\": \"JC42\", \"Name\": \"DIMM C1 Temp\","
+    echo '    "Type": "AcpigateDimmTemp" } ],'
+    echo '  "Name": "EM Board", "Probe": "TRUE", "Type": "Board" }'
+  } > $EM_FILE
+  cp /etc/acpigate/sensor-gate.json /run/sensor-gate.json.from-file
+  printf '{\n  "sensors_from": "entity-manager",\n  "poll_ms": 500,\n  "other_masters_check_ms": 1000\n}\n' \
+    > /etc/acpigate/sensor-gate.json
+  r=$(/usr/libexec/acpigate/sensor-gate --check 2>&1); say "sensor-gate --check -> $r"
+  check "the installed applet accepts sensors_from entity-manager" \
+    [ "${r#*: ok (sensors from entity-manager}" != "$r" ]
+  systemd-run --quiet --unit=machine-em --collect /usr/local/bin/machine-platform --entity-manager $EM_FILE
+  systemctl restart $SG
+  wait_for 20 '[ "$(systemctl is-active $SG)" = active ] && busctl introspect $SG_SVC $SENS/DIMM_C1_Temp'
+  n=$(busctl tree --list $SG_SVC 2>/dev/null | grep -c "^$SENS/DIMM_C")
+  check "$SG ($(systemctl is-active $SG)) serves both records' sensors ($n)" [ "$n" = 2 ]
+  check "and not the file's sensors any more" \
+    sh -c "! busctl introspect $SG_SVC $SENS/DIMM_A0_Temp >/dev/null 2>&1"
+  assoc=$(busctl get-property $SG_SVC $SENS/DIMM_C0_Temp xyz.openbmc_project.Association.Definitions Associations 2>&1)
+  check "DIMM_C0_Temp's chassis is its record's board: $assoc" [ "$assoc" = "a(sss) 1 \"chassis\" \"all_sensors\" \"$EM_OBJ\"" ]
+  wh=$(busctl get-property $SG_SVC $SENS/DIMM_C0_Temp xyz.openbmc_project.Sensor.Threshold.Warning WarningHigh 2>&1)
+  check "DIMM_C0_Temp WarningHigh from the record: $wh" [ "$wh" = "d 85" ]
+  chassis On
+  wait_for 20 '[ "$(phase)" = org.acpigate.HostPhase.Phase.FirmwareInit ]'
+  check "closed in firmware init: DIMM_C0_Temp available=$(savail DIMM_C0_Temp)" [ "$(savail DIMM_C0_Temp)" = false ]
+  set_acpi S0_G0_D0
+  wait_for 20 '[ "$(savail DIMM_C0_Temp)" = true ] && [ "$(savail DIMM_C1_Temp)" = true ]'
+  check "read over /dev/i2c-$I2C_BUS in settled S0: DIMM_C0_Temp $(sval DIMM_C0_Temp) available=$(savail DIMM_C0_Temp), DIMM_C1_Temp $(sval DIMM_C1_Temp) available=$(savail DIMM_C1_Temp)" \
+    sh -c "[ \"\$(busctl get-property $SG_SVC $SENS/DIMM_C0_Temp $AV_IF Available)\" = 'b true' ] && [ \"\$(busctl get-property $SG_SVC $SENS/DIMM_C1_Temp $AV_IF Available)\" = 'b true' ]"
+  inv=$(unit_prop $SG InvocationID)
+  journalctl _SYSTEMD_INVOCATION_ID=$inv --no-pager -o cat | grep -E 'entity-manager|from /xyz' | sed 's/^/  /'
+  check "no warning about a record or about reaching entity-manager" \
+    sh -c "! journalctl _SYSTEMD_INVOCATION_ID=$inv --no-pager -o cat -p warning | grep -qE 'entity-manager record /|waiting for entity-manager|following entity-manager'"
+  # The bus the records named (no file entry: named i2c-N) is scanned for other masters.
+  echo jc42 0x1a > /sys/bus/i2c/devices/i2c-$I2C_BUS/new_device
+  wait_for 10 'busctl get-property $SG_SVC $GATE_OBJ $GATE_IF OtherMasters | grep -qF "\"i2c-$I2C_BUS\" \"driver\""'
+  check "a jc42 bound on the records' bus is found there: $(busctl get-property $SG_SVC $GATE_OBJ $GATE_IF OtherMasters 2>&1)" \
+    sh -c "busctl get-property $SG_SVC $GATE_OBJ $GATE_IF OtherMasters | grep -qF '\"i2c-$I2C_BUS\" \"driver\" \"jc42 bound to $I2C_BUS-001a\"'"
+  echo 0x1a > /sys/bus/i2c/devices/i2c-$I2C_BUS/delete_device
+  chassis Off
+  systemctl stop machine-em
+  cp /run/sensor-gate.json.from-file /etc/acpigate/sensor-gate.json
+  systemctl restart $SG
+  wait_for 20 '[ "$(systemctl is-active $SG)" = active ]'
+fi
+
 head_ "the watchdog raised no false alarm"
 # Probed from READY on only (before that, the bus policy refuses the probe's call to a
 # connection that does not own its name yet): in this whole boot, through every start of

@@ -343,10 +343,11 @@ fn unsigned(v: &Variant<'_>) -> Option<u64> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    const BOARD: &str = "/xyz/openbmc_project/inventory/system/board/Acme_Board";
+    pub(in crate::edge) const BOARD: &str =
+        "/xyz/openbmc_project/inventory/system/board/Acme_Board";
 
     fn s(x: &str) -> OwnedVariant {
         OwnedVariant::from(zbus::Str::from(x.to_owned()))
@@ -355,7 +356,7 @@ mod tests {
     /// A record as entity-manager publishes `{"Name": "DIMM A0 Temp", "DeviceType": "JC42",
     /// "Bus": 3, "Address": "0x18", "Thresholds": [warning 85, critical 95 (hysteresis 2)]}`:
     /// `Bus` and `Address` as `t`, the thresholds' numbers as `d`.
-    fn published(name: &str, address: u64) -> Interfaces {
+    pub(in crate::edge) fn published(name: &str, address: u64) -> Interfaces {
         let main: HashMap<String, OwnedVariant> = [
             (NAME, s(name)),
             ("Type", s("AcpigateDimmTemp")),

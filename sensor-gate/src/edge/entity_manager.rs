@@ -41,7 +41,7 @@ pub const SETTLE: Duration = Duration::from_millis(200);
 /// Changes that never pause are taken this long after the first of them.
 const SETTLE_AT_MOST: Duration = Duration::from_secs(1);
 
-/// After a listing that failed while entity-manager was on the bus, try again this late.
+/// After a listing that failed, try again this late.
 const RETRY: Duration = Duration::from_secs(5);
 
 /// The good records, by sensor name.
@@ -199,15 +199,10 @@ async fn follow_once(
                                  until it lists its records"
                             );
                         }
-                        // Not on the bus: its arrival starts the next listing. On the bus
-                        // but not answering: ask again later.
-                        let present = dbus
-                            .name_has_owner(bus::ENTITY_MANAGER.try_into()?)
-                            .await
-                            .unwrap_or(false);
-                        if present {
-                            retry_at = Some(Instant::now() + RETRY);
-                        }
+                        // Asked again later (its arrival on the bus asks at once). No call
+                        // is awaited here: this loop must keep draining its signal streams,
+                        // or zbus stops reading the whole connection.
+                        retry_at = Some(Instant::now() + RETRY);
                     }
                 }
             },
@@ -362,4 +357,99 @@ fn publish(objects: &Objects, tx: &mpsc::UnboundedSender<Records>, said: &mut Sa
     );
     said.sent = Some(sel.records.clone());
     tx.send(sel.records).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::edge::em_records::tests::{BOARD, published};
+
+    fn objects(records: &[(&str, u64)]) -> Objects {
+        records
+            .iter()
+            .map(|(name, address)| {
+                (
+                    format!("{BOARD}/{}", name.replace(' ', "_")),
+                    published(name, *address),
+                )
+            })
+            .collect()
+    }
+
+    fn take(objects: &Objects, said: &mut Said) -> Option<Vec<String>> {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        assert!(publish(objects, &tx, said));
+        rx.try_recv().ok().map(|r| r.into_keys().collect())
+    }
+
+    #[test]
+    fn a_record_missing_from_a_new_listing_keeps_its_sensor_until_it_is_removed() {
+        let mut said = Said::default();
+        let both = objects(&[("DIMM A0", 0x18), ("DIMM A1", 0x19)]);
+        assert_eq!(
+            take(&both, &mut said),
+            Some(vec!["DIMM_A0".into(), "DIMM_A1".into()])
+        );
+        // Unchanged: nothing sent.
+        assert_eq!(take(&both, &mut said), None);
+        // A restarted entity-manager has listed only one so far: both are kept, nothing sent.
+        let one = objects(&[("DIMM A0", 0x18)]);
+        assert_eq!(take(&one, &mut said), None);
+        assert!(
+            said.lines
+                .iter()
+                .any(|l| l.contains("DIMM_A1") && l.contains("is kept")),
+            "{:?}",
+            said.lines
+        );
+        // Announced removed: it goes.
+        said.removed.insert(format!("{BOARD}/DIMM_A1"));
+        assert_eq!(take(&one, &mut said), Some(vec!["DIMM_A0".into()]));
+        assert!(said.removed.is_empty());
+    }
+
+    #[test]
+    fn a_record_that_turns_bad_loses_its_sensor_and_a_clash_is_not_kept() {
+        let mut said = Said::default();
+        let mut objs = objects(&[("DIMM A0", 0x18), ("DIMM A1", 0x19)]);
+        take(&objs, &mut said);
+        // DIMM A1's record now names an SPD5118 at a JC42 address: refused, so not kept.
+        let a1 = format!("{BOARD}/DIMM_A1");
+        objs.get_mut(&a1)
+            .and_then(|i| i.get_mut(iface::ACPIGATE_DIMM_TEMP_RECORD))
+            .map(|m| {
+                m.insert(
+                    "DeviceType".into(),
+                    OwnedVariant::from(zbus::Str::from("SPD5118")),
+                )
+            });
+        assert_eq!(take(&objs, &mut said), Some(vec!["DIMM_A0".into()]));
+        assert!(
+            said.lines
+                .iter()
+                .any(|l| l.contains(&a1) && l.contains("Address")),
+            "{:?}",
+            said.lines
+        );
+        // A missing record whose address another record now takes is not kept beside it.
+        let mut said = Said::default();
+        take(&objects(&[("DIMM A0", 0x18), ("DIMM A1", 0x19)]), &mut said);
+        let moved = objects(&[("DIMM A0", 0x18), ("DIMM B0", 0x19)]);
+        assert_eq!(
+            take(&moved, &mut said),
+            Some(vec!["DIMM_A0".into(), "DIMM_B0".into()])
+        );
+    }
+
+    #[test]
+    fn changes_settle_after_a_pause_and_never_wait_past_the_cap() {
+        let mut s = Settle::default();
+        assert_eq!(s.at(), None);
+        s.changed();
+        let first = s.at().expect("due");
+        assert!(first <= Instant::now() + SETTLE);
+        // A change a little later pushes it back, but never past first + SETTLE_AT_MOST.
+        s.last = s.first.map(|f| f + SETTLE_AT_MOST);
+        assert_eq!(s.at(), s.first.map(|f| f + SETTLE_AT_MOST));
+    }
 }

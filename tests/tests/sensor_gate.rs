@@ -254,6 +254,19 @@ impl Rig {
             .map_err(|_| anyhow::anyhow!("scan thread panicked"))
     }
 
+    /// Wait until the sensor at `p` publishes `WarningHigh` = `want`.
+    async fn wait_warning_high(&self, p: &str, want: f64) -> Result<()> {
+        eventually(WAIT, &format!("{p} WarningHigh {want}"), || async {
+            let v = self
+                .get(p, iface::THRESHOLD_WARNING, prop::WARNING_HIGH)
+                .await
+                .ok()?;
+            (f64::try_from(v).ok()? == want).then_some(())
+        })
+        .await
+        .with_context(|| self.gate_log())
+    }
+
     fn gate_log(&self) -> String {
         self.gate.as_ref().map(Daemon::log_text).unwrap_or_default()
     }
@@ -1233,15 +1246,7 @@ async fn sensors_follow_entity_manager_records_and_unchanged_ones_are_never_touc
         OwnedVariant::from(80.0f64),
     )
     .await?;
-    eventually(WAIT, "WarningHigh 80", || async {
-        let v = rig
-            .get(&first, iface::THRESHOLD_WARNING, prop::WARNING_HIGH)
-            .await
-            .ok()?;
-        (f64::try_from(v).ok()? == 80.0).then_some(())
-    })
-    .await
-    .with_context(|| rig.gate_log())?;
+    rig.wait_warning_high(&first, 80.0).await?;
 
     // A bad record is refused, naming the record and the field; the others go on.
     let bad = serde_json::json!({
@@ -1316,15 +1321,7 @@ async fn sensors_follow_entity_manager_records_and_unchanged_ones_are_never_touc
     }
     // The threshold written before the restart was the restarted entity-manager's file
     // value again: back to 85, in place.
-    eventually(WAIT, "WarningHigh back to 85", || async {
-        let v = rig
-            .get(&first, iface::THRESHOLD_WARNING, prop::WARNING_HIGH)
-            .await
-            .ok()?;
-        (f64::try_from(v).ok()? == 85.0).then_some(())
-    })
-    .await
-    .with_context(|| rig.gate_log())?;
+    rig.wait_warning_high(&first, 85.0).await?;
     ensure!(
         watch.since(start_up) == after,
         "{:?}",

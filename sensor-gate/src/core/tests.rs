@@ -201,6 +201,22 @@ fn reads(acts: &[Action]) -> usize {
         .count()
 }
 
+/// Sensor 0's alarm changes among `acts`: (severity, direction, asserted).
+fn alarms(acts: &[Action]) -> Vec<(Severity, Direction, bool)> {
+    acts.iter()
+        .filter_map(|a| match a {
+            Action::Alarm {
+                sensor: 0,
+                severity,
+                direction,
+                asserted,
+                ..
+            } => Some((*severity, *direction, *asserted)),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Zone `zone` put in manual mode (`true`) or handed back to the controller.
 fn manual(zone: u32, on: bool) -> FanCommand {
     FanCommand::ZoneManual { zone, manual: on }
@@ -846,20 +862,6 @@ fn thresholds_assert_and_deassert_with_hysteresis() {
     r.phase(Working);
     let at = |c: f64| Ok(((c * 16.0) as u16).swap_bytes());
     r.run(500, at(50.0));
-    let alarms = |acts: &[Action]| -> Vec<(Severity, Direction, bool)> {
-        acts.iter()
-            .filter_map(|a| match a {
-                Action::Alarm {
-                    sensor: 0,
-                    severity,
-                    direction,
-                    asserted,
-                    ..
-                } => Some((*severity, *direction, *asserted)),
-                _ => None,
-            })
-            .collect()
-    };
     let acts = r.run(100, at(80.0));
     assert_eq!(
         alarms(&acts),
@@ -1424,20 +1426,6 @@ fn changed_thresholds_are_published_in_place_and_a_dropped_one_deasserts_its_ala
     r.phase(Working);
     let at = |c: f64| Ok(((c * 16.0) as u16).swap_bytes());
     r.run(600, at(85.0));
-    let alarm_of = |acts: &[Action]| -> Vec<(Severity, Direction, bool)> {
-        acts.iter()
-            .filter_map(|a| match a {
-                Action::Alarm {
-                    sensor: 0,
-                    severity,
-                    direction,
-                    asserted,
-                    ..
-                } => Some((*severity, *direction, *asserted)),
-                _ => None,
-            })
-            .collect()
-    };
     let old = sensor("x", DeviceKind::Jc42, 0x18).thresholds;
     // Unchanged: nothing.
     let now = r.now();
@@ -1457,13 +1445,13 @@ fn changed_thresholds_are_published_in_place_and_a_dropped_one_deasserts_its_ala
         }
     );
     assert_eq!(
-        alarm_of(&acts),
+        alarms(&acts),
         vec![(Severity::Warning, Direction::High, false)]
     );
     // The new critical limit is judged at the next read.
     let acts = r.run(100, at(85.0));
     assert_eq!(
-        alarm_of(&acts),
+        alarms(&acts),
         vec![(Severity::Critical, Direction::High, true)]
     );
     // A removed sensor takes no thresholds.

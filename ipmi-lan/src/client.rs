@@ -46,6 +46,9 @@ pub enum ClientError {
     /// A session packet whose AuthCode does not verify.
     #[error("integrity check failed")]
     Integrity,
+    /// The OS gave no random bytes (session IDs, Rm and IVs of a [`Client::randomized`]).
+    #[error("no random bytes from the OS")]
+    NoRandomness,
 }
 
 /// The message tags the console puts in its setup messages (echoed by the BMC).
@@ -83,6 +86,8 @@ pub struct Client {
     /// The IPMI request sequence number (6 bits) of the next request.
     pub rq_seq: u8,
     iv_counter: u8,
+    /// Draw each request's IV from the OS ([`Client::randomized`]) instead of counting.
+    random_ivs: bool,
 }
 
 impl Client {
@@ -104,7 +109,23 @@ impl Client {
             out_seq: 0,
             rq_seq: 0,
             iv_counter: 0,
+            random_ivs: false,
         }
+    }
+
+    /// The console a tool facing a real network uses: a random console session ID and Rm,
+    /// and a fresh random IV for every request ([`Client::new`]'s fixed values and counted
+    /// IVs keep tests reproducible, but would let an eavesdropper link sessions and see
+    /// repeated first blocks).
+    pub fn randomized(mut self) -> Result<Self, ClientError> {
+        let mut id = [0u8; 4];
+        while u32::from_le_bytes(id) == 0 {
+            getrandom::fill(&mut id).map_err(|_| ClientError::NoRandomness)?;
+        }
+        self.console_id = u32::from_le_bytes(id);
+        getrandom::fill(&mut self.rm).map_err(|_| ClientError::NoRandomness)?;
+        self.random_ivs = true;
+        Ok(self)
     }
 
     /// Open Session Request with explicit algorithms (so tests can ask for suite 0).
@@ -221,7 +242,7 @@ impl Client {
     }
 
     /// A sealed (authenticated + encrypted) request at sequence number `seq`; empty before
-    /// the session is established.
+    /// the session is established (or, randomized, if the OS gives no IV).
     pub fn request_at(&mut self, seq: u32, netfn: u8, cmd: u8, data: &[u8]) -> Vec<u8> {
         let req = IpmiRequest {
             rs_addr: wire::BMC_SLAVE_ADDR,
@@ -234,13 +255,17 @@ impl Client {
             data: data.to_vec(),
         };
         self.rq_seq = self.rq_seq.wrapping_add(1) & 0x3F;
-        // Distinct IVs per request are all CBC needs from a test console; a tool that
-        // faces an eavesdropper should draw them at random (`request_at` takes none).
+        // Distinct IVs per request are all CBC needs from a test console; a randomized one
+        // draws each from the OS.
         self.iv_counter = self.iv_counter.wrapping_add(1);
+        let mut iv = [self.iv_counter; 16];
+        if self.random_ivs && getrandom::fill(&mut iv).is_err() {
+            return Vec::new();
+        }
         let Some(keys) = &self.keys else {
             return Vec::new();
         };
-        let payload = keys.encrypt(&[self.iv_counter; 16], &req.encode());
+        let payload = keys.encrypt(&iv, &req.encode());
         wire::rmcpp_authenticated(wire::PAYLOAD_IPMI, true, self.bmc_id, seq, &payload, |c| {
             keys.auth_code(c)
         })
@@ -444,5 +469,37 @@ mod tests {
         }
         // A RAKP 2 that is not one.
         assert!(observe(&open, &rakp1, &rakp1, b"pw", None).is_err());
+    }
+
+    #[test]
+    fn a_randomized_console_draws_its_ids_and_every_iv() -> Result<(), ClientError> {
+        let a = client().randomized()?;
+        let b = client().randomized()?;
+        assert_ne!(a.console_id, 0);
+        assert_ne!((a.console_id, a.rm), (b.console_id, b.rm));
+        // Same keys, same request twice: the IVs (first 16 bytes of the payload after the
+        // 16-byte RMCP+ session header) differ, so the ciphertexts do.
+        let mut c = client().randomized()?;
+        c.keys = Some(
+            crate::crypto::RakpParams {
+                suite: c.suite,
+                console_session_id: c.console_id,
+                bmc_session_id: 1,
+                console_random: &[1; 16],
+                bmc_random: &[2; 16],
+                guid: &[3; 16],
+                role: c.role,
+                user_name: b"admin",
+            }
+            .session_keys(b"password", None),
+        );
+        let (x, y) = (c.request_at(1, 6, 7, &[]), c.request_at(1, 6, 7, &[]));
+        assert!(!x.is_empty() && x.len() == y.len());
+        assert_ne!(x[16..32], y[16..32], "the IV");
+        // The fixed console of the tests counts instead.
+        let mut f = client();
+        f.keys = c.keys.clone();
+        assert_eq!(f.request_at(1, 6, 7, &[])[16..32], [1u8; 16]);
+        Ok(())
     }
 }

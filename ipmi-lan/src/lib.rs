@@ -16,12 +16,14 @@
 //! * [`wire`] — byte layouts, with typed decoders and encoders for every session-setup
 //!   payload; [`crypto`] — cipher suites 3 and 17;
 //! * [`client`] — a remote console (tests, fuzz seeds, decrypting captures, and tools that
-//!   talk to a BMC).
+//!   talk to a BMC), and [`console`] — that console over a UDP socket, with deadlines,
+//!   retransmission and new logins, for tools (std only, no tokio).
 //!
 //! Without the `daemon` feature only the pure parts build, with no zbus and no tokio: what
 //! the fuzz targets link.
 
 pub mod client;
+pub mod console;
 pub mod core;
 pub mod crypto;
 #[cfg(feature = "daemon")]

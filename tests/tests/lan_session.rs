@@ -374,3 +374,103 @@ async fn a_taken_port_stops_the_daemon_naming_netipmid() -> Result<()> {
     drop(holder);
     Ok(())
 }
+
+// ---- The console library (ipmi_lan::console) against the real front end ----
+
+fn console_target(port: u16, user: &str, password: &str) -> ipmi_lan::console::Target {
+    ipmi_lan::console::Target {
+        addr: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        user: user.as_bytes().to_vec(),
+        password: password.as_bytes().to_vec(),
+        suite: ipmi_lan::crypto::CipherSuite::Suite17,
+        role: 0x14,
+        timeout: Duration::from_millis(500),
+        tries: 2,
+    }
+}
+
+/// Open a console session and run `f` on it, off the async runtime (the library blocks).
+async fn with_console<T: Send + 'static>(
+    t: ipmi_lan::console::Target,
+    f: impl FnOnce(Result<ipmi_lan::console::Session, ipmi_lan::console::ConsoleError>) -> T
+    + Send
+    + 'static,
+) -> Result<T> {
+    Ok(tokio::task::spawn_blocking(move || f(ipmi_lan::console::Session::open(t))).await?)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_library_logs_in_asks_and_names_every_refusal() -> Result<()> {
+    use ipmi_lan::console::ConsoleError;
+    let rig = Rig::start(LOCKOUT_3_FAILURES_3_S).await?;
+
+    // Logged in with random IDs and IVs, a read answered.
+    let answer = with_console(console_target(rig.port, ADMIN, ADMIN_PW), |s| {
+        let mut s = s?;
+        s.request(netfn::APP, cmd::app::GET_ACPI_POWER_STATE, &[])
+    })
+    .await?;
+    let r = answer.map_err(|e| anyhow::anyhow!("{e}"))?;
+    ensure!((r.cc, r.data.as_slice()) == (0, &[2u8, 2][..]), "{r:?}");
+
+    // A wrong password: said as such, one attempt (the BMC counts one failure).
+    let e = with_console(console_target(rig.port, ADMIN, "guess"), |s| s.err()).await?;
+    ensure!(matches!(e, Some(ConsoleError::WrongPassword)), "{e:?}");
+    // An unknown user looks the same as a wrong password to the console (the BMC answers
+    // an unknown name exactly as a known one, by design).
+    let e = with_console(console_target(rig.port, "nobody", "x"), |s| s.err()).await?;
+    ensure!(matches!(e, Some(ConsoleError::WrongPassword)), "{e:?}");
+    // Two more failures lock the name: the right password is then refused by status, and
+    // the error says it may be a lockout.
+    for _ in 0..2 {
+        with_console(console_target(rig.port, ADMIN, "guess"), |s| s.err()).await?;
+    }
+    let e = with_console(console_target(rig.port, ADMIN, ADMIN_PW), |s| s.err()).await?;
+    ensure!(
+        matches!(&e, Some(ConsoleError::UserRefused { status: 0x0D, .. }))
+            && e.as_ref()
+                .is_some_and(|e| e.to_string().contains("locked out") && e.is_login_refusal()),
+        "{e:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_library_reports_silence_and_logs_in_again_after_a_bmc_restart() -> Result<()> {
+    use ipmi_lan::console::ConsoleError;
+    // Nobody listening: no answer, within tries x timeout.
+    let port = free_udp_port()?;
+    let started = std::time::Instant::now();
+    let e = with_console(console_target(port, ADMIN, ADMIN_PW), |s| s.err()).await?;
+    ensure!(
+        matches!(e, Some(ConsoleError::NoAnswer { tries: 2, .. })),
+        "{e:?}"
+    );
+    ensure!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // The front end restarts (its sessions are gone): a read logs in again and is answered.
+    let mut rig = Rig::start("").await?;
+    let port = rig.port;
+    let t = console_target(port, ADMIN, ADMIN_PW);
+    let session = with_console(t, |s| s).await??;
+    let config = write_lan_config(&rig.bus, port, "", true)?;
+    rig.lan.kill();
+    rig.lan = Daemon::spawn_with_config(&rig.bus, "ipmi-lan", &config)?;
+    let (session, r) = tokio::task::spawn_blocking(move || {
+        let mut s = session;
+        let r = s.request(netfn::APP, cmd::app::GET_ACPI_POWER_STATE, &[]);
+        (s, r)
+    })
+    .await?;
+    let r = r.map_err(|e| anyhow::anyhow!("{e}"))?;
+    ensure!(
+        r.cc == 0 && session.relogins == 1,
+        "{r:?}, relogins {}",
+        session.relogins
+    );
+    Ok(())
+}

@@ -4,9 +4,10 @@
 //!
 //! This crate is the part without I/O: what the tool makes of what the BMC says, the verdict
 //! of each cycle, and the reports (closing summary, one JSON line per cycle, an SVG of the
-//! run). The RMCP+ transport and the binary come later; the binary's command line is
-//! specified in issue-style terms in the crate README (`cycle/README.md`), which also
-//! documents everything below for operators. Like the daemons' cores, everything here is a
+//! run) — plus the two thin edges: [`bmc`] (the IPMI commands over
+//! `ipmi_lan::console`) and [`run`] (the loop that polls, feeds the tracker and writes what it
+//! decides); the binary (`src/main.rs`) only parses the command line. The crate README
+//! (`cycle/README.md`) documents the command and everything below for operators. Like the daemons' cores, everything here is a
 //! synchronous state machine: observations go in, each stamped by the caller with a
 //! [`std::time::Duration`] since the run started; decisions come out; nothing reads a clock.
 //!
@@ -18,6 +19,7 @@
 //! * [`summary`]: the closing summary over all cycles.
 //! * [`jsonl`]: one JSON line per cycle.
 //! * [`svg`]: the picture of the run.
+//! * [`bmc`]: the commands sent, and the SEL cursor; [`run`]: the run.
 //!
 //! # The rules of a cycle
 //!
@@ -86,10 +88,12 @@
 //! [`cycle::Step::SendCommand`] is sent at once; its answer comes back as
 //! [`observe::Observation::CommandAnswered`].
 
+pub mod bmc;
 pub mod cycle;
 pub mod decode;
 pub mod jsonl;
 pub mod observe;
+pub mod run;
 pub mod summary;
 pub mod svg;
 

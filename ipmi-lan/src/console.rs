@@ -20,6 +20,10 @@ use std::time::{Duration, Instant};
 use crate::client::{Client, ClientError};
 use crate::crypto::CipherSuite;
 use crate::wire::{self, IpmiResponse};
+use openbmc_vocab::ipmi::{cmd, netfn};
+
+/// The User privilege level, the one a session opens at.
+const PRIVILEGE_USER: u8 = 2;
 
 /// Where and as whom to log in.
 #[derive(Clone, Debug)]
@@ -56,6 +60,11 @@ pub enum ConsoleError {
     CipherRefused { suite: u8, status: u8 },
     #[error("the BMC refused the session (RMCP+ status {0:#04x})")]
     Refused(u8),
+    #[error(
+        "the BMC refused privilege level {level} for this session (completion code {cc:#04x}): \
+         the user's channel privilege is lower"
+    )]
+    PrivilegeRefused { level: u8, cc: u8 },
     #[error("bad answer from the BMC: {0}")]
     Protocol(#[from] ClientError),
     #[error("socket: {0}")]
@@ -67,7 +76,10 @@ impl ConsoleError {
     pub fn is_login_refusal(&self) -> bool {
         matches!(
             self,
-            Self::WrongPassword | Self::UserRefused { .. } | Self::CipherRefused { .. }
+            Self::WrongPassword
+                | Self::UserRefused { .. }
+                | Self::CipherRefused { .. }
+                | Self::PrivilegeRefused { .. }
         )
     }
 }
@@ -148,9 +160,24 @@ impl Session {
         let rakp3 = self.client.rakp3(wire::status::NO_ERRORS);
         let reply = self.exchange(&[rakp3], |d| is_setup(d, wire::PAYLOAD_RAKP4))?;
         match self.client.on_rakp4(&reply) {
-            Err(ClientError::Status(st)) => Err(ConsoleError::Refused(st)),
-            other => Ok(other?),
+            Err(ClientError::Status(st)) => return Err(ConsoleError::Refused(st)),
+            other => other?,
         }
+        // A session opens at User level (IPMI 2.0 §13.17); raise it to the role asked for,
+        // as ipmitool does, or commands such as Chassis Control are refused (0xD4).
+        let level = self.target.role & 0x0F;
+        if level > PRIVILEGE_USER {
+            let r = self.send_request(
+                netfn::APP,
+                cmd::app::SET_SESSION_PRIVILEGE_LEVEL,
+                &[level],
+                self.target.tries,
+            )?;
+            if r.cc != 0 {
+                return Err(ConsoleError::PrivilegeRefused { level, cc: r.cc });
+            }
+        }
+        Ok(())
     }
 
     /// Send `datagrams[i]` on try i (the last one again for later tries) until an answer

@@ -148,7 +148,7 @@ impl fmt::Display for Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cycle::{Entry, Milestone, Mode, Source, Verdict};
+    use crate::cycle::{Milestone, Source, Verdict};
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
@@ -199,20 +199,7 @@ mod tests {
     }
 
     fn result(verdict: Verdict, entries: &[(Milestone, u64, Source)]) -> CycleResult {
-        CycleResult {
-            verdict,
-            timeline: entries
-                .iter()
-                .map(|&(milestone, t, source)| Entry {
-                    milestone,
-                    after: ms(t),
-                    source,
-                })
-                .collect(),
-            notes: Vec::new(),
-            ended: ms(entries.last().map_or(0, |e| e.1)),
-            mode: Mode::Acpi,
-        }
+        CycleResult::made_up(verdict, entries, entries.last().map_or(0, |e| e.1))
     }
 
     #[test]

@@ -381,23 +381,10 @@ fn histogram(s: &mut String, results: &[CycleResult], top: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cycle::{FailKind, Mode, Verdict};
+    use crate::cycle::{FailKind, Verdict};
 
     fn result(verdict: Verdict, entries: &[(Milestone, u64, Source)], ended: u64) -> CycleResult {
-        CycleResult {
-            verdict,
-            timeline: entries
-                .iter()
-                .map(|&(milestone, t, source)| Entry {
-                    milestone,
-                    after: Duration::from_millis(t),
-                    source,
-                })
-                .collect(),
-            notes: Vec::new(),
-            ended: Duration::from_millis(ended),
-            mode: Mode::Acpi,
-        }
+        CycleResult::made_up(verdict, entries, ended)
     }
 
     fn run() -> Vec<CycleResult> {

@@ -141,6 +141,29 @@ pub struct CycleResult {
 }
 
 impl CycleResult {
+    /// A result made up for a test: `(milestone, ms after the command, source)` entries.
+    #[cfg(test)]
+    pub(crate) fn made_up(
+        verdict: Verdict,
+        entries: &[(Milestone, u64, Source)],
+        ended_ms: u64,
+    ) -> Self {
+        Self {
+            verdict,
+            timeline: entries
+                .iter()
+                .map(|&(milestone, t, source)| Entry {
+                    milestone,
+                    after: Duration::from_millis(t),
+                    source,
+                })
+                .collect(),
+            notes: Vec::new(),
+            ended: Duration::from_millis(ended_ms),
+            mode: Mode::Acpi,
+        }
+    }
+
     pub fn passed(&self) -> bool {
         self.verdict == Verdict::Pass
     }

@@ -74,8 +74,8 @@ pub struct Entry {
 /// Why a cycle failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum FailKind {
-    /// S0 not seen within the S0 timeout; `last_seen` is the latest milestone reached (the
-    /// command, at least).
+    /// S0 not seen within the S0 timeout; `last_seen` is the furthest milestone reached, in
+    /// boot order (the command, at least).
     S0Timeout { last_seen: Milestone },
     /// S0 was reached without passing this expected milestone (the first one missing).
     SkippedState(Milestone),

@@ -337,6 +337,23 @@ fn cases() -> Vec<Case> {
             ..Case::default()
         },
         Case {
+            name: "an instant off/on: the S5 record read after the S2 poll, last seen firmware init",
+            script: vec![
+                poll(3, A::S2D2),
+                sel(6, A::S5G2, 4),
+                sel(6, A::S2D2, 5),
+                poll(25_000, A::S2D2),
+                poll(50_000, A::S2D2),
+                poll(59_999, A::S2D2),
+            ],
+            verdict: Verdict::Fail(FailKind::S0Timeout {
+                last_seen: FirmwareInit,
+            }),
+            timeline: vec![(FirmwareInit, 3, AcpiPoll), (S5, 6, Sel(4))],
+            ended: 60_000,
+            ..Case::default()
+        },
+        Case {
             name: "S0 exactly at the timeout is too late",
             cfg: CycleConfig {
                 s0_timeout: Duration::from_secs(10),

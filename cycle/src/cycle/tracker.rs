@@ -246,12 +246,15 @@ impl CycleTracker {
         }
     }
 
-    /// The latest milestone reached (by time; the later in boot order on a tie).
+    /// How far the host got: the furthest milestone in boot order. Not the latest by time:
+    /// a SEL record is timed when it is read, so after an off/on shorter than a poll the S5
+    /// it reports can be stamped after the firmware init a poll already showed.
     fn last_seen(&self) -> Milestone {
         self.timeline
             .iter()
-            .max_by_key(|e| (e.after, e.milestone))
-            .map_or(Milestone::CommandSent, |e| e.milestone)
+            .map(|e| e.milestone)
+            .max()
+            .unwrap_or(Milestone::CommandSent)
     }
 
     /// A timed-out cycle, with the notes that say what the timeline cannot.

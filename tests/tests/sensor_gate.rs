@@ -21,7 +21,7 @@ use acpigate_tests::harness::{
 use anyhow::{Context, Result, ensure};
 use openbmc_vocab::acpi::AcpiState;
 use openbmc_vocab::acpigate::{HostPhase, gate_prop};
-use openbmc_vocab::names::{bus, iface, path, prop};
+use openbmc_vocab::names::{bus, iface, path, prop, signal};
 use openbmc_vocab::state::ChassisPowerState;
 use zbus::OwnedVariant;
 
@@ -1131,7 +1131,7 @@ impl SensorObjectWatch {
                 type Added = HashMap<String, HashMap<String, OwnedVariant>>;
                 let body = m.body();
                 let p = match member.as_str() {
-                    "InterfacesAdded" => body
+                    m if m == signal::INTERFACES_ADDED => body
                         .deserialize::<(zbus::OwnedObjectPath, Added)>()
                         .map(|(p, _)| p),
                     _ => body
@@ -1312,7 +1312,7 @@ async fn sensors_follow_entity_manager_records_and_unchanged_ones_are_never_touc
         !after.is_empty()
             && after
                 .iter()
-                .all(|(member, p)| member == "InterfacesRemoved" && *p == last_path),
+                .all(|(member, p)| member == signal::INTERFACES_REMOVED && *p == last_path),
         "after start-up, only the removed record's sensor may come or go: {after:?}"
     );
     for n in &names[..names.len() - 1] {

@@ -129,6 +129,44 @@ pub fn select(objects: &Objects) -> Selection {
     sel
 }
 
+/// What a new set of records changes for the sensors served from the previous one.
+#[derive(Debug, Default, PartialEq)]
+pub struct Changes {
+    /// Sensors to remove whole: their record is gone, or changed in more than thresholds.
+    pub remove: Vec<String>,
+    /// Sensors whose thresholds alone changed: changed in place, no interface added.
+    pub thresholds: Vec<Record>,
+    /// Sensors to create whole (new, or re-created after a change).
+    pub add: Vec<Record>,
+}
+
+/// The changes from `live` (name → record served) to `new`; a sensor whose record did not
+/// change appears nowhere, so it is never touched.
+pub fn changes<'a>(
+    live: impl IntoIterator<Item = &'a Record>,
+    new: &BTreeMap<String, Record>,
+) -> Changes {
+    let mut c = Changes::default();
+    let mut kept = HashSet::new();
+    for old in live {
+        match new.get(&old.name) {
+            Some(r) if old.same_sensor(r) => {
+                kept.insert(old.name.clone());
+                if old.thresholds != r.thresholds {
+                    c.thresholds.push(r.clone());
+                }
+            }
+            _ => c.remove.push(old.name.clone()),
+        }
+    }
+    c.add = new
+        .values()
+        .filter(|r| !kept.contains(&r.name))
+        .cloned()
+        .collect();
+    c
+}
+
 fn refusal(p: &str, why: &str) -> String {
     format!("record {p}: {why}; the record is not used")
 }
@@ -633,5 +671,43 @@ pub(super) mod tests {
         assert!(a.same_sensor(&b));
         b.address = 0x19;
         assert!(!a.same_sensor(&b));
+    }
+
+    #[test]
+    fn only_what_changed_is_removed_added_or_changed_in_place() {
+        let sel = select(&objects(&[
+            ("A0", published("DIMM A0", 0x18)),
+            ("A1", published("DIMM A1", 0x19)),
+            ("A2", published("DIMM A2", 0x1a)),
+        ]));
+        let live: Vec<Record> = sel.records.values().cloned().collect();
+        let mut new = sel.records.clone();
+        assert_eq!(
+            changes(&live, &new),
+            Changes::default(),
+            "unchanged: untouched"
+        );
+        new.remove("DIMM_A0");
+        if let Some(r) = new.get_mut("DIMM_A1") {
+            r.thresholds.warning_high = Some(80.0);
+        }
+        if let Some(r) = new.get_mut("DIMM_A2") {
+            r.address = 0x1b;
+        }
+        let more = select(&objects(&[("B0", published("DIMM B0", 0x1c))]));
+        new.extend(more.records);
+        let c = changes(&live, &new);
+        assert_eq!(c.remove, ["DIMM_A0", "DIMM_A2"]);
+        assert_eq!(
+            c.thresholds
+                .iter()
+                .map(|r| r.name.as_str())
+                .collect::<Vec<_>>(),
+            ["DIMM_A1"]
+        );
+        assert_eq!(
+            c.add.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+            ["DIMM_A2", "DIMM_B0"]
+        );
     }
 }

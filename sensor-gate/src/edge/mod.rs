@@ -258,37 +258,30 @@ struct Update<'a> {
 }
 
 impl Update<'_> {
-    /// Gone → removed; new → added whole; thresholds changed → changed in place; anything
-    /// else changed → removed and added anew; unchanged → not touched at all.
+    /// Carry out [`em_records::changes`]: removals first, then thresholds in place, then
+    /// the new objects.
     async fn apply(&mut self, records: Records) {
-        let gone: Vec<String> = self
-            .live
-            .iter()
-            .filter(|(name, (_, old))| records.get(*name).is_none_or(|new| !old.same_sensor(new)))
-            .map(|(name, _)| name.clone())
-            .collect();
-        for name in gone {
+        let c = em_records::changes(self.live.values().map(|(_, r)| r), &records);
+        for name in c.remove {
             if let Some((i, old)) = self.live.remove(&name) {
                 self.remove(i, &old).await;
             }
         }
-        for (name, r) in records {
-            match self.live.get_mut(&name) {
-                Some((i, old)) => {
-                    if old.thresholds != r.thresholds {
-                        let acts =
-                            self.core
-                                .set_thresholds(daemon_kit::time::now(), *i, r.thresholds);
-                        *old = r;
-                        self.ex.execute(acts).await;
-                    }
+        for r in c.thresholds {
+            if let Some((i, old)) = self.live.get_mut(&r.name) {
+                let acts = self
+                    .core
+                    .set_thresholds(daemon_kit::time::now(), *i, r.thresholds);
+                *old = r;
+                self.ex.execute(acts).await;
+            }
+        }
+        for r in c.add {
+            match self.add(&r).await {
+                Ok(i) => {
+                    self.live.insert(r.name.clone(), (i, r));
                 }
-                None => match self.add(&r).await {
-                    Ok(i) => {
-                        self.live.insert(name, (i, r));
-                    }
-                    Err(e) => log::warn!("sensor {name} from {}: {e:#}", r.path),
-                },
+                Err(e) => log::warn!("sensor {} from {}: {e:#}", r.name, r.path),
             }
         }
     }

@@ -9,9 +9,7 @@ use std::time::{Duration, Instant};
 use ipmi_lan::console::{ConsoleError, Session, Target};
 
 use crate::bmc::{Bmc, CC_INVALID_COMMAND, Refused, SelCursor};
-use crate::cycle::{
-    Action, CycleConfig, CycleResult, CycleTracker, FailKind, Milestone, Mode, Step,
-};
+use crate::cycle::{Action, CycleConfig, CycleResult, CycleTracker, Milestone, Mode, Step};
 use crate::decode;
 use crate::observe::Observation;
 use crate::{jsonl, summary, svg};
@@ -203,14 +201,14 @@ fn one_cycle(
                             cc: 0,
                         },
                         Ok(Err(Refused(cc))) => Observation::CommandAnswered { at: at(), code, cc },
-                        Err(e) => silent_or_fatal(e, at(), &mut tracker)?,
+                        Err(e) => silent_or_fatal(e, at())?,
                     };
                     pending.extend(tracker.handle(obs));
                 }
             }
         }
         let next_poll = at() + poll;
-        for obs in poll_once(bmc, sel, tracker.mode(), at, &mut tracker)? {
+        for obs in poll_once(bmc, sel, tracker.mode(), at)? {
             pending.extend(tracker.handle(obs));
             if !pending.is_empty() {
                 break;
@@ -227,22 +225,14 @@ fn one_cycle(
     }
 }
 
-/// A console error during a cycle: silence is an observation; a refused login (the session
-/// was dropped and the new login refused, e.g. a lockout) ends the cycle as such, and the
-/// run with it.
-fn silent_or_fatal(
-    e: ConsoleError,
-    at: Duration,
-    tracker: &mut CycleTracker,
-) -> Result<Observation, RunError> {
-    if e.is_login_refusal() {
-        let _ = tracker.abort(at, FailKind::LockedOut);
-        return Err(e.into());
+/// A console error during a cycle: silence is an observation; anything else — a refused
+/// login (the session was dropped and the new login refused, e.g. a lockout) above all —
+/// ends the run, and the error says why.
+fn silent_or_fatal(e: ConsoleError, at: Duration) -> Result<Observation, RunError> {
+    match e {
+        ConsoleError::NoAnswer { .. } => Ok(Observation::NoAnswer { at }),
+        e => Err(e.into()),
     }
-    if matches!(e, ConsoleError::NoAnswer { .. }) {
-        return Ok(Observation::NoAnswer { at });
-    }
-    Err(e.into())
 }
 
 /// One round of polls: what each answer says, in order.
@@ -251,7 +241,6 @@ fn poll_once(
     sel: &mut SelCursor,
     mode: Mode,
     at: &dyn Fn() -> Duration,
-    tracker: &mut CycleTracker,
 ) -> Result<Vec<Observation>, RunError> {
     let mut seen = Vec::new();
     if mode == Mode::Acpi {
@@ -264,7 +253,7 @@ fn poll_once(
                 seen.push(Observation::AcpiUnsupported { at: at() })
             }
             Ok(Err(_)) => seen.push(Observation::Answered { at: at() }),
-            Err(e) => seen.push(silent_or_fatal(e, at(), tracker)?),
+            Err(e) => seen.push(silent_or_fatal(e, at())?),
         }
     }
     match bmc.chassis_status() {
@@ -273,7 +262,7 @@ fn poll_once(
             Err(_) => seen.push(Observation::Answered { at: at() }),
         },
         Ok(Err(_)) => seen.push(Observation::Answered { at: at() }),
-        Err(e) => seen.push(silent_or_fatal(e, at(), tracker)?),
+        Err(e) => seen.push(silent_or_fatal(e, at())?),
     }
     match sel.new_records(bmc) {
         Ok(records) => {
@@ -283,7 +272,7 @@ fn poll_once(
                 }
             }
         }
-        Err(e) => seen.push(silent_or_fatal(e, at(), tracker)?),
+        Err(e) => seen.push(silent_or_fatal(e, at())?),
     }
     Ok(seen)
 }
